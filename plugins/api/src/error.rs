@@ -1,0 +1,156 @@
+//! Errors and capability flags.
+
+use std::fmt;
+
+use abi_stable::std_types::RString;
+use abi_stable::StableAbi;
+
+/// What went wrong in a plugin call. The host maps each kind to an HTTP status.
+#[repr(u8)]
+#[derive(StableAbi, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The object, key or document does not exist. HTTP 404.
+    NotFound,
+    /// The write conflicts with what is stored (id exists, stale version). HTTP 409.
+    Conflict,
+    /// The request is malformed for this plugin (bad filter, bad config). HTTP 422.
+    Invalid,
+    /// The backing store cannot be reached now; retrying may help. HTTP 503.
+    Unavailable,
+    /// The plugin does not implement this operation (an undeclared capability). HTTP 501.
+    Unsupported,
+    /// A bug or a panic inside the plugin. HTTP 500.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status the host answers with for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// The error every plugin call returns on failure.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct PluginError {
+    /// The category, which decides the HTTP status.
+    pub kind: ErrorKind,
+    /// A message for the user: what is wrong and, where possible, what to change.
+    pub message: RString,
+}
+
+impl PluginError {
+    /// A new error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PluginError {
+            kind,
+            message: RString::from(message.into()),
+        }
+    }
+    /// [`ErrorKind::NotFound`].
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    /// [`ErrorKind::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    /// [`ErrorKind::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+    /// [`ErrorKind::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+    /// [`ErrorKind::Unsupported`]: `what` names the operation and the capability it needs.
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, what)
+    }
+    /// [`ErrorKind::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+/// Result of every plugin call.
+pub type PluginResult<T> = Result<T, PluginError>;
+
+/// Optional behaviours a plugin declares (like Trino's `hasBehavior`). The host and the
+/// conformance kit read them; an operation whose capability is not declared must answer
+/// [`ErrorKind::Unsupported`], never a silent empty answer.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Capabilities(pub u64);
+
+impl Capabilities {
+    /// Keeps earlier versions of objects on update and delete (`object_history`).
+    pub const HISTORY: Capabilities = Capabilities(1 << 0);
+    /// Evaluates filter trees itself in `query_class` (push-down). Without it the host filters.
+    pub const FILTER: Capabilities = Capabilities(1 << 1);
+    /// Filter paths through references (`["inCountry","Country","name"]`); implies `FILTER`.
+    pub const FILTER_REFERENCE_PATHS: Capabilities = Capabilities(1 << 2);
+    /// Computes `aggregate` itself. Without it the host aggregates.
+    pub const AGGREGATE: Capabilities = Capabilities(1 << 3);
+    /// Data survives a restart of the process.
+    pub const PERSISTENT: Capabilities = Capabilities(1 << 4);
+
+    /// Every flag with its name, for display.
+    pub const NAMED: [(Capabilities, &'static str); 5] = [
+        (Self::HISTORY, "history"),
+        (Self::FILTER, "filter"),
+        (Self::FILTER_REFERENCE_PATHS, "filter-reference-paths"),
+        (Self::AGGREGATE, "aggregate"),
+        (Self::PERSISTENT, "persistent"),
+    ];
+
+    /// No capability.
+    pub const fn empty() -> Self {
+        Capabilities(0)
+    }
+    /// Both sets together.
+    pub const fn union(self, other: Capabilities) -> Self {
+        Capabilities(self.0 | other.0)
+    }
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: Capabilities) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Names of the flags set, e.g. `["history","filter"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMED
+            .iter()
+            .filter(|(c, _)| self.contains(*c))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+impl std::ops::BitOr for Capabilities {
+    type Output = Capabilities;
+    fn bitor(self, rhs: Self) -> Self {
+        self.union(rhs)
+    }
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Capabilities({})", self.names().join(","))
+    }
+}

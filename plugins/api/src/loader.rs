@@ -1,0 +1,225 @@
+//! Loading plugin libraries from disk, with one-line errors.
+//!
+//! Used by the host and by the conformance kit (which loads a connector's `.so` the way the host
+//! does). Each file is loaded with `lib_header_from_path` + `init_root_module`, never with
+//! `RootModule::load_from_file`, which caches one module per type (a second connector file would
+//! silently return the first).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
+use abi_stable::std_types::RStr;
+
+use crate::connector::ConnectorBox;
+use crate::contextionary::ContextionaryBox;
+use crate::error::{Capabilities, PluginError};
+use crate::log::HostLogger;
+use crate::module::*;
+use crate::types::PluginKind;
+
+/// Why a library could not be loaded. `Display` is the one line for the user; `detail` holds
+/// what abi_stable said (a layout dump can be 20–30 KB) for the debug log.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    /// The file.
+    pub path: PathBuf,
+    /// One line: what is wrong and what to do.
+    pub message: String,
+    /// The full underlying error, if any.
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plugin {}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+#[derive(Clone, Copy)]
+enum Module {
+    Connector(ConnectorModuleRef),
+    Contextionary(ContextionaryModuleRef),
+}
+
+/// A loaded plugin library. The library stays loaded for the life of the process.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Its declared name.
+    pub name: String,
+    /// Connector or contextionary.
+    pub kind: PluginKind,
+    /// The `weft-plugin-api` version it was built against.
+    pub interface_version: String,
+    /// Declared capabilities (connectors; empty for contextionaries).
+    pub capabilities: Capabilities,
+    /// Help text for its config keys (`None` for plugins built against interface 1.0).
+    pub config_help: Option<String>,
+    module: Module,
+}
+
+impl fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("interface_version", &self.interface_version)
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
+}
+
+fn major(v: &str) -> &str {
+    v.split('.').next().unwrap_or(v)
+}
+
+/// Loads the plugin library at `path`.
+pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let err = |message: String, detail: Option<String>| LoadError {
+        path: path.to_path_buf(),
+        message,
+        detail,
+    };
+    if !path.exists() {
+        return Err(err(
+            "no such file; check the path (or plugin_dir / --plugin-dir), and build the plugin first".into(),
+            None,
+        ));
+    }
+    if path.is_dir() {
+        return Err(err("is a directory, not a plugin library (.so)".into(), None));
+    }
+    let header: &'static LibHeader = lib_header_from_path(path).map_err(|e| match e {
+        LibraryError::OpenError { .. } => err(
+            "is not a loadable shared library; a Weft plugin is a cdylib (.so) built with weft-plugin-api".into(),
+            Some(e.to_string()),
+        ),
+        LibraryError::GetSymbolError { .. } => err(
+            "is a shared library but not a Weft plugin (no abi_stable root module); export one with weft_plugin_api::export_connector! or export_contextionary!".into(),
+            Some(e.to_string()),
+        ),
+        LibraryError::InvalidAbiHeader(_) => err(
+            "was built with an incompatible abi_stable version; rebuild it against this host's weft-plugin-api".into(),
+            Some(e.to_string()),
+        ),
+        other => err(format!("cannot be loaded: {}", first_line(&other.to_string())), Some(other.to_string())),
+    })?;
+
+    let consts = header.root_mod_consts();
+    let module_name = consts.name().as_str();
+    let theirs = consts.version_strings().to_string();
+    let ours = INTERFACE_VERSION;
+    let kind = match module_name {
+        CONNECTOR_MODULE_NAME => PluginKind::Connector,
+        CONTEXTIONARY_MODULE_NAME => PluginKind::Contextionary,
+        other => {
+            return Err(err(
+                format!("is an abi_stable library but not a Weft plugin (its root module is {other:?})"),
+                None,
+            ))
+        }
+    };
+    let mismatch = |detail: Option<String>| {
+        err(
+            format!("built against weft-plugin-api {theirs}, this host speaks {ours}; rebuild it against weft-plugin-api {}.x", major(ours)),
+            detail,
+        )
+    };
+    if major(&theirs) != major(ours) {
+        return Err(mismatch(None));
+    }
+    let module = match kind {
+        PluginKind::Connector => Module::Connector(
+            header
+                .init_root_module::<ConnectorModuleRef>()
+                .map_err(|e| mismatch(Some(e.to_string())))?,
+        ),
+        PluginKind::Contextionary => Module::Contextionary(
+            header
+                .init_root_module::<ContextionaryModuleRef>()
+                .map_err(|e| mismatch(Some(e.to_string())))?,
+        ),
+    };
+    let (name, interface_version, capabilities, config_help) = match module {
+        Module::Connector(m) => (
+            (m.plugin_name())(),
+            (m.interface_version())(),
+            (m.capabilities())(),
+            connector_help(m),
+        ),
+        Module::Contextionary(m) => (
+            (m.plugin_name())(),
+            (m.interface_version())(),
+            Capabilities::empty(),
+            contextionary_help(m),
+        ),
+    };
+    Ok(LoadedPlugin {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        kind,
+        interface_version: interface_version.to_string(),
+        capabilities,
+        config_help,
+        module,
+    })
+}
+
+#[cfg(not(feature = "fixture-interface-1-0"))]
+fn connector_help(m: ConnectorModuleRef) -> Option<String> {
+    m.config_help().map(|f| f().to_string())
+}
+#[cfg(not(feature = "fixture-interface-1-0"))]
+fn contextionary_help(m: ContextionaryModuleRef) -> Option<String> {
+    m.config_help().map(|f| f().to_string())
+}
+// A fixture build of the 1.0 interface has no `config_help` field at all.
+#[cfg(feature = "fixture-interface-1-0")]
+fn connector_help(_: ConnectorModuleRef) -> Option<String> {
+    None
+}
+#[cfg(feature = "fixture-interface-1-0")]
+fn contextionary_help(_: ContextionaryModuleRef) -> Option<String> {
+    None
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+impl LoadedPlugin {
+    /// Builds a connector from `config_json`. An `Invalid` error when this is a contextionary.
+    pub fn new_connector(&self, config_json: &str, log: HostLogger) -> Result<ConnectorBox, PluginError> {
+        match self.module {
+            Module::Connector(m) => (m.new_connector())(RStr::from_str(config_json), log).into_result(),
+            Module::Contextionary(_) => Err(PluginError::invalid(format!(
+                "plugin {} ({}) is a contextionary, not a connector; name a connector in database.name",
+                self.name,
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Builds a contextionary from `config_json`. An `Invalid` error when this is a connector.
+    pub fn new_contextionary(
+        &self,
+        config_json: &str,
+        log: HostLogger,
+    ) -> Result<ContextionaryBox, PluginError> {
+        match self.module {
+            Module::Contextionary(m) => {
+                (m.new_contextionary())(RStr::from_str(config_json), log).into_result()
+            }
+            Module::Connector(_) => Err(PluginError::invalid(format!(
+                "plugin {} ({}) is a connector, not a contextionary; name a contextionary in contextionary.name",
+                self.name,
+                self.path.display()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Envelope types that cross the plugin boundary.
+//!
+//! Everything here is `#[repr(C)]` + `StableAbi`. Dynamic data (an object's property bag, the
+//! ontology document, connector state, filters) crosses as JSON text, because its shape is decided
+//! at run time by the ontology.
+
+use std::fmt;
+
+use abi_stable::std_types::{ROption, RString, RVec};
+use abi_stable::StableAbi;
+
+/// A 128-bit identifier (object id, key id) as raw bytes. Displays as a hyphenated UUID.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Id(pub [u8; 16]);
+
+impl Id {
+    /// A new random (v4) id.
+    pub fn random() -> Self {
+        Id(*uuid::Uuid::new_v4().as_bytes())
+    }
+    /// As a `uuid::Uuid`.
+    pub fn to_uuid(self) -> uuid::Uuid {
+        uuid::Uuid::from_bytes(self.0)
+    }
+}
+
+impl From<uuid::Uuid> for Id {
+    fn from(u: uuid::Uuid) -> Self {
+        Id(*u.as_bytes())
+    }
+}
+
+impl From<Id> for uuid::Uuid {
+    fn from(id: Id) -> Self {
+        uuid::Uuid::from_bytes(id.0)
+    }
+}
+
+impl std::str::FromStr for Id {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Id::from)
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.to_uuid(), f)
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.to_uuid())
+    }
+}
+
+/// Whether an object is a Thing or an Action. Things and Actions live in separate id spaces.
+#[repr(u8)]
+#[derive(StableAbi, Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectKind {
+    /// A Thing (`/things`).
+    Thing,
+    /// An Action (`/actions`).
+    Action,
+}
+
+impl ObjectKind {
+    /// `"thing"` or `"action"`, as used in references (`SingleRef.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Thing => "thing",
+            ObjectKind::Action => "action",
+        }
+    }
+}
+
+/// One stored Thing or Action, as the connector keeps it.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct StoredObject {
+    /// Thing or Action.
+    pub kind: ObjectKind,
+    /// The object's id.
+    pub id: Id,
+    /// Its class name in the ontology.
+    pub class: RString,
+    /// Its `@context` URL (may be empty).
+    pub context: RString,
+    /// The key that created it (and owns it).
+    pub owner: Id,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// Last update time, Unix milliseconds.
+    pub updated_ms: i64,
+    /// The property bag (`schema` in the REST API) as a JSON object, e.g. `{"name":"Berlin"}`.
+    /// A reference value is `{"$cref":"<uuid>","locationUrl":"…","type":"thing|action"}` or an
+    /// array of those.
+    pub properties_json: RString,
+}
+
+impl StoredObject {
+    /// Parses [`properties_json`](Self::properties_json). An unparsable bag reads as empty.
+    pub fn properties(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::from_str(&self.properties_json) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// One earlier version of an object, kept by a connector before each update and delete.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ObjectVersion {
+    /// The object as it was before the change.
+    pub object: StoredObject,
+    /// When it was replaced or deleted, Unix milliseconds.
+    pub archived_ms: i64,
+}
+
+/// The history of one object.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ObjectHistory {
+    /// True when the object has been deleted (the last version is then in `versions`).
+    pub deleted: bool,
+    /// Earlier versions, **newest first**.
+    pub versions: RVec<ObjectVersion>,
+}
+
+/// A page of objects plus the total number of objects that matched.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ObjectPage {
+    /// The objects on this page, in the order the call defines.
+    pub objects: RVec<StoredObject>,
+    /// How many objects matched in all (not only on this page).
+    pub total: u64,
+}
+
+/// Which objects [`ConnectorFfi::list_objects`](crate::ConnectorFfi) and `query_class` return.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ObjectQuery {
+    /// Thing or Action.
+    pub kind: ObjectKind,
+    /// Only objects of this class; empty means every class.
+    pub class: RString,
+    /// Only objects owned by one of these keys; empty means every owner.
+    pub owners: RVec<Id>,
+    /// A filter tree as JSON ([`crate::filter::WhereFilter`]); empty means no filter.
+    pub filter_json: RString,
+    /// Skip this many matching objects.
+    pub offset: u64,
+    /// Return at most this many objects (0 returns none, but still counts `total`).
+    pub limit: u64,
+}
+
+impl ObjectQuery {
+    /// Every object of `kind`, first page of `limit`.
+    pub fn all(kind: ObjectKind, limit: u64) -> Self {
+        ObjectQuery {
+            kind,
+            class: RString::new(),
+            owners: RVec::new(),
+            filter_json: RString::new(),
+            offset: 0,
+            limit,
+        }
+    }
+}
+
+/// One key of the authorisation tree.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct StoredKey {
+    /// The key id (`X-API-KEY`).
+    pub id: Id,
+    /// The parent key; `None` for a root key.
+    pub parent: ROption<Id>,
+    /// A hash of the token (never the token itself). Format decided by the host.
+    pub token_hash: RString,
+    /// Contact e-mail address (may be empty).
+    pub email: RString,
+    /// CIDR ranges requests with this key may come from; empty means anywhere.
+    pub ip_origin: RVec<RString>,
+    /// Expiry, Unix milliseconds; `-1` means never.
+    pub expires_ms: i64,
+    /// Right to read.
+    pub read: bool,
+    /// Right to write.
+    pub write: bool,
+    /// Right to delete.
+    pub delete: bool,
+    /// Right to execute network queries.
+    pub execute: bool,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+}
+
+/// A versioned JSON document (the ontology): the version lets several hosts sharing one store
+/// change it without losing each other's writes.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct VersionedDocument {
+    /// The document, JSON text.
+    pub json: RString,
+    /// 0 when never written; every successful write adds one.
+    pub version: u64,
+}
+
+/// What kind of plugin a library is.
+#[repr(u8)]
+#[derive(StableAbi, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PluginKind {
+    /// A storage connector (`database.name` in the config).
+    Connector,
+    /// A contextionary (`contextionary.name` in the config).
+    Contextionary,
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PluginKind::Connector => "connector",
+            PluginKind::Contextionary => "contextionary",
+        })
+    }
+}
+
+/// A word and its cosine distance (1 − cosine similarity) to a query.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct WordDistance {
+    /// The word.
+    pub word: RString,
+    /// 1 − cosine similarity; 0 is identical direction.
+    pub distance: f32,
+}

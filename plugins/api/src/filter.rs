@@ -266,8 +266,9 @@ pub fn references(value: &Value) -> Vec<(ObjectKind, Id)> {
     fn one(v: &Value) -> Option<(ObjectKind, Id)> {
         let o = v.as_object()?;
         let id: Id = o.get("$cref")?.as_str()?.parse().ok()?;
+        // The 0.12 contract spells the type "Thing"/"Action"; accept any case.
         let kind = match o.get("type").and_then(Value::as_str) {
-            Some("action") => ObjectKind::Action,
+            Some(t) if t.eq_ignore_ascii_case("action") => ObjectKind::Action,
             _ => ObjectKind::Thing,
         };
         Some((kind, id))

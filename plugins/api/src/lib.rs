@@ -48,6 +48,11 @@
 //! * any change to the prefix fields of a root module, or to the JSON formats of filters,
 //!   aggregates and documents.
 //!
+//! How the loader keeps the promise: a plugin of the same or a newer minor version is checked
+//! by abi_stable as usual; a plugin of an older minor version is checked field by field the other
+//! way round (see [`loader`]), since abi_stable itself only accepts libraries at least as new as
+//! the loader.
+//!
 //! A host refuses a plugin of another major version with one line naming both versions. The
 //! repository tests the promise with a fixture plugin built against the 1.0 shape (feature
 //! `fixture-interface-1-0`, which lacks `config_help`) and one built as a 2.0 interface.

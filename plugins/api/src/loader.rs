@@ -125,24 +125,23 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
         }
     };
     let mismatch = |detail: Option<String>| {
-        err(
-            format!("built against weft-plugin-api {theirs}, this host speaks {ours}; rebuild it against weft-plugin-api {}.x", major(ours)),
-            detail,
-        )
+        let message = if theirs == ours {
+            format!("built against weft-plugin-api {theirs}, this host speaks {ours}, but their types differ (a modified copy of weft-plugin-api?); rebuild it against the unmodified weft-plugin-api {ours}")
+        } else {
+            format!("built against weft-plugin-api {theirs}, this host speaks {ours}; rebuild it against weft-plugin-api {}.x", major(ours))
+        };
+        err(message, detail)
     };
     if major(&theirs) != major(ours) {
         return Err(mismatch(None));
     }
+    let older = is_older_minor(&theirs, ours);
     let module = match kind {
         PluginKind::Connector => Module::Connector(
-            header
-                .init_root_module::<ConnectorModuleRef>()
-                .map_err(|e| mismatch(Some(e.to_string())))?,
+            init::<ConnectorModuleRef>(header, older).map_err(|e| mismatch(Some(e)))?,
         ),
         PluginKind::Contextionary => Module::Contextionary(
-            header
-                .init_root_module::<ContextionaryModuleRef>()
-                .map_err(|e| mismatch(Some(e.to_string())))?,
+            init::<ContextionaryModuleRef>(header, older).map_err(|e| mismatch(Some(e)))?,
         ),
     };
     let (name, interface_version, capabilities, config_help) = match module {
@@ -186,6 +185,39 @@ fn connector_help(_: ConnectorModuleRef) -> Option<String> {
 #[cfg(feature = "fixture-interface-1-0")]
 fn contextionary_help(_: ContextionaryModuleRef) -> Option<String> {
     None
+}
+
+/// Whether `theirs` has the same major but a lower minor version than `ours`.
+fn is_older_minor(theirs: &str, ours: &str) -> bool {
+    let minor = |v: &str| -> u64 { v.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0) };
+    major(theirs) == major(ours) && minor(theirs) < minor(ours)
+}
+
+/// Initialises the root module, checking its layout.
+///
+/// abi_stable checks a root module as "the library may have *more* prefix-type fields than the
+/// loader": a newer plugin loads in an older host. The other direction — a plugin built against
+/// an older minor interface, which lacks the fields a newer host added after
+/// `last_prefix_field` — it refuses ("too many fields"), although the prefix type is made for it
+/// (`missing_field(option)` answers `None` for a field the library lacks). So for an older-minor
+/// plugin the loader runs the same layout check the other way round (the plugin's layout as the
+/// interface, the host's as the implementation: every field the plugin has must match the
+/// host's), and then initialises without abi_stable's own check.
+fn init<M>(header: &'static LibHeader, older_minor: bool) -> Result<M, String>
+where
+    M: abi_stable::library::RootModule + abi_stable::StableAbi,
+{
+    if !older_minor {
+        return header.init_root_module::<M>().map_err(|e| e.to_string());
+    }
+    let theirs = header
+        .layout()
+        .ok_or_else(|| "the library exports no root-module layout to check".to_string())?;
+    abi_stable::abi_stability::abi_checking::check_layout_compatibility(theirs, M::LAYOUT)
+        .map_err(|e| e.to_string())?;
+    // SAFETY: the layout was checked just above, field by field, in the direction that fits
+    // a library older than this host; the fields it lacks are read through `Option` accessors.
+    unsafe { header.init_root_module_with_unchecked_layout::<M>() }.map_err(|e| e.to_string())
 }
 
 fn first_line(s: &str) -> &str {

@@ -95,7 +95,7 @@ pub struct StoredObject {
     /// Last update time, Unix milliseconds.
     pub updated_ms: i64,
     /// The property bag (`schema` in the REST API) as a JSON object, e.g. `{"name":"Berlin"}`.
-    /// A reference value is `{"$cref":"<uuid>","locationUrl":"…","type":"thing|action"}` or an
+    /// A reference value is `{"$cref":"<uuid>","locationUrl":"…","type":"Thing|Action"}` or an
     /// array of those.
     pub properties_json: RString,
 }

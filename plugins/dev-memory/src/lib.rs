@@ -1,1 +1,737 @@
-//! placeholder
+//! `weft-dev-memory`: the in-memory Weft connector, the embedded default (`weft serve` with no
+//! arguments uses it).
+//!
+//! It owns, in the process's memory:
+//! * Things and Actions (two separate id spaces), each with its current version and its history
+//!   (every version replaced by an update or a delete, kept newest last internally and answered
+//!   newest first);
+//! * the key tree (keys by id, plus an index of each key's children);
+//! * the two versioned documents (ontology and connector state), written by compare-and-set.
+//!
+//! **It keeps nothing across restarts**: everything is lost when the process exits, so it does
+//! not declare [`Capabilities::PERSISTENT`]. It declares `HISTORY`, `FILTER`,
+//! `FILTER_REFERENCE_PATHS` and `AGGREGATE`, evaluating filters and aggregates with the reference
+//! implementations in [`weft_plugin_api::filter`] and [`weft_plugin_api::aggregate`].
+//!
+//! Concurrency: objects, keys and documents each sit behind one lock (`RwLock` for objects and
+//! keys, `Mutex` for documents); every write takes its lock once and does the whole change under
+//! it, so writes are atomic and none is lost. A poisoned lock is recovered (`into_inner`), never
+//! turned into a panic. All work is synchronous; each method returns an already completed
+//! future (`std::future::ready`), and the plugin uses no async runtime.
+//!
+//! It must not know about HTTP, the ontology's content or how the host hashes tokens: documents
+//! and property bags are opaque JSON text to it.
+
+use std::collections::HashMap;
+use std::future::{ready, Future};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use abi_stable::std_types::{ROption, RString, RVec};
+use weft_plugin_api::aggregate::{self, AggregateRequest};
+use weft_plugin_api::filter::WhereFilter;
+use weft_plugin_api::{
+    now_ms, Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
+    ObjectQuery, ObjectVersion, PluginContext, PluginError, PluginResult, StoredKey, StoredObject,
+    VersionedDocument,
+};
+
+/// What this connector can do (no `PERSISTENT`: it forgets everything on exit).
+pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
+    .union(Capabilities::FILTER)
+    .union(Capabilities::FILTER_REFERENCE_PATHS)
+    .union(Capabilities::AGGREGATE);
+
+/// Help text for `weft plugins check`.
+pub const CONFIG_HELP: &str = "dev-memory takes no configuration (database_config may be omitted \
+or {}). It keeps every object, key and document in the process's memory: nothing survives a \
+restart.";
+
+weft_plugin_api::export_connector! {
+    name: "dev-memory",
+    capabilities: CAPABILITIES,
+    config_help: CONFIG_HELP,
+    new: DevMemory::from_context,
+}
+
+/// One object id's life: its current version (`None` once deleted) and earlier versions,
+/// oldest first.
+#[derive(Debug)]
+struct Entry {
+    current: Option<StoredObject>,
+    history: Vec<ObjectVersion>,
+}
+
+/// Every Thing and Action, in two id spaces.
+#[derive(Debug, Default)]
+struct Objects {
+    things: HashMap<Id, Entry>,
+    actions: HashMap<Id, Entry>,
+}
+
+impl Objects {
+    fn space(&self, kind: ObjectKind) -> &HashMap<Id, Entry> {
+        match kind {
+            ObjectKind::Thing => &self.things,
+            ObjectKind::Action => &self.actions,
+        }
+    }
+
+    fn space_mut(&mut self, kind: ObjectKind) -> &mut HashMap<Id, Entry> {
+        match kind {
+            ObjectKind::Thing => &mut self.things,
+            ObjectKind::Action => &mut self.actions,
+        }
+    }
+
+    /// The current version, `None` when missing or deleted.
+    fn current(&self, kind: ObjectKind, id: &Id) -> Option<&StoredObject> {
+        self.space(kind).get(id).and_then(|e| e.current.as_ref())
+    }
+
+    /// Current objects of `query.kind` matching class, owners and filter (unordered).
+    fn matching(&self, query: &ObjectQuery) -> PluginResult<Vec<&StoredObject>> {
+        let filter = parse_filter(&query.filter_json)?;
+        let resolve = |kind: ObjectKind, id: Id| self.current(kind, &id).cloned();
+        let class = query.class.as_str();
+        Ok(self
+            .space(query.kind)
+            .values()
+            .filter_map(|e| e.current.as_ref())
+            .filter(|o| class.is_empty() || o.class.as_str() == class)
+            .filter(|o| query.owners.is_empty() || query.owners.contains(&o.owner))
+            .filter(|o| filter.as_ref().is_none_or(|f| f.matches(o, &resolve)))
+            .collect())
+    }
+}
+
+/// The key tree.
+#[derive(Debug, Default)]
+struct Keys {
+    by_id: HashMap<Id, StoredKey>,
+    /// Direct children of each key that has any (unordered; sorted when read).
+    children: HashMap<Id, Vec<Id>>,
+}
+
+impl Keys {
+    /// `ids` as keys, oldest first (created_ms, then id).
+    fn sorted(&self, ids: impl Iterator<Item = Id>) -> Vec<StoredKey> {
+        let mut keys: Vec<StoredKey> = ids.filter_map(|id| self.by_id.get(&id).cloned()).collect();
+        keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        keys
+    }
+}
+
+#[derive(Debug)]
+struct Documents {
+    ontology: VersionedDocument,
+    connector_state: VersionedDocument,
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        let never_written = || VersionedDocument {
+            json: RString::new(),
+            version: 0,
+        };
+        Documents {
+            ontology: never_written(),
+            connector_state: never_written(),
+        }
+    }
+}
+
+impl Documents {
+    fn get_mut(&mut self, name: DocumentName) -> &mut VersionedDocument {
+        match name {
+            DocumentName::Ontology => &mut self.ontology,
+            DocumentName::ConnectorState => &mut self.connector_state,
+        }
+    }
+}
+
+/// The in-memory connector. Build it with [`DevMemory::new`] (statically linked use, e.g.
+/// `weft_plugin_api::connector_box(DevMemory::new())`) or load the library as a plugin.
+#[derive(Debug, Default)]
+pub struct DevMemory {
+    objects: RwLock<Objects>,
+    keys: RwLock<Keys>,
+    documents: Mutex<Documents>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `None` for an empty (or blank) filter, `Invalid` with the parser's message when it does not
+/// parse.
+fn parse_filter(json: &str) -> PluginResult<Option<WhereFilter>> {
+    if json.trim().is_empty() {
+        return Ok(None);
+    }
+    WhereFilter::parse(json)
+        .map(Some)
+        .map_err(PluginError::invalid)
+}
+
+fn document_name(name: DocumentName) -> &'static str {
+    match name {
+        DocumentName::Ontology => "ontology",
+        DocumentName::ConnectorState => "connector state",
+    }
+}
+
+/// A `u64` from the wire as a `usize`, saturating on 32-bit targets.
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl DevMemory {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The plugin constructor: dev-memory has no configuration keys; any given are ignored
+    /// with a warning.
+    pub fn from_context(ctx: PluginContext) -> PluginResult<Self> {
+        match &ctx.config {
+            serde_json::Value::Null => {}
+            serde_json::Value::Object(m) if m.is_empty() => {}
+            serde_json::Value::Object(m) => ctx.log.warn(&format!(
+                "dev-memory takes no configuration; ignoring keys {:?}",
+                m.keys().collect::<Vec<_>>()
+            )),
+            other => {
+                return Err(PluginError::invalid(format!(
+                    "dev-memory's config must be a JSON object (or omitted), not {other}"
+                )))
+            }
+        }
+        ctx.log
+            .info("keeping everything in memory: nothing survives a restart");
+        Ok(Self::new())
+    }
+
+    fn do_create(&self, object: StoredObject) -> PluginResult<()> {
+        let mut objects = write(&self.objects);
+        let space = objects.space_mut(object.kind);
+        match space.get(&object.id) {
+            Some(e) if e.current.is_some() => Err(PluginError::conflict(format!(
+                "{} {} already exists",
+                object.kind.as_str(),
+                object.id
+            ))),
+            Some(_) => Err(PluginError::conflict(format!(
+                "{} {} existed and was deleted; ids are never reused, choose a new one",
+                object.kind.as_str(),
+                object.id
+            ))),
+            None => {
+                space.insert(
+                    object.id,
+                    Entry {
+                        current: Some(object),
+                        history: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn do_query(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
+        let objects = read(&self.objects);
+        let mut matches = objects.matching(query)?;
+        let total = matches.len() as u64;
+        matches.sort_unstable_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+        let page: RVec<StoredObject> = matches
+            .into_iter()
+            .skip(to_usize(query.offset))
+            .take(to_usize(query.limit))
+            .cloned()
+            .collect();
+        Ok(ObjectPage {
+            objects: page,
+            total,
+        })
+    }
+
+    fn do_update(&self, object: StoredObject) -> PluginResult<()> {
+        let mut objects = write(&self.objects);
+        let (kind, id) = (object.kind, object.id);
+        let entry = objects
+            .space_mut(kind)
+            .get_mut(&id)
+            .filter(|e| e.current.is_some());
+        let Some(entry) = entry else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} does not exist",
+                kind.as_str()
+            )));
+        };
+        if let Some(previous) = entry.current.replace(object) {
+            entry.history.push(ObjectVersion {
+                object: previous,
+                archived_ms: now_ms(),
+            });
+        }
+        Ok(())
+    }
+
+    fn do_delete(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
+        let mut objects = write(&self.objects);
+        let previous = objects
+            .space_mut(kind)
+            .get_mut(&id)
+            .and_then(|e| e.current.take().map(|p| (e, p)));
+        let Some((entry, previous)) = previous else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} does not exist",
+                kind.as_str()
+            )));
+        };
+        entry.history.push(ObjectVersion {
+            object: previous,
+            archived_ms: now_ms(),
+        });
+        Ok(())
+    }
+
+    fn do_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let objects = read(&self.objects);
+        let Some(entry) = objects.space(kind).get(&id) else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} never existed",
+                kind.as_str()
+            )));
+        };
+        Ok(ObjectHistory {
+            deleted: entry.current.is_none(),
+            versions: entry.history.iter().rev().cloned().collect(),
+        })
+    }
+
+    fn do_aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
+        let request: AggregateRequest = serde_json::from_str(request_json).map_err(|e| {
+            PluginError::invalid(format!("the aggregate request is not valid: {e}"))
+        })?;
+        let objects = read(&self.objects);
+        let matches: Vec<StoredObject> = objects.matching(query)?.into_iter().cloned().collect();
+        let resolve = |kind: ObjectKind, id: Id| objects.current(kind, &id).cloned();
+        let result = aggregate::compute(&matches, &request, &resolve);
+        serde_json::to_string(&result).map_err(|e| {
+            PluginError::internal(format!("could not serialise the aggregate result: {e}"))
+        })
+    }
+
+    fn do_add_key(&self, key: StoredKey) -> PluginResult<()> {
+        let mut keys = write(&self.keys);
+        if keys.by_id.contains_key(&key.id) {
+            return Err(PluginError::conflict(format!(
+                "key {} already exists",
+                key.id
+            )));
+        }
+        if let ROption::RSome(parent) = key.parent {
+            if !keys.by_id.contains_key(&parent) {
+                return Err(PluginError::not_found(format!(
+                    "parent key {parent} of key {} does not exist",
+                    key.id
+                )));
+            }
+            keys.children.entry(parent).or_default().push(key.id);
+        }
+        keys.by_id.insert(key.id, key);
+        Ok(())
+    }
+
+    fn do_key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+        let keys = read(&self.keys);
+        if !keys.by_id.contains_key(&id) {
+            return Err(PluginError::not_found(format!("key {id} does not exist")));
+        }
+        let children = keys.children.get(&id).into_iter().flatten().copied();
+        Ok(keys.sorted(children))
+    }
+
+    fn do_root_keys(&self) -> Vec<StoredKey> {
+        let keys = read(&self.keys);
+        let roots = keys
+            .by_id
+            .values()
+            .filter(|k| k.parent.is_none())
+            .map(|k| k.id);
+        keys.sorted(roots)
+    }
+
+    fn do_update_key(&self, key: StoredKey) -> PluginResult<()> {
+        let mut keys = write(&self.keys);
+        let Some(stored) = keys.by_id.get_mut(&key.id) else {
+            return Err(PluginError::not_found(format!(
+                "key {} does not exist",
+                key.id
+            )));
+        };
+        if stored.parent != key.parent {
+            return Err(PluginError::invalid(format!(
+                "the parent of key {} cannot change",
+                key.id
+            )));
+        }
+        *stored = key;
+        Ok(())
+    }
+
+    fn do_delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
+        let mut keys = write(&self.keys);
+        let Some(parent) = keys.by_id.get(&id).map(|k| k.parent) else {
+            return Err(PluginError::not_found(format!("key {id} does not exist")));
+        };
+        // Breadth first from the key; each level's children oldest first.
+        let mut deleted = vec![id];
+        let mut next = 0;
+        while next < deleted.len() {
+            let children = keys.children.remove(&deleted[next]).unwrap_or_default();
+            deleted.extend(keys.sorted(children.into_iter()).into_iter().map(|k| k.id));
+            next += 1;
+        }
+        for gone in &deleted {
+            keys.by_id.remove(gone);
+        }
+        if let ROption::RSome(parent) = parent {
+            if let Some(siblings) = keys.children.get_mut(&parent) {
+                siblings.retain(|c| *c != id);
+                if siblings.is_empty() {
+                    keys.children.remove(&parent);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn do_put_document(
+        &self,
+        name: DocumentName,
+        json: String,
+        expected_version: u64,
+    ) -> PluginResult<u64> {
+        let mut documents = lock(&self.documents);
+        let doc = documents.get_mut(name);
+        if doc.version != expected_version {
+            return Err(PluginError::conflict(format!(
+                "the {} document is at version {}, but the write expected version {expected_version}; read it again and retry",
+                document_name(name),
+                doc.version
+            )));
+        }
+        let Some(version) = expected_version.checked_add(1) else {
+            return Err(PluginError::internal(format!(
+                "the {} document's version cannot grow past {expected_version}",
+                document_name(name)
+            )));
+        };
+        *doc = VersionedDocument {
+            json: RString::from(json),
+            version,
+        };
+        Ok(version)
+    }
+}
+
+impl Connector for DevMemory {
+    fn create_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_create(object))
+    }
+
+    fn get_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
+        ready(Ok(read(&self.objects).current(kind, &id).cloned()))
+    }
+
+    fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
+        let objects = read(&self.objects);
+        ready(Ok(ids
+            .iter()
+            .map(|id| objects.current(kind, id).cloned())
+            .collect()))
+    }
+
+    fn query_objects(
+        &self,
+        query: ObjectQuery,
+    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
+        ready(self.do_query(&query))
+    }
+
+    fn update_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_update(object))
+    }
+
+    fn delete_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_delete(kind, id))
+    }
+
+    fn object_history(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
+        ready(self.do_history(kind, id))
+    }
+
+    fn aggregate(
+        &self,
+        query: ObjectQuery,
+        request_json: String,
+    ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
+        ready(self.do_aggregate(&query, &request_json))
+    }
+
+    fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_add_key(key))
+    }
+
+    fn get_key(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
+        ready(Ok(read(&self.keys).by_id.get(&id).cloned()))
+    }
+
+    fn key_children(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        ready(self.do_key_children(id))
+    }
+
+    fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        ready(Ok(self.do_root_keys()))
+    }
+
+    fn update_key(
+        &self,
+        key: StoredKey,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_update_key(key))
+    }
+
+    fn delete_key(&self, id: Id) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
+        ready(self.do_delete_key(id))
+    }
+
+    fn get_document(
+        &self,
+        document: DocumentName,
+    ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
+        ready(Ok(lock(&self.documents).get_mut(document).clone()))
+    }
+
+    fn put_document(
+        &self,
+        document: DocumentName,
+        json: String,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        ready(self.do_put_document(document, json, expected_version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use futures::executor::block_on as now;
+
+    fn thing(id: Id, created_ms: i64, props: &str) -> StoredObject {
+        StoredObject {
+            kind: ObjectKind::Thing,
+            id,
+            class: "City".into(),
+            context: RString::new(),
+            owner: Id([9; 16]),
+            created_ms,
+            updated_ms: created_ms,
+            properties_json: props.into(),
+        }
+    }
+
+    fn key(id: u8, parent: Option<u8>, created_ms: i64) -> StoredKey {
+        StoredKey {
+            id: Id([id; 16]),
+            parent: parent.map(|p| Id([p; 16])).into(),
+            token_hash: RString::new(),
+            email: RString::new(),
+            ip_origin: RVec::new(),
+            expires_ms: -1,
+            read: true,
+            write: true,
+            delete: true,
+            execute: true,
+            created_ms,
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let store = Arc::new(DevMemory::new());
+        let id = Id::random();
+        now(store.create_object(thing(id, 1, "{}"))).unwrap();
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..250u32 {
+                        // Each thread creates its own objects and updates the shared one.
+                        let mut own = thing(Id::random(), 2, "{}");
+                        own.owner = Id([t; 16]);
+                        now(store.create_object(own)).unwrap();
+                        let props = format!(r#"{{"writer":{t},"n":{i}}}"#);
+                        now(store.update_object(thing(id, 1, &props))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let page = now(store.query_objects(ObjectQuery::all(ObjectKind::Thing, 0))).unwrap();
+        assert_eq!(page.total, 1 + 4 * 250);
+        let history = now(store.object_history(ObjectKind::Thing, id)).unwrap();
+        assert_eq!(
+            history.versions.len(),
+            4 * 250,
+            "every update archived one version"
+        );
+        assert_eq!(
+            history.versions.last().unwrap().object.properties_json,
+            "{}"
+        );
+    }
+
+    #[test]
+    fn documents_compare_and_set_under_contention() {
+        let store = Arc::new(DevMemory::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut won = 0;
+                    while won < 100 {
+                        let doc = now(store.get_document(DocumentName::Ontology)).unwrap();
+                        let next = format!("{}", doc.version + 1);
+                        if now(store.put_document(DocumentName::Ontology, next, doc.version))
+                            .is_ok()
+                        {
+                            won += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let doc = now(store.get_document(DocumentName::Ontology)).unwrap();
+        assert_eq!((doc.version, doc.json.as_str()), (400, "400"));
+        let e = now(store.put_document(DocumentName::Ontology, "{}".into(), 7)).unwrap_err();
+        assert!(e.message.contains("400") && e.message.contains('7'), "{e}");
+    }
+
+    #[test]
+    fn delete_key_cascades_key_first_and_keeps_siblings() {
+        let store = DevMemory::new();
+        for k in [
+            key(1, None, 1),
+            key(2, Some(1), 3),
+            key(3, Some(1), 2),
+            key(4, Some(2), 4),
+            key(5, None, 5),
+            key(6, Some(5), 6),
+        ] {
+            now(store.add_key(k)).unwrap();
+        }
+        let deleted = now(store.delete_key(Id([1; 16]))).unwrap();
+        assert_eq!(
+            deleted,
+            vec![Id([1; 16]), Id([3; 16]), Id([2; 16]), Id([4; 16])]
+        );
+        for gone in [1, 2, 3, 4] {
+            assert!(now(store.get_key(Id([gone; 16]))).unwrap().is_none());
+        }
+        let roots: Vec<Id> = now(store.root_keys())
+            .unwrap()
+            .iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(roots, vec![Id([5; 16])]);
+        assert_eq!(now(store.key_children(Id([5; 16]))).unwrap().len(), 1);
+        let e = now(store.key_children(Id([2; 16]))).unwrap_err();
+        assert_eq!(e.kind, weft_plugin_api::ErrorKind::NotFound);
+        // Deleting a child removes it from its parent's children.
+        assert_eq!(
+            now(store.delete_key(Id([6; 16]))).unwrap(),
+            vec![Id([6; 16])]
+        );
+        assert!(now(store.key_children(Id([5; 16]))).unwrap().is_empty());
+    }
+
+    #[test]
+    fn poisoned_lock_is_recovered() {
+        let store = Arc::new(DevMemory::new());
+        let s = Arc::clone(&store);
+        let _ = std::thread::spawn(move || {
+            let _guard = write(&s.objects);
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(store.objects.is_poisoned());
+        let id = Id::random();
+        now(store.create_object(thing(id, 1, "{}"))).unwrap();
+        assert!(now(store.get_object(ObjectKind::Thing, id))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn deleted_ids_are_never_reused() {
+        let store = DevMemory::new();
+        let id = Id::random();
+        now(store.create_object(thing(id, 1, "{}"))).unwrap();
+        now(store.delete_object(ObjectKind::Thing, id)).unwrap();
+        let e = now(store.create_object(thing(id, 2, "{}"))).unwrap_err();
+        assert_eq!(e.kind, weft_plugin_api::ErrorKind::Conflict);
+        let h = now(store.object_history(ObjectKind::Thing, id)).unwrap();
+        assert!(h.deleted && h.versions.len() == 1);
+        // The Action id space is separate.
+        let mut action = thing(id, 3, "{}");
+        action.kind = ObjectKind::Action;
+        now(store.create_object(action)).unwrap();
+    }
+}

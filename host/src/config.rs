@@ -1,0 +1,358 @@
+//! Configuration: the seeds' environments file, one environment chosen, overridden by the
+//! command line and environment variables.
+//!
+//! Owns: parsing, defaults, validation with one-line errors naming the key at fault.
+//! Must not know: plugins, HTTP, storage.
+//!
+//! Precedence: command-line flag > environment variable > config file > built-in default.
+//! With no file at all, the built-in default serves dev-memory on 127.0.0.1:8080.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The whole file: `{"environments": [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The environments; one is chosen with `--config NAME`.
+    pub environments: Vec<Environment>,
+}
+
+/// One environment.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Its name (`--config NAME`).
+    pub name: String,
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Directory holding plugin libraries; default: the directory of the `weft` executable.
+    #[serde(default)]
+    pub plugin_dir: Option<PathBuf>,
+    /// The storage connector.
+    #[serde(default)]
+    pub database: Database,
+    /// The contextionary plugin; absent means no contextionary.
+    #[serde(default)]
+    pub contextionary: Option<ContextionaryConfig>,
+    /// Root key (for automation and tests; otherwise generated on first start).
+    #[serde(default)]
+    pub auth: Auth,
+    /// How this server is reached and where the genesis server is.
+    #[serde(default)]
+    pub network: Option<Network>,
+    /// P2P settings.
+    #[serde(default, rename = "P2P")]
+    pub p2p: Option<P2p>,
+    /// Default page size for lists.
+    #[serde(default = "default_limit")]
+    pub limit: u64,
+    /// Verbose logging.
+    #[serde(default)]
+    pub debug: bool,
+}
+
+/// `database`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// The connector plugin's declared name.
+    pub name: String,
+    /// Handed to the connector as JSON.
+    #[serde(default = "empty_object")]
+    pub database_config: Value,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            name: "dev-memory".into(),
+            database_config: empty_object(),
+        }
+    }
+}
+
+/// `contextionary`: `name` picks the plugin; every other key is handed to it as its config.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ContextionaryConfig {
+    /// The contextionary plugin's declared name.
+    pub name: String,
+    /// The rest of the object (e.g. `path`), passed to the plugin.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, Value>,
+}
+
+/// `auth`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Root key id (UUID).
+    pub root_key: Option<String>,
+    /// Root token (UUID).
+    pub root_token: Option<String>,
+}
+
+/// `network`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The genesis server.
+    pub genesis_url: Option<String>,
+    /// This server's public URL (references to it are local).
+    pub public_url: Option<String>,
+    /// This peer's name in the network.
+    pub peer_name: Option<String>,
+}
+
+/// `P2P`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct P2p {
+    /// Run as the genesis server.
+    #[serde(default)]
+    pub genesis: bool,
+    /// Peers known at start.
+    #[serde(default, rename = "bootstrappedPeers")]
+    pub bootstrapped_peers: Vec<String>,
+    /// Ask peers for their contextionary.
+    #[serde(default, rename = "requestContextionary")]
+    pub request_contextionary: bool,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_limit() -> u64 {
+    100
+}
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment {
+            name: "default".into(),
+            listen: default_listen(),
+            plugin_dir: None,
+            database: Database::default(),
+            contextionary: None,
+            auth: Auth::default(),
+            network: None,
+            p2p: None,
+            limit: default_limit(),
+            debug: false,
+        }
+    }
+}
+
+/// Overrides from the command line and environment variables (clap merges the two).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `WEFT_LISTEN`.
+    pub listen: Option<String>,
+    /// `--plugin-dir` / `WEFT_PLUGIN_DIR`.
+    pub plugin_dir: Option<PathBuf>,
+    /// `--database` / `WEFT_DATABASE`.
+    pub database: Option<String>,
+    /// `--database-config` / `WEFT_DATABASE_CONFIG` (JSON).
+    pub database_config: Option<String>,
+    /// `WEFT_ROOT_KEY`.
+    pub root_key: Option<String>,
+    /// `WEFT_ROOT_TOKEN`.
+    pub root_token: Option<String>,
+    /// `--public-url` / `WEFT_PUBLIC_URL`.
+    pub public_url: Option<String>,
+}
+
+/// A configuration error: one line naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Reads `file` (if any), picks environment `name`, applies `overrides`, validates.
+pub fn load(
+    file: Option<&Path>,
+    name: Option<&str>,
+    overrides: &Overrides,
+) -> Result<Environment, ConfigError> {
+    let mut env = match file {
+        None => match name {
+            None | Some("default") => Environment::default(),
+            Some(n) => {
+                return Err(ConfigError(format!(
+                    "--config {n}: no config file given; pass --config-file PATH (or WEFT_CONFIG_FILE)"
+                )))
+            }
+        },
+        Some(path) => pick(parse_file(path)?, name, path)?,
+    };
+    apply(&mut env, overrides)?;
+    validate(&env)?;
+    Ok(env)
+}
+
+/// Parses an environments file; errors name the file and the key path.
+pub fn parse_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!("config file {}: cannot read it: {e}", path.display()))
+    })?;
+    parse_text(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+}
+
+/// Parses the text of an environments file.
+pub fn parse_text(text: &str) -> Result<ConfigFile, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at == "." || at.is_empty() {
+            format!("{inner}")
+        } else {
+            format!("key {at}: {inner}")
+        }
+    })
+}
+
+fn pick(file: ConfigFile, name: Option<&str>, path: &Path) -> Result<Environment, ConfigError> {
+    let names: Vec<String> = file.environments.iter().map(|e| e.name.clone()).collect();
+    let wanted = match (name, file.environments.len()) {
+        (Some(n), _) => n.to_string(),
+        (None, 1) => file.environments[0].name.clone(),
+        (None, 0) => {
+            return Err(ConfigError(format!(
+                "config file {}: key environments: the list is empty; add an environment",
+                path.display()
+            )))
+        }
+        (None, _) => "default".to_string(),
+    };
+    file.environments
+        .into_iter()
+        .find(|e| e.name == wanted)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "config file {}: no environment named {wanted:?} (it has {names:?}); choose one with --config NAME",
+                path.display()
+            ))
+        })
+}
+
+fn apply(env: &mut Environment, o: &Overrides) -> Result<(), ConfigError> {
+    if let Some(v) = &o.listen {
+        env.listen = v.clone();
+    }
+    if let Some(v) = &o.plugin_dir {
+        env.plugin_dir = Some(v.clone());
+    }
+    if let Some(v) = &o.database {
+        env.database.name = v.clone();
+    }
+    if let Some(v) = &o.database_config {
+        env.database.database_config = serde_json::from_str(v).map_err(|e| {
+            ConfigError(format!(
+                "WEFT_DATABASE_CONFIG / --database-config: not valid JSON ({e}); give a JSON object"
+            ))
+        })?;
+    }
+    if let Some(v) = &o.root_key {
+        env.auth.root_key = Some(v.clone());
+    }
+    if let Some(v) = &o.root_token {
+        env.auth.root_token = Some(v.clone());
+    }
+    if let Some(v) = &o.public_url {
+        env.network.get_or_insert_with(Network::default).public_url = Some(v.clone());
+    }
+    Ok(())
+}
+
+fn validate(env: &Environment) -> Result<(), ConfigError> {
+    let at = |key: &str, msg: String| ConfigError(format!("environment {:?}, key {key}: {msg}", env.name));
+    env.listen.parse::<SocketAddr>().map_err(|e| {
+        at("listen", format!("{:?} is not an address ({e}); write e.g. \"127.0.0.1:8080\"", env.listen))
+    })?;
+    if env.database.name.trim().is_empty() {
+        return Err(at("database.name", "is empty; name a connector plugin, e.g. \"dev-memory\"".into()));
+    }
+    if !env.database.database_config.is_object() {
+        return Err(at("database.database_config", "must be a JSON object".into()));
+    }
+    if env.limit == 0 {
+        return Err(at("limit", "must be at least 1".into()));
+    }
+    for (key, v) in [("auth.root_key", &env.auth.root_key), ("auth.root_token", &env.auth.root_token)] {
+        if let Some(v) = v {
+            uuid::Uuid::parse_str(v)
+                .map_err(|e| at(key, format!("{v:?} is not a UUID ({e})")))?;
+        }
+    }
+    if let Some(u) = env.network.as_ref().and_then(|n| n.public_url.as_ref()) {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(at("network.public_url", format!("{u:?} must start with http:// or https://")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let e = parse_text(r#"{"environments":[{"name":"x","databse":{}}]}"#).unwrap_err();
+        assert!(e.contains("environments[0].databse"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named_with_its_path() {
+        let e = parse_text(r#"{"environments":[{"name":"x","limit":"many"}]}"#).unwrap_err();
+        assert!(e.contains("environments[0].limit"), "{e}");
+    }
+
+    #[test]
+    fn seeds_example_parses() {
+        let f = parse_text(
+            r#"{"environments":[{"name":"default","listen":"127.0.0.1:8080","plugin_dir":"target/release",
+            "database":{"name":"dev-memory","database_config":{}},
+            "contextionary":{"name":"finalfusion","path":"data/glove-6b-50d.fifu"},
+            "auth":{"root_key":"2a0a6a12-8a0e-4f5b-8f2a-9a1c1f3c1e01","root_token":"2a0a6a12-8a0e-4f5b-8f2a-9a1c1f3c1e02"},
+            "network":{"genesis_url":"http://127.0.0.1:8111","public_url":"http://127.0.0.1:8080","peer_name":"alpha"},
+            "P2P":{"genesis":false,"bootstrappedPeers":[],"requestContextionary":false},
+            "limit":100,"debug":false}]}"#,
+        )
+        .unwrap();
+        let env = &f.environments[0];
+        assert_eq!(env.contextionary.as_ref().unwrap().settings["path"], "data/glove-6b-50d.fifu");
+        assert!(validate(env).is_ok());
+    }
+
+    #[test]
+    fn bad_listen_names_the_key() {
+        let env = Environment {
+            listen: "localhost".into(),
+            ..Default::default()
+        };
+        let e = validate(&env).unwrap_err().0;
+        assert!(e.contains("key listen"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let mut env = Environment::default();
+        apply(
+            &mut env,
+            &Overrides {
+                listen: Some("127.0.0.1:9999".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(env.listen, "127.0.0.1:9999");
+    }
+}

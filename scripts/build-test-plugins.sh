@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fixture plugins the plugin-loading tests use, once, into target/fixtures/:
-#   test-panicky.so, interface-1-0.so, interface-2-0.so
+#   test-panicky.so, interface-1-0.so, interface-2-0.so, layout-change.so
 # They are built outside the workspace so their interface features never reach the host.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,4 +16,5 @@ build() { # flavour features
 build test-panicky ""
 build interface-1-0 interface-1-0
 build interface-2-0 interface-2-0
+build layout-change layout-change
 echo "fixture plugins in $out: $(cd "$out" && ls *.so | tr '\n' ' ')"

@@ -22,7 +22,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "WEFT_CONFIG_FILE", value_name = "PATH")]
     pub config_file: Option<PathBuf>,
     /// Which environment of the file to use (default: the only one, or "default").
-    #[arg(long = "config", global = true, env = "WEFT_CONFIG", value_name = "NAME")]
+    #[arg(
+        long = "config",
+        global = true,
+        env = "WEFT_CONFIG",
+        value_name = "NAME"
+    )]
     pub config_name: Option<String>,
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -117,7 +122,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::Check { files }) => {
             init_logging(false);
             let ok = crate::plugins::check_files(&files, &mut std::io::stdout())?;
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Plugins(PluginsCommand::List(args)) => {
             init_logging(false);
@@ -126,7 +135,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.config_name.as_deref(),
                 &args.overrides(),
             )?;
-            let dir = env.plugin_dir.clone().unwrap_or_else(crate::plugins::default_plugin_dir);
+            let dir = env
+                .plugin_dir
+                .clone()
+                .unwrap_or_else(crate::plugins::default_plugin_dir);
             for p in crate::plugins::scan(&dir)?.values() {
                 println!(
                     "{} ({}, interface {}) {}",

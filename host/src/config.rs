@@ -185,8 +185,8 @@ pub fn load(
             None | Some("default") => Environment::default(),
             Some(n) => {
                 return Err(ConfigError(format!(
-                    "--config {n}: no config file given; pass --config-file PATH (or WEFT_CONFIG_FILE)"
-                )))
+                "--config {n}: no config file given; pass --config-file PATH (or WEFT_CONFIG_FILE)"
+            )))
             }
         },
         Some(path) => pick(parse_file(path)?, name, path)?,
@@ -199,7 +199,10 @@ pub fn load(
 /// Parses an environments file; errors name the file and the key path.
 pub fn parse_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!("config file {}: cannot read it: {e}", path.display()))
+        ConfigError(format!(
+            "config file {}: cannot read it: {e}",
+            path.display()
+        ))
     })?;
     parse_text(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
 }
@@ -272,28 +275,47 @@ fn apply(env: &mut Environment, o: &Overrides) -> Result<(), ConfigError> {
 }
 
 fn validate(env: &Environment) -> Result<(), ConfigError> {
-    let at = |key: &str, msg: String| ConfigError(format!("environment {:?}, key {key}: {msg}", env.name));
+    let at = |key: &str, msg: String| {
+        ConfigError(format!("environment {:?}, key {key}: {msg}", env.name))
+    };
     env.listen.parse::<SocketAddr>().map_err(|e| {
-        at("listen", format!("{:?} is not an address ({e}); write e.g. \"127.0.0.1:8080\"", env.listen))
+        at(
+            "listen",
+            format!(
+                "{:?} is not an address ({e}); write e.g. \"127.0.0.1:8080\"",
+                env.listen
+            ),
+        )
     })?;
     if env.database.name.trim().is_empty() {
-        return Err(at("database.name", "is empty; name a connector plugin, e.g. \"dev-memory\"".into()));
+        return Err(at(
+            "database.name",
+            "is empty; name a connector plugin, e.g. \"dev-memory\"".into(),
+        ));
     }
     if !env.database.database_config.is_object() {
-        return Err(at("database.database_config", "must be a JSON object".into()));
+        return Err(at(
+            "database.database_config",
+            "must be a JSON object".into(),
+        ));
     }
     if env.limit == 0 {
         return Err(at("limit", "must be at least 1".into()));
     }
-    for (key, v) in [("auth.root_key", &env.auth.root_key), ("auth.root_token", &env.auth.root_token)] {
+    for (key, v) in [
+        ("auth.root_key", &env.auth.root_key),
+        ("auth.root_token", &env.auth.root_token),
+    ] {
         if let Some(v) = v {
-            uuid::Uuid::parse_str(v)
-                .map_err(|e| at(key, format!("{v:?} is not a UUID ({e})")))?;
+            uuid::Uuid::parse_str(v).map_err(|e| at(key, format!("{v:?} is not a UUID ({e})")))?;
         }
     }
     if let Some(u) = env.network.as_ref().and_then(|n| n.public_url.as_ref()) {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(at("network.public_url", format!("{u:?} must start with http:// or https://")));
+            return Err(at(
+                "network.public_url",
+                format!("{u:?} must start with http:// or https://"),
+            ));
         }
     }
     Ok(())
@@ -328,7 +350,10 @@ mod tests {
         )
         .unwrap();
         let env = &f.environments[0];
-        assert_eq!(env.contextionary.as_ref().unwrap().settings["path"], "data/glove-6b-50d.fifu");
+        assert_eq!(
+            env.contextionary.as_ref().unwrap().settings["path"],
+            "data/glove-6b-50d.fifu"
+        );
         assert!(validate(env).is_ok());
     }
 

@@ -157,7 +157,12 @@ impl ConnectorHandle {
     }
     /// [`Connector::get_object`].
     pub async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
-        Ok(self.inner.get_object(kind, id).await.into_result()?.into_option())
+        Ok(self
+            .inner
+            .get_object(kind, id)
+            .await
+            .into_result()?
+            .into_option())
     }
     /// [`Connector::get_objects`].
     pub async fn get_objects(
@@ -165,7 +170,11 @@ impl ConnectorHandle {
         kind: ObjectKind,
         ids: Vec<Id>,
     ) -> PluginResult<Vec<Option<StoredObject>>> {
-        let r = self.inner.get_objects(kind, RVec::from(ids)).await.into_result()?;
+        let r = self
+            .inner
+            .get_objects(kind, RVec::from(ids))
+            .await
+            .into_result()?;
         Ok(r.into_iter().map(|o| o.into_option()).collect())
     }
     /// [`Connector::query_objects`].
@@ -222,7 +231,12 @@ impl ConnectorHandle {
         self.inner.get_document(d).await.into_result()
     }
     /// [`Connector::put_document`].
-    pub async fn put_document(&self, d: DocumentName, json: String, expected: u64) -> PluginResult<u64> {
+    pub async fn put_document(
+        &self,
+        d: DocumentName,
+        json: String,
+        expected: u64,
+    ) -> PluginResult<u64> {
         self.inner
             .put_document(d, RString::from(json), expected)
             .await
@@ -258,7 +272,11 @@ pub fn check_files(files: &[PathBuf], out: &mut impl std::io::Write) -> std::io:
                     p.name,
                     p.kind,
                     p.interface_version,
-                    if caps.is_empty() { "none".to_string() } else { caps.join(",") }
+                    if caps.is_empty() {
+                        "none".to_string()
+                    } else {
+                        caps.join(",")
+                    }
                 )?;
                 if let Some(help) = &p.config_help {
                     writeln!(out, "    config: {help}")?;

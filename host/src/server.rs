@@ -8,8 +8,15 @@ pub fn openapi_document() -> String {
 
 /// Runs the server until interrupted.
 pub fn serve(env: Environment) -> anyhow::Result<()> {
-    let dir = env.plugin_dir.clone().unwrap_or_else(crate::plugins::default_plugin_dir);
-    let plugin = crate::plugins::find(&dir, &env.database.name, weft_plugin_api::PluginKind::Connector)?;
+    let dir = env
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(crate::plugins::default_plugin_dir);
+    let plugin = crate::plugins::find(
+        &dir,
+        &env.database.name,
+        weft_plugin_api::PluginKind::Connector,
+    )?;
     let _conn = crate::plugins::ConnectorHandle::open(&plugin, &env.database.database_config)?;
     anyhow::bail!("the REST API is not built yet")
 }

@@ -126,7 +126,7 @@ pub fn compute(
                 }
             }
             let mut g: Vec<_> = by_value.into_values().collect();
-            g.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+            g.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
             groups.extend(g.into_iter().map(|(v, m)| (Some(v), m)));
         }
     }
@@ -162,7 +162,12 @@ fn aggregate_values(values: &[&Value], resolve: Resolver<'_>) -> PropertyAggrega
     if values.is_empty() {
         a.kind = "none".into();
     } else if all(|v| v.is_i64() || v.is_u64()) || all(Value::is_number) {
-        a.kind = if all(|v| v.is_i64() || v.is_u64()) { "int" } else { "number" }.into();
+        a.kind = if all(|v| v.is_i64() || v.is_u64()) {
+            "int"
+        } else {
+            "number"
+        }
+        .into();
         let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
         let sum: f64 = nums.iter().sum();
         a.lowest = nums.iter().copied().reduce(f64::min);

@@ -44,7 +44,11 @@ pub trait ConnectorFfi: Send + Sync {
     /// See [`Connector::get_object`].
     fn get_object(&self, kind: ObjectKind, id: Id) -> FfiResult<ROption<StoredObject>>;
     /// See [`Connector::get_objects`].
-    fn get_objects(&self, kind: ObjectKind, ids: RVec<Id>) -> FfiResult<RVec<ROption<StoredObject>>>;
+    fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: RVec<Id>,
+    ) -> FfiResult<RVec<ROption<StoredObject>>>;
     /// See [`Connector::query_objects`].
     fn query_objects(&self, query: ObjectQuery) -> FfiResult<ObjectPage>;
     /// See [`Connector::update_object`].
@@ -98,7 +102,10 @@ pub enum DocumentName {
 pub trait Connector: Send + Sync + 'static {
     /// Stores a new object. [`Conflict`](crate::ErrorKind::Conflict) when an object of the same
     /// kind and id exists (or existed and was deleted: ids are never reused).
-    fn create_object(&self, object: StoredObject) -> impl Future<Output = PluginResult<()>> + Send + 'static;
+    fn create_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static;
 
     /// The current version of one object, `None` when missing or deleted.
     fn get_object(
@@ -120,15 +127,25 @@ pub trait Connector: Send + Sync + 'static {
     /// [`FILTER`](crate::Capabilities::FILTER) capability (or with a reference path and without
     /// [`FILTER_REFERENCE_PATHS`](crate::Capabilities::FILTER_REFERENCE_PATHS)) answers
     /// `Unsupported`; a filter that does not parse answers `Invalid`.
-    fn query_objects(&self, query: ObjectQuery) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static;
+    fn query_objects(
+        &self,
+        query: ObjectQuery,
+    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static;
 
     /// Replaces an object (same kind and id). With [`HISTORY`](crate::Capabilities::HISTORY)
     /// the previous version is archived in the same atomic step. `NotFound` when missing.
-    fn update_object(&self, object: StoredObject) -> impl Future<Output = PluginResult<()>> + Send + 'static;
+    fn update_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static;
 
     /// Deletes an object; with `HISTORY` its last version is archived and the history marked
     /// deleted. `NotFound` when missing.
-    fn delete_object(&self, kind: ObjectKind, id: Id) -> impl Future<Output = PluginResult<()>> + Send + 'static;
+    fn delete_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static;
 
     /// Earlier versions, newest first, and whether the object is deleted. `NotFound` when the
     /// object never existed; an object never changed has an empty history. `Unsupported` without
@@ -154,16 +171,23 @@ pub trait Connector: Send + Sync + 'static {
     fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static;
 
     /// One key, `None` when missing.
-    fn get_key(&self, id: Id) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static;
+    fn get_key(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static;
 
     /// The direct children of a key (one level), oldest first. `NotFound` when the key is missing.
-    fn key_children(&self, id: Id) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static;
+    fn key_children(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static;
 
     /// Every key without a parent.
     fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static;
 
     /// Replaces a key (same id; the parent cannot change: `Invalid`). `NotFound` when missing.
-    fn update_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static;
+    fn update_key(&self, key: StoredKey)
+        -> impl Future<Output = PluginResult<()>> + Send + 'static;
 
     /// Deletes a key and its whole subtree atomically; answers every deleted id (the key
     /// first). `NotFound` when missing.
@@ -244,11 +268,7 @@ where
 }
 
 /// Runs `call` (which builds the future) and the future itself under `catch_unwind`.
-pub(crate) fn guard<T, Fut, M>(
-    op: &'static str,
-    call: impl FnOnce() -> Fut,
-    map: M,
-) -> FfiResult<T>
+pub(crate) fn guard<T, Fut, M>(op: &'static str, call: impl FnOnce() -> Fut, map: M) -> FfiResult<T>
 where
     T: Send + 'static,
     Fut: Future + Send + 'static,
@@ -276,11 +296,17 @@ impl<T: Connector> ConnectorFfi for Guarded<T> {
         guard("create_object", || self.inner.create_object(object), same)
     }
     fn get_object(&self, kind: ObjectKind, id: Id) -> FfiResult<ROption<StoredObject>> {
-        guard("get_object", || self.inner.get_object(kind, id), |r| {
-            r.map(ROption::from)
-        })
+        guard(
+            "get_object",
+            || self.inner.get_object(kind, id),
+            |r| r.map(ROption::from),
+        )
     }
-    fn get_objects(&self, kind: ObjectKind, ids: RVec<Id>) -> FfiResult<RVec<ROption<StoredObject>>> {
+    fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: RVec<Id>,
+    ) -> FfiResult<RVec<ROption<StoredObject>>> {
         guard(
             "get_objects",
             || self.inner.get_objects(kind, ids.into_vec()),
@@ -297,7 +323,11 @@ impl<T: Connector> ConnectorFfi for Guarded<T> {
         guard("delete_object", || self.inner.delete_object(kind, id), same)
     }
     fn object_history(&self, kind: ObjectKind, id: Id) -> FfiResult<ObjectHistory> {
-        guard("object_history", || self.inner.object_history(kind, id), same)
+        guard(
+            "object_history",
+            || self.inner.object_history(kind, id),
+            same,
+        )
     }
     fn aggregate(&self, query: ObjectQuery, request_json: RString) -> FfiResult<RString> {
         guard(
@@ -310,21 +340,35 @@ impl<T: Connector> ConnectorFfi for Guarded<T> {
         guard("add_key", || self.inner.add_key(key), same)
     }
     fn get_key(&self, id: Id) -> FfiResult<ROption<StoredKey>> {
-        guard("get_key", || self.inner.get_key(id), |r| r.map(ROption::from))
+        guard(
+            "get_key",
+            || self.inner.get_key(id),
+            |r| r.map(ROption::from),
+        )
     }
     fn key_children(&self, id: Id) -> FfiResult<RVec<StoredKey>> {
-        guard("key_children", || self.inner.key_children(id), |r| {
-            r.map(RVec::from)
-        })
+        guard(
+            "key_children",
+            || self.inner.key_children(id),
+            |r| r.map(RVec::from),
+        )
     }
     fn root_keys(&self) -> FfiResult<RVec<StoredKey>> {
-        guard("root_keys", || self.inner.root_keys(), |r| r.map(RVec::from))
+        guard(
+            "root_keys",
+            || self.inner.root_keys(),
+            |r| r.map(RVec::from),
+        )
     }
     fn update_key(&self, key: StoredKey) -> FfiResult<()> {
         guard("update_key", || self.inner.update_key(key), same)
     }
     fn delete_key(&self, id: Id) -> FfiResult<RVec<Id>> {
-        guard("delete_key", || self.inner.delete_key(id), |r| r.map(RVec::from))
+        guard(
+            "delete_key",
+            || self.inner.delete_key(id),
+            |r| r.map(RVec::from),
+        )
     }
     fn get_document(&self, document: DocumentName) -> FfiResult<VersionedDocument> {
         guard("get_document", || self.inner.get_document(document), same)

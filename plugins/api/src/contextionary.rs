@@ -57,7 +57,12 @@ pub trait Contextionary: Send + Sync + 'static {
     fn vector(&self, word: &str) -> Option<Vec<f32>>;
     /// The `k` words nearest to `vector` by cosine, nearest first. `exact` asks for an exhaustive
     /// search; otherwise an approximate index may answer. `Invalid` when the length is wrong.
-    fn nearest_to_vector(&self, vector: &[f32], k: u32, exact: bool) -> PluginResult<Vec<WordDistance>>;
+    fn nearest_to_vector(
+        &self,
+        vector: &[f32],
+        k: u32,
+        exact: bool,
+    ) -> PluginResult<Vec<WordDistance>>;
     /// The `k` words nearest to `word`, excluding the word itself. `NotFound` when unknown.
     fn nearest_to_word(&self, word: &str, k: u32, exact: bool) -> PluginResult<Vec<WordDistance>>;
     /// A hex digest of the embeddings (`"md5"` or `"sha256"`); `Unsupported` for other names.
@@ -136,7 +141,9 @@ impl<T: Contextionary> ContextionaryFfi for GuardedContextionary<T> {
     }
     fn content_hash(&self, algorithm: RStr<'_>) -> RResult<RString, PluginError> {
         guarded_result("content_hash", || {
-            self.inner.content_hash(algorithm.as_str()).map(RString::from)
+            self.inner
+                .content_hash(algorithm.as_str())
+                .map(RString::from)
         })
     }
 }

@@ -142,12 +142,14 @@ impl WhereFilter {
             return self.operands.iter().try_for_each(|o| o.validate());
         }
         if !self.operands.is_empty() {
-            return Err(format!("{op:?} compares a path with a value; it takes no operands"));
+            return Err(format!(
+                "{op:?} compares a path with a value; it takes no operands"
+            ));
         }
         if self.path.is_empty() {
             return Err(format!("{op:?} needs a \"path\", e.g. [\"name\"]"));
         }
-        if self.path.len() % 2 == 0 {
+        if self.path.len().is_multiple_of(2) {
             return Err(format!(
                 "path {:?} must be a property, or continue through a reference as [refProperty, Class, property, …]",
                 self.path
@@ -159,7 +161,9 @@ impl WhereFilter {
                 self.path
             ));
         }
-        let value = self.value().map_err(|e| format!("path {:?}: {e}", self.path))?;
+        let value = self
+            .value()
+            .map_err(|e| format!("path {:?}: {e}", self.path))?;
         if matches!(value, FilterValue::Boolean(_))
             && !matches!(op, Operator::Equal | Operator::NotEqual)
         {
@@ -220,11 +224,22 @@ impl WhereFilter {
 
     fn matches_props(&self, props: &serde_json::Map<String, Value>, resolve: Resolver<'_>) -> bool {
         match self.op() {
-            Operator::And => self.operands.iter().all(|o| o.matches_props(props, resolve)),
-            Operator::Or => self.operands.iter().any(|o| o.matches_props(props, resolve)),
-            Operator::Not => !self.operands.iter().all(|o| o.matches_props(props, resolve)),
+            Operator::And => self
+                .operands
+                .iter()
+                .all(|o| o.matches_props(props, resolve)),
+            Operator::Or => self
+                .operands
+                .iter()
+                .any(|o| o.matches_props(props, resolve)),
+            Operator::Not => !self
+                .operands
+                .iter()
+                .all(|o| o.matches_props(props, resolve)),
             op => {
-                let Ok(value) = self.value() else { return false };
+                let Ok(value) = self.value() else {
+                    return false;
+                };
                 path_values(props, &self.path, resolve)
                     .iter()
                     .any(|v| compare(op, v, &value))
@@ -321,10 +336,21 @@ mod tests {
 
     #[test]
     fn validate_rejects_two_values_and_even_paths() {
-        assert!(WhereFilter::parse(r#"{"operator":"Equal","path":["a"],"valueInt":1,"valueString":"x"}"#).is_err());
-        assert!(WhereFilter::parse(r#"{"operator":"Equal","path":["a","B"],"valueInt":1}"#).is_err());
-        assert!(WhereFilter::parse(r#"{"operator":"LessThan","path":["a"],"valueBoolean":true}"#).is_err());
-        assert!(WhereFilter::parse(r#"{"operator":"Equal","path":["a"],"valueDate":"yesterday"}"#).is_err());
+        assert!(WhereFilter::parse(
+            r#"{"operator":"Equal","path":["a"],"valueInt":1,"valueString":"x"}"#
+        )
+        .is_err());
+        assert!(
+            WhereFilter::parse(r#"{"operator":"Equal","path":["a","B"],"valueInt":1}"#).is_err()
+        );
+        assert!(
+            WhereFilter::parse(r#"{"operator":"LessThan","path":["a"],"valueBoolean":true}"#)
+                .is_err()
+        );
+        assert!(
+            WhereFilter::parse(r#"{"operator":"Equal","path":["a"],"valueDate":"yesterday"}"#)
+                .is_err()
+        );
     }
 
     #[test]

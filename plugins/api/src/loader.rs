@@ -92,7 +92,10 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
         ));
     }
     if path.is_dir() {
-        return Err(err("is a directory, not a plugin library (.so)".into(), None));
+        return Err(err(
+            "is a directory, not a plugin library (.so)".into(),
+            None,
+        ));
     }
     let header: &'static LibHeader = lib_header_from_path(path).map_err(|e| match e {
         LibraryError::OpenError { .. } => err(
@@ -119,7 +122,9 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
         CONTEXTIONARY_MODULE_NAME => PluginKind::Contextionary,
         other => {
             return Err(err(
-                format!("is an abi_stable library but not a Weft plugin (its root module is {other:?})"),
+                format!(
+                    "is an abi_stable library but not a Weft plugin (its root module is {other:?})"
+                ),
                 None,
             ))
         }
@@ -189,7 +194,12 @@ fn contextionary_help(_: ContextionaryModuleRef) -> Option<String> {
 
 /// Whether `theirs` has the same major but a lower minor version than `ours`.
 fn is_older_minor(theirs: &str, ours: &str) -> bool {
-    let minor = |v: &str| -> u64 { v.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0) };
+    let minor = |v: &str| -> u64 {
+        v.split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    };
     major(theirs) == major(ours) && minor(theirs) < minor(ours)
 }
 
@@ -226,7 +236,11 @@ fn first_line(s: &str) -> &str {
 
 impl LoadedPlugin {
     /// Builds a connector from `config_json`. An `Invalid` error when this is a contextionary.
-    pub fn new_connector(&self, config_json: &str, log: HostLogger) -> Result<ConnectorBox, PluginError> {
+    pub fn new_connector(
+        &self,
+        config_json: &str,
+        log: HostLogger,
+    ) -> Result<ConnectorBox, PluginError> {
         match self.module {
             Module::Connector(m) => (m.new_connector())(RStr::from_str(config_json), log).into_result(),
             Module::Contextionary(_) => Err(PluginError::invalid(format!(

@@ -36,8 +36,8 @@ pub struct ConnectorModule {
     pub interface_version: extern "C" fn() -> RStr<'static>,
     /// What the connector can do.
     pub capabilities: extern "C" fn() -> Capabilities,
-    /// A test fixture field that only an incompatible 2.0 interface has.
-    #[cfg(feature = "fixture-interface-2-0")]
+    /// A test fixture field that only an incompatible interface has.
+    #[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
     pub fixture_breaking_change: extern "C" fn() -> u64,
     /// Builds a connector from its JSON config (`database.database_config`).
     #[sabi(last_prefix_field)]
@@ -149,8 +149,14 @@ macro_rules! export_connector {
                     Ok($crate::connector_box(connector))
                 })
             }
-            $crate::__connector_module!(plugin_name, interface_version, capabilities, new_connector, config_help)
-                .leak_into_prefix()
+            $crate::__connector_module!(
+                plugin_name,
+                interface_version,
+                capabilities,
+                new_connector,
+                config_help
+            )
+            .leak_into_prefix()
         }
     };
 }
@@ -158,6 +164,7 @@ macro_rules! export_connector {
 #[doc(hidden)]
 #[cfg(not(feature = "fixture-interface-1-0"))]
 #[cfg(not(feature = "fixture-interface-2-0"))]
+#[cfg(not(feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
     ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident) => {
@@ -186,7 +193,7 @@ macro_rules! __connector_module {
 }
 
 #[doc(hidden)]
-#[cfg(feature = "fixture-interface-2-0")]
+#[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
     ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident) => {{

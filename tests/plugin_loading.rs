@@ -1,0 +1,149 @@
+//! Loading real plugin libraries in-process, through the host's own loader and handle.
+use weft::plugins::{load_file, ConnectorHandle};
+use weft_e2e_tests::*;
+use weft_plugin_api::*;
+
+fn object(id: Id, class: &str) -> StoredObject {
+    StoredObject {
+        kind: ObjectKind::Thing,
+        id,
+        class: class.into(),
+        context: "".into(),
+        owner: Id::default(),
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+        properties_json: r#"{"name":"x"}"#.into(),
+    }
+}
+
+fn open(path: &std::path::Path) -> ConnectorHandle {
+    let plugin = load_file(path).unwrap_or_else(|e| panic!("{e}"));
+    ConnectorHandle::open(&plugin, &serde_json::json!({})).unwrap()
+}
+
+fn id_starting_with(byte: u8) -> Id {
+    let mut id = Id::random();
+    id.0[0] = byte;
+    id
+}
+
+#[tokio::test]
+async fn a_panic_in_a_plugin_costs_one_call_not_the_host() {
+    let conn = open(&fixture_so("test-panicky"));
+    // Panic while the plugin builds the future.
+    let e = conn
+        .get_object(ObjectKind::Thing, id_starting_with(0xEE))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Internal);
+    assert!(e.message.contains("panicked in get_object"), "{e}");
+    // Panic while the host polls the future.
+    let e = conn
+        .get_object(ObjectKind::Thing, id_starting_with(0xEF))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Internal);
+    assert!(e.message.contains("deliberate panic while polling"), "{e}");
+    // The next calls are served.
+    let id = id_starting_with(0x01);
+    assert_eq!(conn.get_object(ObjectKind::Thing, id).await.unwrap(), None);
+    conn.create_object(object(id, "City")).await.unwrap();
+    let back = conn
+        .get_object(ObjectKind::Thing, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.class.as_str(), "City");
+}
+
+#[tokio::test]
+async fn two_connector_files_in_one_process_are_two_libraries() {
+    let memory = load_file(&dev_memory_so()).unwrap();
+    let panicky = load_file(&fixture_so("test-panicky")).unwrap();
+    assert_eq!(memory.name, "dev-memory");
+    assert_eq!(panicky.name, "test-panicky");
+    assert_ne!(memory.capabilities, panicky.capabilities);
+
+    let a = ConnectorHandle::open(&memory, &serde_json::json!({})).unwrap();
+    let b = ConnectorHandle::open(&panicky, &serde_json::json!({})).unwrap();
+    // The same call runs different code: dev-memory lists, the fixture does not implement it.
+    let page = a
+        .query_objects(ObjectQuery::all(ObjectKind::Thing, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0);
+    let e = b
+        .query_objects(ObjectQuery::all(ObjectKind::Thing, 10))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported);
+    // And their data is separate.
+    let id = Id::random();
+    a.create_object(object(id, "City")).await.unwrap();
+    assert_eq!(b.get_object(ObjectKind::Thing, id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_previous_minor_interface_still_loads() {
+    let old = load_file(&fixture_so("interface-1-0")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old.interface_version, "1.0.0");
+    // `config_help` was added in 1.1 as a new root-module field: the old plugin lacks it.
+    assert_eq!(old.config_help, None);
+    let current = load_file(&dev_memory_so()).unwrap();
+    assert!(current.config_help.is_some());
+    // And it works.
+    let conn = ConnectorHandle::open(&old, &serde_json::json!({})).unwrap();
+    let id = id_starting_with(0x02);
+    conn.create_object(object(id, "Old")).await.unwrap();
+    let back = conn
+        .get_object(ObjectKind::Thing, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.class.as_str(), "Old");
+}
+
+#[test]
+fn a_plugin_of_another_major_interface_is_refused_in_process_too() {
+    let e = load_file(&fixture_so("interface-2-0")).unwrap_err();
+    let line = e.to_string();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.contains("2.0.0") && line.contains(INTERFACE_VERSION),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_plugin_directory_scan_finds_plugins_by_declared_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(dev_memory_so(), dir.path().join("libsomething.so")).unwrap();
+    std::fs::copy(
+        fixture_so("interface-2-0"),
+        dir.path().join("incompatible.so"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.so"), "text").unwrap();
+    let found = weft::plugins::find(dir.path(), "dev-memory", PluginKind::Connector).unwrap();
+    assert!(found.path.ends_with("libsomething.so"));
+    let e = weft::plugins::find(dir.path(), "cassandra", PluginKind::Connector)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no connector plugin named \"cassandra\""), "{e}");
+    assert!(e.contains("found: dev-memory"), "{e}");
+    let e = weft::plugins::find(dir.path(), "dev-memory", PluginKind::Contextionary)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("is a connector, but a contextionary is needed"),
+        "{e}"
+    );
+    std::fs::copy(dev_memory_so(), dir.path().join("libcopy.so")).unwrap();
+    let e = weft::plugins::find(dir.path(), "dev-memory", PluginKind::Connector)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("two plugins declare the name \"dev-memory\""),
+        "{e}"
+    );
+}

@@ -6,5 +6,7 @@
 //! connector for the rest of the host.
 pub mod cli;
 pub mod config;
+pub mod ontology;
 pub mod plugins;
+pub mod rest;
 pub mod server;

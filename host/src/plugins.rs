@@ -115,7 +115,7 @@ pub fn find(dir: &Path, name: &str, kind: PluginKind) -> anyhow::Result<LoadedPl
 /// A connector as the host uses it: the ABI object plus what the plugin declared. Cheap to clone.
 #[derive(Clone)]
 pub struct ConnectorHandle {
-    inner: Arc<ConnectorBox>,
+    inner: Option<Arc<ConnectorBox>>,
     /// The plugin's declared name.
     pub name: Arc<str>,
     /// Its declared capabilities.
@@ -140,10 +140,26 @@ impl ConnectorHandle {
     /// Wraps an ABI object (e.g. one linked statically).
     pub fn from_box(conn: ConnectorBox, name: &str, capabilities: Capabilities) -> Self {
         ConnectorHandle {
-            inner: Arc::new(conn),
+            inner: Some(Arc::new(conn)),
             name: Arc::from(name),
             capabilities,
         }
+    }
+
+    /// A handle with no connector behind it: every call answers `Unavailable`. Used where
+    /// state is needed only for its shape (printing the OpenAPI document).
+    pub fn unavailable() -> Self {
+        ConnectorHandle {
+            inner: None,
+            name: Arc::from("none"),
+            capabilities: Capabilities::empty(),
+        }
+    }
+
+    fn conn(&self) -> PluginResult<&ConnectorBox> {
+        self.inner
+            .as_deref()
+            .ok_or_else(|| PluginError::unavailable("no connector is loaded"))
     }
 
     /// Whether the connector declared `c`.
@@ -153,12 +169,12 @@ impl ConnectorHandle {
 
     /// [`Connector::create_object`].
     pub async fn create_object(&self, o: StoredObject) -> PluginResult<()> {
-        self.inner.create_object(o).await.into_result()
+        self.conn()?.create_object(o).await.into_result()
     }
     /// [`Connector::get_object`].
     pub async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
         Ok(self
-            .inner
+            .conn()?
             .get_object(kind, id)
             .await
             .into_result()?
@@ -171,7 +187,7 @@ impl ConnectorHandle {
         ids: Vec<Id>,
     ) -> PluginResult<Vec<Option<StoredObject>>> {
         let r = self
-            .inner
+            .conn()?
             .get_objects(kind, RVec::from(ids))
             .await
             .into_result()?;
@@ -179,24 +195,24 @@ impl ConnectorHandle {
     }
     /// [`Connector::query_objects`].
     pub async fn query_objects(&self, q: ObjectQuery) -> PluginResult<ObjectPage> {
-        self.inner.query_objects(q).await.into_result()
+        self.conn()?.query_objects(q).await.into_result()
     }
     /// [`Connector::update_object`].
     pub async fn update_object(&self, o: StoredObject) -> PluginResult<()> {
-        self.inner.update_object(o).await.into_result()
+        self.conn()?.update_object(o).await.into_result()
     }
     /// [`Connector::delete_object`].
     pub async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
-        self.inner.delete_object(kind, id).await.into_result()
+        self.conn()?.delete_object(kind, id).await.into_result()
     }
     /// [`Connector::object_history`].
     pub async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
-        self.inner.object_history(kind, id).await.into_result()
+        self.conn()?.object_history(kind, id).await.into_result()
     }
     /// [`Connector::aggregate`].
     pub async fn aggregate(&self, q: ObjectQuery, request_json: String) -> PluginResult<String> {
         Ok(self
-            .inner
+            .conn()?
             .aggregate(q, RString::from(request_json))
             .await
             .into_result()?
@@ -204,31 +220,36 @@ impl ConnectorHandle {
     }
     /// [`Connector::add_key`].
     pub async fn add_key(&self, k: StoredKey) -> PluginResult<()> {
-        self.inner.add_key(k).await.into_result()
+        self.conn()?.add_key(k).await.into_result()
     }
     /// [`Connector::get_key`].
     pub async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
-        Ok(self.inner.get_key(id).await.into_result()?.into_option())
+        Ok(self.conn()?.get_key(id).await.into_result()?.into_option())
     }
     /// [`Connector::key_children`].
     pub async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
-        Ok(self.inner.key_children(id).await.into_result()?.into_vec())
+        Ok(self
+            .conn()?
+            .key_children(id)
+            .await
+            .into_result()?
+            .into_vec())
     }
     /// [`Connector::root_keys`].
     pub async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
-        Ok(self.inner.root_keys().await.into_result()?.into_vec())
+        Ok(self.conn()?.root_keys().await.into_result()?.into_vec())
     }
     /// [`Connector::update_key`].
     pub async fn update_key(&self, k: StoredKey) -> PluginResult<()> {
-        self.inner.update_key(k).await.into_result()
+        self.conn()?.update_key(k).await.into_result()
     }
     /// [`Connector::delete_key`].
     pub async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
-        Ok(self.inner.delete_key(id).await.into_result()?.into_vec())
+        Ok(self.conn()?.delete_key(id).await.into_result()?.into_vec())
     }
     /// [`Connector::get_document`].
     pub async fn get_document(&self, d: DocumentName) -> PluginResult<VersionedDocument> {
-        self.inner.get_document(d).await.into_result()
+        self.conn()?.get_document(d).await.into_result()
     }
     /// [`Connector::put_document`].
     pub async fn put_document(
@@ -237,7 +258,7 @@ impl ConnectorHandle {
         json: String,
         expected: u64,
     ) -> PluginResult<u64> {
-        self.inner
+        self.conn()?
             .put_document(d, RString::from(json), expected)
             .await
             .into_result()

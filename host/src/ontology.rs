@@ -395,10 +395,12 @@ impl Ontology {
         match p.cardinality.as_deref() {
             None | Some("atMostOne") => {}
             Some("many") if primitives.is_empty() => {}
-            Some("many") => return invalid(format!(
+            Some("many") => {
+                return invalid(format!(
                 "{at}: cardinality \"many\" is only for reference properties; use atMostOne for {}",
                 p.data_type[0]
-            )),
+            ))
+            }
             Some(other) => {
                 return invalid(format!(
                     "{at}: cardinality {other:?} is unknown; use \"atMostOne\" or \"many\""

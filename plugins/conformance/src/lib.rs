@@ -16,9 +16,10 @@
 //! conformance_tests!(Subject::from_library(&cdylib_path("weft_my_store"), "{}"));
 //! ```
 //!
-//! `cargo test` builds the crate's `cdylib` before its integration tests, and [`cdylib_path`]
-//! finds it next to the test executable (or wherever `WEFT_CONNECTOR_SO` points), so the kit
-//! tests the library exactly as the host loads it. A statically linked connector can be tested
+//! `cargo test` builds the crate's `cdylib` before its integration tests (into
+//! `target/<profile>/deps/`), and [`cdylib_path`] finds it next to the test executable (or
+//! wherever `WEFT_CONNECTOR_SO` points), so the kit tests the library exactly as the host loads
+//! it. A statically linked connector can be tested
 //! with [`Subject::new`] and [`weft_plugin_api::connector_box`] instead.
 //!
 //! # How the checks run
@@ -98,7 +99,7 @@ impl Subject {
         let plugin = match loader::load(path) {
             Ok(p) => p,
             Err(e) if !path.exists() => panic!(
-                "{e} (the conformance kit loads the connector's cdylib: build it first, or point WEFT_CONNECTOR_SO at it)"
+                "{e} (this is where the conformance kit looked for the connector's cdylib; WEFT_CONNECTOR_SO overrides the path)"
             ),
             Err(e) => panic!("{e}"),
         };
@@ -150,28 +151,39 @@ impl fmt::Debug for Subject {
     }
 }
 
-/// Where cargo put the `cdylib` of the crate under test: `target/<profile>/lib<lib_name>.so`
-/// (with the platform's prefix and suffix), found from the running test executable, which lives
-/// in `target/<profile>/deps/`. The environment variable `WEFT_CONNECTOR_SO` overrides it.
+/// Where cargo put the `cdylib` of the crate under test, found from the running test executable
+/// (`target/<profile>/deps/<test>-<hash>`): `target/<profile>/deps/lib<lib_name>.so`, which
+/// `cargo test` builds before the integration tests, else `target/<profile>/lib<lib_name>.so`,
+/// where `cargo build` also links it (with the platform's prefix and suffix). The environment
+/// variable `WEFT_CONNECTOR_SO` overrides both.
 ///
 /// `lib_name` is the crate's library name (`weft_dev_memory` for package `weft-dev-memory`).
 pub fn cdylib_path(lib_name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os("WEFT_CONNECTOR_SO").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("the conformance kit cannot find the test executable");
-    let mut dir = exe
-        .parent()
-        .expect("the test executable has no directory")
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join(format!(
+    let file = format!(
         "{}{lib_name}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ))
+    );
+    let exe = std::env::current_exe().expect("the conformance kit cannot find the test executable");
+    let dir = exe.parent().expect("the test executable has no directory");
+    // `cargo test` leaves the cdylib only in deps/ (it links it up into target/<profile>/ only
+    // for `cargo build`), and deps/ is never older than the copy one level up.
+    let beside = dir.join(&file);
+    if beside.exists() || !dir.ends_with("deps") {
+        return beside;
+    }
+    let up = dir
+        .parent()
+        .map(|d| d.join(&file))
+        .unwrap_or_else(|| beside.clone());
+    if up.exists() {
+        up
+    } else {
+        beside
+    }
 }
 
 /// How long one check may take before it fails as hung.
@@ -378,10 +390,14 @@ mod tests {
     }
 
     #[test]
-    fn cdylib_path_is_next_to_deps() {
+    fn cdylib_path_is_in_the_target_dir() {
+        if std::env::var_os("WEFT_CONNECTOR_SO").is_some() {
+            return;
+        }
         let p = cdylib_path("weft_x");
         let file = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(file.contains("weft_x"), "{}", p.display());
-        assert!(!p.parent().unwrap().ends_with("deps"), "{}", p.display());
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(p.parent(), exe.parent(), "{}", p.display());
     }
 }

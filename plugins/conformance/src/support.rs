@@ -7,8 +7,8 @@ use std::fmt::{Debug, Display};
 use abi_stable::std_types::{ROption, RString, RVec};
 use serde_json::{json, Map, Value};
 use weft_plugin_api::{
-    Capabilities, ConnectorBox, DocumentName, ErrorKind, Id, ObjectHistory, ObjectKind,
-    ObjectPage, ObjectQuery, PluginResult, StoredKey, StoredObject, VersionedDocument,
+    Capabilities, ConnectorBox, DocumentName, ErrorKind, Id, ObjectHistory, ObjectKind, ObjectPage,
+    ObjectQuery, PluginResult, StoredKey, StoredObject, VersionedDocument,
 };
 
 use crate::Subject;
@@ -50,7 +50,12 @@ pub(crate) fn describe(o: &StoredObject) -> String {
         .and_then(Value::as_str)
         .map(|l| format!(", label {l:?}"))
         .unwrap_or_default();
-    format!("{:?} {} (class {:?}{label})", o.kind, o.id, o.class.as_str())
+    format!(
+        "{:?} {} (class {:?}{label})",
+        o.kind,
+        o.id,
+        o.class.as_str()
+    )
 }
 
 /// The `label` property the checks give their objects, or the id when there is none.
@@ -105,7 +110,11 @@ pub(crate) fn labelled(
 }
 
 /// The same object with other properties and a later update time.
-pub(crate) fn with_properties(o: &StoredObject, updated_ms: i64, properties: Value) -> StoredObject {
+pub(crate) fn with_properties(
+    o: &StoredObject,
+    updated_ms: i64,
+    properties: Value,
+) -> StoredObject {
     StoredObject {
         updated_ms,
         properties_json: properties.to_string().into(),
@@ -228,11 +237,11 @@ impl<'s> Conn<'s> {
         match r {
             Err(e) if e.kind == want => {}
             Err(e) => self.fail(format!(
-                "{what}: expected a {want:?} error ({rule}), got {:?}: {}",
+                "{what}: expected error kind {want:?} ({rule}), got {:?}: {}",
                 e.kind, e.message
             )),
             Ok(v) => self.fail(format!(
-                "{what}: expected a {want:?} error ({rule}), but it succeeded and answered {}",
+                "{what}: expected error kind {want:?} ({rule}), but it succeeded and answered {}",
                 dbg(&v)
             )),
         }
@@ -259,8 +268,16 @@ impl<'s> Conn<'s> {
             self.create(o).await;
         }
     }
-    pub(crate) async fn try_get(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
-        self.c.get_object(kind, id).await.into_result().map(ROption::into_option)
+    pub(crate) async fn try_get(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<StoredObject>> {
+        self.c
+            .get_object(kind, id)
+            .await
+            .into_result()
+            .map(ROption::into_option)
     }
     pub(crate) async fn get(&self, kind: ObjectKind, id: Id) -> Option<StoredObject> {
         let r = self.try_get(kind, id).await;
@@ -315,14 +332,22 @@ impl<'s> Conn<'s> {
         let r = self.try_delete(o.kind, o.id).await;
         self.ok(&format!("delete_object({})", describe(o)), r)
     }
-    pub(crate) async fn try_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+    pub(crate) async fn try_history(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<ObjectHistory> {
         self.c.object_history(kind, id).await.into_result()
     }
     pub(crate) async fn history(&self, o: &StoredObject) -> ObjectHistory {
         let r = self.try_history(o.kind, o.id).await;
         self.ok(&format!("object_history({})", describe(o)), r)
     }
-    pub(crate) async fn try_aggregate(&self, q: &ObjectQuery, request: &Value) -> PluginResult<String> {
+    pub(crate) async fn try_aggregate(
+        &self,
+        q: &ObjectQuery,
+        request: &Value,
+    ) -> PluginResult<String> {
         self.c
             .aggregate(q.clone(), request.to_string().into())
             .await
@@ -340,11 +365,20 @@ impl<'s> Conn<'s> {
         self.ok(&format!("add_key({})", describe_key(k)), r)
     }
     pub(crate) async fn get_key(&self, id: Id) -> Option<StoredKey> {
-        let r = self.c.get_key(id).await.into_result().map(ROption::into_option);
+        let r = self
+            .c
+            .get_key(id)
+            .await
+            .into_result()
+            .map(ROption::into_option);
         self.ok(&format!("get_key({id})"), r)
     }
     pub(crate) async fn try_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
-        self.c.key_children(id).await.into_result().map(RVec::into_vec)
+        self.c
+            .key_children(id)
+            .await
+            .into_result()
+            .map(RVec::into_vec)
     }
     pub(crate) async fn children(&self, id: Id) -> Vec<StoredKey> {
         let r = self.try_children(id).await;
@@ -358,7 +392,11 @@ impl<'s> Conn<'s> {
         self.c.update_key(k.clone()).await.into_result()
     }
     pub(crate) async fn try_delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
-        self.c.delete_key(id).await.into_result().map(RVec::into_vec)
+        self.c
+            .delete_key(id)
+            .await
+            .into_result()
+            .map(RVec::into_vec)
     }
 
     // ----- documents -----
@@ -367,7 +405,12 @@ impl<'s> Conn<'s> {
         let r = self.c.get_document(d).await.into_result();
         self.ok(&format!("get_document({d:?})"), r)
     }
-    pub(crate) async fn try_put_document(&self, d: DocumentName, json: &str, expected: u64) -> PluginResult<u64> {
+    pub(crate) async fn try_put_document(
+        &self,
+        d: DocumentName,
+        json: &str,
+        expected: u64,
+    ) -> PluginResult<u64> {
         self.c
             .put_document(d, json.into(), expected)
             .await
@@ -426,12 +469,32 @@ impl<'s> Conn<'s> {
     /// The labels of a listing must be `want` (in order) and its total `total`.
     pub(crate) fn same_page(&self, what: &str, page: &ObjectPage, want: &[String], total: u64) {
         let got = labels(&page.objects);
-        if got != want || page.total != total {
+        if got == want && page.total == total {
+            return;
+        }
+        if want.len() <= 20 && got.len() <= 20 {
             self.fail(format!(
                 "{what}: expected objects {want:?} with total {total}, got {got:?} with total {}",
                 page.total
             ));
         }
+        let at = want.iter().zip(&got).position(|(w, g)| w != g);
+        let diff = match at {
+            Some(i) => format!(
+                "first difference at position {i}: expected {:?}, got {:?}",
+                want[i], got[i]
+            ),
+            None => "one list is a prefix of the other".into(),
+        };
+        self.fail(format!(
+            "{what}: expected {} objects with total {total}, got {} objects with total {}; {diff}; \
+             expected {}, got {}",
+            want.len(),
+            got.len(),
+            page.total,
+            short(&format!("{want:?}")),
+            short(&format!("{got:?}"))
+        ));
     }
 }
 

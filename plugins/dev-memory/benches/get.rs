@@ -7,15 +7,18 @@
 //! ```
 //!
 //! `cargo bench` builds this package's library in the `bench` profile (which inherits `release`)
-//! with both its crate types, so the same build that links the rlib into this benchmark also
-//! writes the plugin to `target/release/deps/libweft_dev_memory.so` and copies it to
-//! `target/release/libweft_dev_memory.so`. The benchmark finds it next to its own executable
-//! (`target/<profile>/deps/get-<hash>`: first `../`, then `deps/` itself); set
-//! `WEFT_DEV_MEMORY_SO=/path/to/libweft_dev_memory.so` to measure another file.
+//! with both its crate types: the one rustc invocation that makes the rlib linked into this
+//! benchmark also writes the plugin, to `target/release/deps/libweft_dev_memory.so`. Cargo does
+//! *not* copy it to `target/release/libweft_dev_memory.so` (it only does that for libraries
+//! named on the command line, e.g. `cargo build --release -p weft-dev-memory`). So the benchmark
+//! looks next to its own executable (`target/<profile>/deps/get-<hash>`): first in `deps/`, the
+//! copy built together with the statically linked one, then in `../` (a possibly older
+//! `cargo build` output). Set `WEFT_DEV_MEMORY_SO=/path/to/libweft_dev_memory.so` to measure
+//! another file.
 //!
 //! Both connectors go through the same ABI object (`ConnectorBox`, the `Guarded` adapter with
 //! `catch_unwind`): the difference measured is the call into a separately loaded library, with
-//! its own copies of std and the allocator. Rounds alternate between the two (and which goes
+//! its own copy of std and of weft-plugin-api. Rounds alternate between the two (and which goes
 //! first), and the median of each is reported with the ratio `so/static`, goal ≤ 1.10. It prints
 //! numbers and asserts nothing.
 
@@ -60,11 +63,9 @@ fn library_path() -> Result<PathBuf, String> {
     let deps = exe
         .parent()
         .ok_or("this executable has no parent directory")?;
-    let candidates: Vec<PathBuf> = deps
-        .parent()
-        .map(|profile| profile.join(&file))
+    let candidates: Vec<PathBuf> = [deps.join(&file)]
         .into_iter()
-        .chain([deps.join(&file)])
+        .chain(deps.parent().map(|profile| profile.join(&file)))
         .collect();
     candidates
         .iter()

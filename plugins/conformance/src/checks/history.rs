@@ -8,7 +8,13 @@ use crate::support::*;
 use crate::Subject;
 
 /// The history must hold exactly `want` (newest first) and the `deleted` flag.
-fn same_history(c: &Conn<'_>, what: &str, h: &ObjectHistory, want: &[&StoredObject], deleted: bool) {
+fn same_history(
+    c: &Conn<'_>,
+    what: &str,
+    h: &ObjectHistory,
+    want: &[&StoredObject],
+    deleted: bool,
+) {
     let got: Vec<String> = h.versions.iter().map(|v| label(&v.object)).collect();
     let wanted: Vec<String> = want.iter().map(|o| label(o)).collect();
     if got != wanted {
@@ -39,7 +45,11 @@ fn same_history(c: &Conn<'_>, what: &str, h: &ObjectHistory, want: &[&StoredObje
 /// `object_history` of an object that never existed answers `NotFound`, also when the id exists
 /// as the other kind.
 pub async fn check_history_missing_is_not_found(s: &Subject) {
-    if !requires(s, Capabilities::HISTORY, "check_history_missing_is_not_found") {
+    if !requires(
+        s,
+        Capabilities::HISTORY,
+        "check_history_missing_is_not_found",
+    ) {
         return;
     }
     let c = Conn::new(s);
@@ -63,7 +73,11 @@ pub async fn check_history_missing_is_not_found(s: &Subject) {
 
 /// An object that was never updated or deleted has an empty history, not deleted.
 pub async fn check_history_of_unchanged_object_is_empty(s: &Subject) {
-    if !requires(s, Capabilities::HISTORY, "check_history_of_unchanged_object_is_empty") {
+    if !requires(
+        s,
+        Capabilities::HISTORY,
+        "check_history_of_unchanged_object_is_empty",
+    ) {
         return;
     }
     let c = Conn::new(s);
@@ -71,7 +85,13 @@ pub async fn check_history_of_unchanged_object_is_empty(s: &Subject) {
         let o = labelled(kind, "City", "v1", T0, json!({"n": 1}));
         c.create(&o).await;
         let h = c.history(&o).await;
-        same_history(&c, "object_history of an object never changed", &h, &[], false);
+        same_history(
+            &c,
+            "object_history of an object never changed",
+            &h,
+            &[],
+            false,
+        );
     }
 }
 
@@ -91,10 +111,20 @@ pub async fn check_history_after_updates(s: &Subject) {
         c.update(&v2).await;
         let h = c.history(&v1).await;
         same_history(&c, "object_history after one update", &h, &[&v1], false);
-        let v3 = with_properties(&v1, T0 + 2000, json!({"label": "v3", "n": 3, "extra": true}));
+        let v3 = with_properties(
+            &v1,
+            T0 + 2000,
+            json!({"label": "v3", "n": 3, "extra": true}),
+        );
         c.update(&v3).await;
         let h = c.history(&v1).await;
-        same_history(&c, "object_history after two updates", &h, &[&v2, &v1], false);
+        same_history(
+            &c,
+            "object_history after two updates",
+            &h,
+            &[&v2, &v1],
+            false,
+        );
         c.get_same("get_object after two updates", &v3).await;
         let h = c.history(&other).await;
         same_history(
@@ -126,13 +156,25 @@ pub async fn check_history_after_delete(s: &Subject) {
             "object_history of a deleted object (the history outlives the object)",
             r,
         );
-        same_history(&c, "object_history after update and delete", &h, &[&v2, &v1], true);
+        same_history(
+            &c,
+            "object_history after update and delete",
+            &h,
+            &[&v2, &v1],
+            true,
+        );
         c.get_none("after delete_object", kind, v1.id).await;
 
         let once = labelled(kind, "City", "only version", T0 + 5, json!({}));
         c.create(&once).await;
         c.delete(&once).await;
         let h = c.history(&once).await;
-        same_history(&c, "object_history after create then delete", &h, &[&once], true);
+        same_history(
+            &c,
+            "object_history after create then delete",
+            &h,
+            &[&once],
+            true,
+        );
     }
 }

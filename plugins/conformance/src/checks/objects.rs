@@ -30,10 +30,22 @@ fn rich_properties(reference: serde_json::Value) -> serde_json::Value {
 /// bag and with an empty one.
 pub async fn check_create_then_get(s: &Subject) {
     let c = Conn::new(s);
-    let target = object(ObjectKind::Thing, "Country", OWNER_B, T0, json!({"name": "Germany"}));
+    let target = object(
+        ObjectKind::Thing,
+        "Country",
+        OWNER_B,
+        T0,
+        json!({"name": "Germany"}),
+    );
     c.create(&target).await;
     for kind in [ObjectKind::Thing, ObjectKind::Action] {
-        let mut o = object(kind, "City", OWNER_A, T0 + 5, rich_properties(cref(&target)));
+        let mut o = object(
+            kind,
+            "City",
+            OWNER_A,
+            T0 + 5,
+            rich_properties(cref(&target)),
+        );
         o.context = "http://example.org/weft/context.json".into();
         o.updated_ms = T0 + 99;
         c.create(&o).await;
@@ -44,8 +56,11 @@ pub async fn check_create_then_get(s: &Subject) {
         c.get_same("get_object of an object created with no properties", &empty)
             .await;
     }
-    c.get_same("get_object of the first object after others were created", &target)
-        .await;
+    c.get_same(
+        "get_object of the first object after others were created",
+        &target,
+    )
+    .await;
 }
 
 /// Creating an object whose kind and id exist answers `Conflict`, and the stored object is
@@ -60,12 +75,17 @@ pub async fn check_create_duplicate_is_conflict(s: &Subject) {
             owner: OWNER_B,
             created_ms: T0 + 1000,
             updated_ms: T0 + 1000,
-            properties_json: json!({"label": "duplicate", "name": "Paris"}).to_string().into(),
+            properties_json: json!({"label": "duplicate", "name": "Paris"})
+                .to_string()
+                .into(),
             ..o.clone()
         };
         let r = c.try_create(&dup).await;
         c.expect_err(
-            &format!("create_object of a second {kind:?} with the id of {}", describe(&o)),
+            &format!(
+                "create_object of a second {kind:?} with the id of {}",
+                describe(&o)
+            ),
             r,
             ErrorKind::Conflict,
             "an object of the same kind and id exists",
@@ -102,8 +122,12 @@ pub async fn check_get_missing_is_none(s: &Subject) {
     }
     let o = object(ObjectKind::Thing, "City", OWNER_A, T0, json!({}));
     c.create(&o).await;
-    c.get_none("after storing another object", ObjectKind::Thing, Id::random())
-        .await;
+    c.get_none(
+        "after storing another object",
+        ObjectKind::Thing,
+        Id::random(),
+    )
+    .await;
 }
 
 /// `get_objects` answers one entry per requested id, in the order asked (repeats included),
@@ -120,7 +144,14 @@ pub async fn check_get_objects_order_and_missing(s: &Subject) {
     let missing = Id::random();
     let ids = [b.id, missing, a.id, gone.id, a.id, action.id];
     let want = [Some(&b), None, Some(&a), None, Some(&a), None];
-    let names = ["b", "a never-stored id", "a", "a deleted Thing", "a (again)", "an Action's id"];
+    let names = [
+        "b",
+        "a never-stored id",
+        "a",
+        "a deleted Thing",
+        "a (again)",
+        "an Action's id",
+    ];
     let got = c.get_many(ObjectKind::Thing, &ids).await;
     if got.len() != ids.len() {
         c.fail(format!(
@@ -163,17 +194,31 @@ pub async fn check_get_objects_order_and_missing(s: &Subject) {
 pub async fn check_update_replaces(s: &Subject) {
     let c = Conn::new(s);
     for kind in [ObjectKind::Thing, ObjectKind::Action] {
-        let v1 = labelled(kind, "City", "v1", T0, json!({"name": "Berlin", "population": 1}));
+        let v1 = labelled(
+            kind,
+            "City",
+            "v1",
+            T0,
+            json!({"name": "Berlin", "population": 1}),
+        );
         let other = labelled(kind, "City", "other", T0 + 10, json!({"name": "Paris"}));
         c.create_all(&[v1.clone(), other.clone()]).await;
-        let mut v2 = with_properties(&v1, T0 + 5000, json!({"label": "v2", "name": "Berlin", "area": 891.7}));
+        let mut v2 = with_properties(
+            &v1,
+            T0 + 5000,
+            json!({"label": "v2", "name": "Berlin", "area": 891.7}),
+        );
         v2.context = "http://example.org/v2".into();
         c.update(&v2).await;
-        c.get_same("get_object after update_object (properties, updated_ms, context replaced)", &v2)
-            .await;
+        c.get_same(
+            "get_object after update_object (properties, updated_ms, context replaced)",
+            &v2,
+        )
+        .await;
         let v3 = with_properties(&v1, T0 + 9000, json!({"label": "v3"}));
         c.update(&v3).await;
-        c.get_same("get_object after a second update_object", &v3).await;
+        c.get_same("get_object after a second update_object", &v3)
+            .await;
         c.get_same("get_object of an object next to the updated one", &other)
             .await;
         let page = c.query(&query(kind)).await;
@@ -198,8 +243,12 @@ pub async fn check_update_missing_is_not_found(s: &Subject) {
         ErrorKind::NotFound,
         "update of a missing object answers NotFound",
     );
-    c.get_none("after update_object of a missing Thing (it must not create it)", ObjectKind::Thing, ghost.id)
-        .await;
+    c.get_none(
+        "after update_object of a missing Thing (it must not create it)",
+        ObjectKind::Thing,
+        ghost.id,
+    )
+    .await;
 
     let thing = labelled(ObjectKind::Thing, "City", "thing", T0, json!({}));
     c.create(&thing).await;
@@ -214,10 +263,19 @@ pub async fn check_update_missing_is_not_found(s: &Subject) {
         ErrorKind::NotFound,
         "Things and Actions are separate id spaces",
     );
-    c.get_none("after the rejected Action update", ObjectKind::Action, thing.id)
-        .await;
+    c.get_none(
+        "after the rejected Action update",
+        ObjectKind::Action,
+        thing.id,
+    )
+    .await;
     let page = c.query(&query(ObjectKind::Action)).await;
-    c.same_page("query_objects(Actions) after rejected updates", &page, &[], 0);
+    c.same_page(
+        "query_objects(Actions) after rejected updates",
+        &page,
+        &[],
+        0,
+    );
 }
 
 /// `delete_object` removes the object from `get_object`, `get_objects` and `query_objects`,
@@ -311,7 +369,13 @@ pub async fn check_ids_not_reused_after_delete(s: &Subject) {
 /// get, update, delete, list and count each see only their own kind.
 pub async fn check_things_and_actions_are_separate(s: &Subject) {
     let c = Conn::new(s);
-    let thing = labelled(ObjectKind::Thing, "City", "thing", T0, json!({"name": "Berlin"}));
+    let thing = labelled(
+        ObjectKind::Thing,
+        "City",
+        "thing",
+        T0,
+        json!({"name": "Berlin"}),
+    );
     let action = StoredObject {
         kind: ObjectKind::Action,
         class: "Move".into(),

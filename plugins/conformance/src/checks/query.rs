@@ -16,10 +16,24 @@ pub async fn check_query_newest_first(s: &Subject) {
     let objects: Vec<StoredObject> = created
         .iter()
         .enumerate()
-        .map(|(i, t)| labelled(ObjectKind::Thing, "City", &format!("o{i}"), T0 + t, json!({"i": i})))
+        .map(|(i, t)| {
+            labelled(
+                ObjectKind::Thing,
+                "City",
+                &format!("o{i}"),
+                T0 + t,
+                json!({"i": i}),
+            )
+        })
         .collect();
     c.create_all(&objects).await;
-    let action = labelled(ObjectKind::Action, "City", "an action", T0 + 9000, json!({}));
+    let action = labelled(
+        ObjectKind::Action,
+        "City",
+        "an action",
+        T0 + 9000,
+        json!({}),
+    );
     c.create(&action).await;
 
     let want = newest_first(&objects);
@@ -36,7 +50,11 @@ pub async fn check_query_newest_first(s: &Subject) {
 
     // An update must not move an object: order is by creation time.
     let oldest = want.last().unwrap().clone();
-    let bumped = with_properties(&oldest, T0 + 100_000, json!({"label": label(&oldest), "bumped": true}));
+    let bumped = with_properties(
+        &oldest,
+        T0 + 100_000,
+        json!({"label": label(&oldest), "bumped": true}),
+    );
     c.update(&bumped).await;
     let page = c.query(&query(ObjectKind::Thing)).await;
     c.same_page(
@@ -54,7 +72,15 @@ pub async fn check_query_newest_first(s: &Subject) {
 pub async fn check_query_paging(s: &Subject) {
     let c = Conn::new(s);
     let objects: Vec<StoredObject> = (0..10)
-        .map(|i| labelled(ObjectKind::Thing, "City", &format!("o{i}"), T0 + i * 1000, json!({})))
+        .map(|i| {
+            labelled(
+                ObjectKind::Thing,
+                "City",
+                &format!("o{i}"),
+                T0 + i * 1000,
+                json!({}),
+            )
+        })
         .collect();
     c.create_all(&objects).await;
     let all: Vec<String> = (0..10).rev().map(|i| format!("o{i}")).collect();
@@ -106,7 +132,12 @@ pub async fn check_query_paging(s: &Subject) {
         "pages of 4 (offsets 0, 4, 8) must concatenate to the full listing {all:?}, got {pages:?}"
     );
     let empty = c.query(&query(ObjectKind::Action)).await;
-    c.same_page("query_objects(Actions) when only Things exist", &empty, &[], 0);
+    c.same_page(
+        "query_objects(Actions) when only Things exist",
+        &empty,
+        &[],
+        0,
+    );
 }
 
 /// Owner filtering: `owners` keeps objects owned by any of the listed keys (newest first, total
@@ -122,7 +153,13 @@ pub async fn check_query_owner_filter(s: &Subject) {
         .enumerate()
         .map(|(i, owner)| StoredObject {
             owner: *owner,
-            ..labelled(ObjectKind::Thing, "City", &format!("o{i}"), T0 + i as i64 * 1000, json!({}))
+            ..labelled(
+                ObjectKind::Thing,
+                "City",
+                &format!("o{i}"),
+                T0 + i as i64 * 1000,
+                json!({}),
+            )
         })
         .collect();
     c.create_all(&objects).await;
@@ -189,12 +226,24 @@ pub async fn check_query_class_filter(s: &Subject) {
         .enumerate()
         .map(|(i, (class, owner))| StoredObject {
             owner: *owner,
-            ..labelled(ObjectKind::Thing, class, &format!("o{i}"), T0 + i as i64 * 1000, json!({}))
+            ..labelled(
+                ObjectKind::Thing,
+                class,
+                &format!("o{i}"),
+                T0 + i as i64 * 1000,
+                json!({}),
+            )
         })
         .collect();
     c.create_all(&objects).await;
-    c.create(&labelled(ObjectKind::Action, "City", "an action", T0 + 50_000, json!({})))
-        .await;
+    c.create(&labelled(
+        ObjectKind::Action,
+        "City",
+        "an action",
+        T0 + 50_000,
+        json!({}),
+    ))
+    .await;
     let cases: [(&str, Vec<Id>, u64, u64); 6] = [
         ("City", vec![], 0, ALL),
         ("Country", vec![], 0, ALL),
@@ -206,7 +255,9 @@ pub async fn check_query_class_filter(s: &Subject) {
     for (class, owners, offset, limit) in cases {
         let matching: Vec<StoredObject> = objects
             .iter()
-            .filter(|o| o.class.as_str() == class && (owners.is_empty() || owners.contains(&o.owner)))
+            .filter(|o| {
+                o.class.as_str() == class && (owners.is_empty() || owners.contains(&o.owner))
+            })
             .cloned()
             .collect();
         let all = labels(&newest_first(&matching));

@@ -25,7 +25,10 @@ fn the_served_document_is_the_committed_one() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(served, committed);
+    assert!(
+        served == committed,
+        "GET /openapi.json differs from openapi/weft-openapi.json"
+    );
     // The Swagger UI is served from the binary (no network needed).
     let ui = reqwest::blocking::get(server.at("/swagger/")).unwrap();
     assert_eq!(ui.status(), 200);

@@ -17,7 +17,11 @@ impl Api {
     }
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(m, self.server.at(path));
+        let mut req = self
+            .http
+            .request(m, self.server.at(path))
+            .header("X-API-KEY", weft_e2e_tests::ROOT_KEY)
+            .header("X-API-TOKEN", weft_e2e_tests::ROOT_TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -4,6 +4,7 @@
 //! One module per concern (see ARCHITECTURE.md): [`cli`] parses the command line, [`config`]
 //! reads the environments file, [`plugins`] finds and loads plugin libraries and wraps the
 //! connector for the rest of the host.
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ontology;

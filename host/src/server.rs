@@ -12,6 +12,7 @@ use poem_openapi::OpenApiService;
 use tokio::sync::RwLock;
 use weft_plugin_api::{DocumentName, ErrorKind, Id, PluginKind};
 
+use crate::auth::{KeyTree, Principal, Right};
 use crate::config::Environment;
 use crate::ontology::{Ontology, SchemaError};
 use crate::plugins::ConnectorHandle;
@@ -31,36 +32,9 @@ pub struct App {
     pub limit: u64,
     /// The plugins this server runs with (for `/meta`).
     pub plugins: Vec<PluginInfo>,
-    /// The root key.
-    pub root_key: Id,
+    /// The key tree.
+    pub keys: KeyTree,
     ontology: RwLock<(u64, Arc<Ontology>)>,
-}
-
-/// Who makes a request. Until keys are enforced every request acts as the root key.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The key id.
-    pub key: Id,
-    /// Whether it is the root key.
-    pub is_root: bool,
-}
-
-impl Principal {
-    /// 403 unless the caller may read or change objects owned by `owner`.
-    pub async fn may_access(&self, _app: &App, _owner: Id) -> ApiResult<()> {
-        if self.is_root {
-            return Ok(());
-        }
-        Err(ApiError::forbidden("this key may not access that object"))
-    }
-
-    /// The owners whose objects the caller sees; empty means all.
-    pub async fn visible_owners(&self, _app: &App) -> ApiResult<Vec<Id>> {
-        if self.is_root {
-            return Ok(vec![]);
-        }
-        Ok(vec![self.key])
-    }
 }
 
 impl App {
@@ -71,28 +45,34 @@ impl App {
             .as_ref()
             .and_then(|n| n.public_url.clone())
             .unwrap_or_else(|| format!("http://{}", env.listen));
-        let root_key = env
-            .auth
-            .root_key
-            .as_deref()
-            .and_then(|k| k.parse().ok())
-            .unwrap_or_else(Id::random);
         App {
+            keys: KeyTree::new(conn.clone()),
             conn,
             public_url,
             limit: env.limit,
             plugins,
-            root_key,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
         }
     }
 
-    /// The caller of a request.
-    pub fn principal(&self) -> Principal {
-        Principal {
-            key: self.root_key,
-            is_root: true,
+    /// 403 unless the caller reaches objects owned by `owner` (its own or its descendants').
+    pub async fn check_owner(&self, p: &Principal, owner: Id) -> ApiResult<()> {
+        if self.keys.reaches(p, owner).await? {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "key {} may not access this object: it belongs to key {owner}, which is not in its subtree",
+                p.id()
+            )))
         }
+    }
+
+    /// The owners whose objects the caller sees; empty means all (the root).
+    pub async fn visible_owners(&self, p: &Principal) -> ApiResult<Vec<Id>> {
+        if p.is_root() {
+            return Ok(vec![]);
+        }
+        self.keys.subtree(p.id()).await
     }
 
     /// The current ontology (re-read from the connector when its version changed, so several
@@ -144,6 +124,7 @@ impl App {
 }
 
 type Apis = (
+    crate::rest::keys::KeysApi,
     crate::rest::things::ThingsApi,
     crate::rest::actions::ActionsApi,
     crate::rest::batching::BatchingApi,
@@ -153,6 +134,7 @@ type Apis = (
 
 fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
     let apis = (
+        crate::rest::keys::KeysApi(app.clone()),
         crate::rest::things::ThingsApi(app.clone()),
         crate::rest::actions::ActionsApi(app.clone()),
         crate::rest::batching::BatchingApi(app.clone()),
@@ -166,23 +148,171 @@ fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
         .server(BASE_PATH)
 }
 
+/// Finishes poem-openapi's document for generated clients:
+/// * adds the contract's two header schemes, required **together** on every operation
+///   (poem-openapi can only express alternatives);
+/// * writes a described enum-typed field as a plain `$ref` instead of poem-openapi's
+///   `allOf: [{$ref}, {description}]`, which client generators (openapi-python-client) refuse
+///   for non-object schemas.
+fn finish_document(spec: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_string();
+    };
+    let enums: Vec<String> = doc["components"]["schemas"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, s)| s.get("enum").is_some())
+                .map(|(n, _)| format!("#/components/schemas/{n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    unwrap_enum_refs(&mut doc, &enums);
+    let scheme = |name: &str, what: &str| serde_json::json!({"type": "apiKey", "in": "header", "name": name, "description": what});
+    doc["components"]["securitySchemes"] = serde_json::json!({
+        "apiKey": scheme("X-API-KEY", "The key id."),
+        "apiToken": scheme("X-API-TOKEN", "The key's token."),
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for ops in paths.values_mut() {
+            if let Some(ops) = ops.as_object_mut() {
+                for op in ops.values_mut() {
+                    op["security"] = serde_json::json!([{"apiKey": [], "apiToken": []}]);
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
+}
+
+fn unwrap_enum_refs(v: &mut serde_json::Value, enums: &[String]) {
+    use serde_json::Value;
+    if let Value::Object(m) = v {
+        let target = m
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(|first| first.get("$ref"))
+            .and_then(Value::as_str)
+            .filter(|r| enums.iter().any(|e| e == r))
+            .map(str::to_string);
+        if let Some(r) = target {
+            *v = serde_json::json!({ "$ref": r });
+            return;
+        }
+        for child in m.values_mut() {
+            unwrap_enum_refs(child, enums);
+        }
+    } else if let Value::Array(items) = v {
+        for child in items {
+            unwrap_enum_refs(child, enums);
+        }
+    }
+}
+
 /// The OpenAPI document of the REST API, pretty JSON.
 pub fn openapi_document() -> String {
     // The document does not depend on state; build it over an inert connector.
     let conn = ConnectorHandle::unavailable();
     let app = Arc::new(App::new(conn, &Environment::default(), vec![]));
-    service(app).spec()
+    finish_document(&service(app).spec())
 }
 
-/// The routes: the API, its OpenAPI document and a Swagger UI (served from the binary).
+/// The caller of a request (set by the authorisation middleware).
+pub fn principal(req: &poem::Request) -> ApiResult<Principal> {
+    req.extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized(crate::auth::MISSING_HEADERS))
+}
+
+/// What an operation needs beyond a valid key, by method and path.
+enum Needs {
+    Right(Right),
+    Root(&'static str),
+    AnyKey,
+}
+
+fn needs(method: &poem::http::Method, path: &str) -> Needs {
+    use poem::http::Method;
+    let rel = path.strip_prefix(BASE_PATH).unwrap_or(path);
+    if rel == "/schema" || rel.starts_with("/schema/") {
+        return Needs::Root("changing or reading the schema");
+    }
+    if rel == "/keys" || rel.starts_with("/keys/") {
+        return Needs::AnyKey; // the key tree's own rules apply in the handlers
+    }
+    if rel.starts_with("/graphql") {
+        return Needs::Right(Right::Read);
+    }
+    match *method {
+        Method::GET | Method::HEAD => Needs::Right(Right::Read),
+        Method::DELETE => Needs::Right(Right::Delete),
+        _ => Needs::Right(Right::Write),
+    }
+}
+
+async fn authorize(app: &App, req: &poem::Request) -> ApiResult<Principal> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let peer = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip())
+        .map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        });
+    let p = app
+        .keys
+        .authenticate(header("X-API-KEY"), header("X-API-TOKEN"), peer)
+        .await?;
+    match needs(req.method(), req.uri().path()) {
+        Needs::Right(r) => p.require(r)?,
+        Needs::Root(what) => p.require_root(what)?,
+        Needs::AnyKey => {}
+    }
+    Ok(p)
+}
+
+/// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
+/// from the binary, no network needed).
 pub fn routes(app: Arc<App>) -> impl poem::Endpoint {
-    let api = service(app);
-    let spec = api.spec_endpoint();
-    let ui = api.swagger_ui();
+    use poem::IntoResponse;
+    let api = service(app.clone());
+    let raw = api.spec();
+    let spec = finish_document(&raw);
+    let ui = Arc::new(api.swagger_ui_html().replace(&raw, &spec));
+    let ui2 = ui.clone();
+    let guarded = api.around(move |ep, mut req| {
+        let app = app.clone();
+        async move {
+            match authorize(&app, &req).await {
+                Ok(p) => {
+                    req.extensions_mut().insert(p);
+                    ep.call(req).await.map(IntoResponse::into_response)
+                }
+                Err(e) => Ok(e.into_response()),
+            }
+        }
+    });
     Route::new()
-        .nest(BASE_PATH, api)
-        .at(format!("{BASE_PATH}/openapi.json"), spec)
-        .nest(format!("{BASE_PATH}/swagger"), ui)
+        .nest(BASE_PATH, guarded)
+        .at(
+            format!("{BASE_PATH}/openapi.json"),
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
+        .at(
+            format!("{BASE_PATH}/swagger"),
+            poem::endpoint::make_sync(move |_| poem::web::Html(ui.to_string())),
+        )
+        .at(
+            format!("{BASE_PATH}/swagger/"),
+            poem::endpoint::make_sync(move |_| poem::web::Html(ui2.to_string())),
+        )
         .catch_all_error(crate::rest::error_body)
         .with(poem::middleware::Tracing)
 }
@@ -227,6 +357,18 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         let mut env = env;
         env.listen = addr.clone(); // the real port when asked for port 0
         let app = Arc::new(App::new(conn, &env, info));
+        let configured = match (&env.auth.root_key, &env.auth.root_token) {
+            (Some(k), Some(t)) => Some((k.parse()?, t.clone())),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "give both auth.root_key and auth.root_token (or WEFT_ROOT_KEY and WEFT_ROOT_TOKEN), or neither"
+            ),
+        };
+        if let Some((key, token)) = app.keys.ensure_root(configured).await? {
+            // Printed once, when the root key is made; only its hash is stored.
+            println!("ROOTKEY={key}");
+            println!("ROOTTOKEN={token}");
+        }
         tracing::info!(
             "connector {} ({}), plugin interface {}",
             plugin.name,

@@ -46,11 +46,18 @@ pub fn fixture_so(name: &str) -> PathBuf {
     )
 }
 
+/// The root key id the test servers are started with (`WEFT_ROOT_KEY`).
+pub const ROOT_KEY: &str = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000001";
+/// The root token the test servers are started with (`WEFT_ROOT_TOKEN`).
+pub const ROOT_TOKEN: &str = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000002";
+
 /// A running `weft serve` on 127.0.0.1 with a free port; killed when dropped.
 pub struct Server {
     child: std::process::Child,
     /// `http://127.0.0.1:PORT/weaviate/v1`.
     pub url: String,
+    /// What the server printed on stdout before it listened (e.g. `ROOTKEY=…`).
+    pub early_stdout: Vec<String>,
 }
 
 impl Server {
@@ -61,6 +68,15 @@ impl Server {
 
     /// Starts it with extra arguments and environment variables.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Self::spawn(args, envs, true)
+    }
+
+    /// Starts it without `WEFT_ROOT_KEY`/`WEFT_ROOT_TOKEN`, so it makes and prints a root key.
+    pub fn start_generating_root() -> Server {
+        Self::spawn(&[], &[], false)
+    }
+
+    fn spawn(args: &[&str], envs: &[(&str, &str)], fixed_root: bool) -> Server {
         use std::io::BufRead;
         dev_memory_so();
         let mut cmd = std::process::Command::new(weft_bin());
@@ -74,8 +90,14 @@ impl Server {
                 "WEFT_LOG",
                 std::env::var("WEFT_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .env_remove("WEFT_ROOT_KEY")
+            .env_remove("WEFT_ROOT_TOKEN")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
+        if fixed_root {
+            cmd.env("WEFT_ROOT_KEY", ROOT_KEY)
+                .env("WEFT_ROOT_TOKEN", ROOT_TOKEN);
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -85,19 +107,31 @@ impl Server {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("weft: listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
+                let _ = tx.send(line);
             }
         });
-        let url = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("weft did not report its address within 30 s");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut early_stdout = vec![];
+        let url = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => match line.strip_prefix("weft: listening on ") {
+                    Some(url) => break url.to_string(),
+                    None => early_stdout.push(line),
+                },
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "weft did not report its address within 30 s; it printed {early_stdout:?}"
+                    );
+                }
             }
         };
-        Server { child, url }
+        Server {
+            child,
+            url,
+            early_stdout,
+        }
     }
 
     /// `url` + `path`.

@@ -92,8 +92,12 @@ impl BatchingApi {
         method = "post",
         operation_id = "weaviate.batching.things.create"
     )]
-    async fn things(&self, body: Json<ThingsBatchRequest>) -> ApiResult<ThingsBatchResponse> {
-        let p = self.0.principal();
+    async fn things(
+        &self,
+        req: &poem::Request,
+        body: Json<ThingsBatchRequest>,
+    ) -> ApiResult<ThingsBatchResponse> {
+        let p = crate::server::principal(req)?;
         let is_async = body.0.is_async;
         let inputs = body.0.items;
         let results = self
@@ -123,8 +127,12 @@ impl BatchingApi {
         method = "post",
         operation_id = "weaviate.batching.actions.create"
     )]
-    async fn actions(&self, body: Json<ActionsBatchRequest>) -> ApiResult<ActionsBatchResponse> {
-        let p = self.0.principal();
+    async fn actions(
+        &self,
+        req: &poem::Request,
+        body: Json<ActionsBatchRequest>,
+    ) -> ApiResult<ActionsBatchResponse> {
+        let p = crate::server::principal(req)?;
         let is_async = body.0.is_async;
         let inputs = body.0.items;
         let results = self

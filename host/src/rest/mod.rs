@@ -9,6 +9,7 @@
 mod object_api;
 pub mod actions;
 pub mod batching;
+pub mod keys;
 pub mod meta;
 pub mod models;
 pub mod objects;
@@ -32,6 +33,8 @@ pub enum ApiTags {
     Schema,
     /// Information about this server.
     Meta,
+    /// The key tree.
+    Keys,
 }
 
 /// One error message.

@@ -146,15 +146,14 @@ macro_rules! object_api {
         impl $api {
             #[doc = concat!("List the ", $noun, "s the key may see, newest first.")]
             #[oai(path = $list_path, method = "get", operation_id = $op_list)]
-            async fn list(
-                &self,
+            async fn list(&self, req: &poem::Request,
                 /// Page size; default and maximum: the server's `limit`.
                 #[oai(name = "maxResults")]
                 max_results: Query<Option<i64>>,
                 /// Page number, from 1.
                 page: Query<Option<i64>>,
             ) -> ApiResult<Json<$List>> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 let (items, total) = self.0.list_objects(&p, KIND, max_results.0, page.0).await?;
                 Ok(Json($List {
                     items: items.into_iter().map(<$Get>::from).collect(),
@@ -164,8 +163,8 @@ macro_rules! object_api {
 
             #[doc = concat!("Create a ", $noun, ".")]
             #[oai(path = $list_path, method = "post", operation_id = $op_create)]
-            async fn create(&self, body: Json<$CreateRequest>) -> ApiResult<StoredResponse> {
-                let p = self.0.principal();
+            async fn create(&self, req: &poem::Request, body: Json<$CreateRequest>) -> ApiResult<StoredResponse> {
+                let p = $crate::server::principal(req)?;
                 let obj = body.0.object.ok_or_else(|| {
                     $crate::rest::ApiError::unprocessable(format!(
                         "the body has no {:?} object; send {{\"{}\": {{\"@context\": …, \"@class\": …, \"schema\": {{…}}}}}}",
@@ -183,27 +182,26 @@ macro_rules! object_api {
 
             #[doc = concat!("Validate a ", $noun, " against the ontology without storing it.")]
             #[oai(path = $validate_path, method = "post", operation_id = $op_validate)]
-            async fn validate(&self, body: Json<$Create>) -> ApiResult<OkResponse> {
+            async fn validate(&self, _req: &poem::Request, body: Json<$Create>) -> ApiResult<OkResponse> {
                 self.0.validate_object(KIND, body.0.into()).await?;
                 Ok(OkResponse::Ok)
             }
 
             #[doc = concat!("Get one ", $noun, ".")]
             #[oai(path = $item_path, method = "get", operation_id = $op_get)]
-            async fn get(&self, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$Get>> {
-                let p = self.0.principal();
+            async fn get(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$Get>> {
+                let p = $crate::server::principal(req)?;
                 let view = self.0.get_object(&p, KIND, parse_id(&id.0)?).await?;
                 Ok(Json(view.into()))
             }
 
             #[doc = concat!("Replace a ", $noun, " (its earlier version is kept in its history).")]
             #[oai(path = $item_path, method = "put", operation_id = $op_update)]
-            async fn update(
-                &self,
+            async fn update(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 body: Json<$Create>,
             ) -> ApiResult<ReplacedResponse> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 let view = self
                     .0
                     .replace_object(&p, KIND, parse_id(&id.0)?, body.0.into())
@@ -213,15 +211,14 @@ macro_rules! object_api {
 
             #[doc = concat!("Change a ", $noun, " with a JSON Patch (RFC 6902) applied to it as GET shows it.")]
             #[oai(path = $item_path, method = "patch", operation_id = $op_patch)]
-            async fn patch(
-                &self,
+            async fn patch(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 /// Answer 202 (the write is stored before answering either way).
                 #[oai(name = "async")]
                 is_async: Query<Option<bool>>,
                 body: Json<Vec<PatchDocument>>,
             ) -> ApiResult<StoredResponse> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 let view = self
                     .0
                     .patch_object(&p, KIND, parse_id(&id.0)?, body.0, $id_param)
@@ -235,29 +232,28 @@ macro_rules! object_api {
 
             #[doc = concat!("Delete a ", $noun, " (its last version is kept in its history).")]
             #[oai(path = $item_path, method = "delete", operation_id = $op_delete)]
-            async fn delete(&self, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<DeletedResponse> {
-                let p = self.0.principal();
+            async fn delete(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<DeletedResponse> {
+                let p = $crate::server::principal(req)?;
                 self.0.delete_object(&p, KIND, parse_id(&id.0)?).await?;
                 Ok(DeletedResponse::NoContent)
             }
 
             #[doc = concat!("Earlier versions of a ", $noun, ", newest first, and whether it is deleted.")]
             #[oai(path = $history_path, method = "get", operation_id = $op_history)]
-            async fn history(&self, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$History>> {
-                let p = self.0.principal();
+            async fn history(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$History>> {
+                let p = $crate::server::principal(req)?;
                 let h = self.0.object_history(&p, KIND, parse_id(&id.0)?).await?;
                 Ok(Json(h.into()))
             }
 
             #[doc = concat!("Add a reference to a reference property of a ", $noun, ".")]
             #[oai(path = $property_path, method = "post", operation_id = $op_ref_create)]
-            async fn add_reference(
-                &self,
+            async fn add_reference(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<SingleRef>,
             ) -> ApiResult<OkResponse> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::Add(body.0))
                     .await?;
@@ -266,13 +262,12 @@ macro_rules! object_api {
 
             #[doc = concat!("Replace all references of a reference property of a ", $noun, ".")]
             #[oai(path = $property_path, method = "put", operation_id = $op_ref_update)]
-            async fn replace_references(
-                &self,
+            async fn replace_references(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<Vec<SingleRef>>,
             ) -> ApiResult<OkResponse> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::ReplaceAll(body.0))
                     .await?;
@@ -281,13 +276,12 @@ macro_rules! object_api {
 
             #[doc = concat!("Remove one reference from a reference property of a ", $noun, ".")]
             #[oai(path = $property_path, method = "delete", operation_id = $op_ref_delete)]
-            async fn delete_reference(
-                &self,
+            async fn delete_reference(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<SingleRef>,
             ) -> ApiResult<DeletedResponse> {
-                let p = self.0.principal();
+                let p = $crate::server::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::Remove(body.0))
                     .await?;

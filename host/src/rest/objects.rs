@@ -7,8 +7,9 @@ use weft_plugin_api::{now_ms, ErrorKind, Id, ObjectKind, ObjectQuery, StoredObje
 
 use super::models::{PatchDocument, PropertyBag, RefType, SingleRef};
 use super::{ApiError, ApiResult};
+use crate::auth::Principal;
 use crate::ontology::{kind_word, parse_reference, Ontology};
-use crate::server::{App, Principal};
+use crate::server::App;
 
 /// The fields a client sends for an object.
 #[derive(Debug, Clone, Default)]
@@ -180,7 +181,7 @@ impl App {
             .get_object(kind, id)
             .await?
             .ok_or_else(|| not_found(kind, id))?;
-        p.may_access(self, o.owner).await?;
+        self.check_owner(p, o.owner).await?;
         Ok(o)
     }
 
@@ -207,7 +208,7 @@ impl App {
             id: Id::random(),
             class: class.into(),
             context: context.into(),
-            owner: p.key,
+            owner: p.id(),
             created_ms: now,
             updated_ms: now,
             properties_json: Value::Object(props).to_string().into(),
@@ -269,7 +270,7 @@ impl App {
         };
         let mut q = ObjectQuery::all(kind, limit);
         q.offset = (page - 1).saturating_mul(limit);
-        q.owners = p.visible_owners(self).await?.into();
+        q.owners = self.visible_owners(p).await?.into();
         let r = self.conn.query_objects(q).await?;
         Ok((
             r.objects.iter().map(ObjectView::from_stored).collect(),
@@ -399,7 +400,7 @@ impl App {
                 .map(|v| v.object.owner)
                 .ok_or_else(|| not_found(kind, id))?,
         };
-        p.may_access(self, owner).await?;
+        self.check_owner(p, owner).await?;
         Ok(HistoryView {
             id,
             owner,

@@ -1,0 +1,491 @@
+//! The key tree over real HTTP: the authorisation matrix generated from the OpenAPI document,
+//! and the tree's rules.
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use weft_e2e_tests::{Server, ROOT_KEY, ROOT_TOKEN};
+
+#[derive(Clone, Debug)]
+struct Creds {
+    key: String,
+    token: String,
+}
+
+fn root() -> Creds {
+    Creds {
+        key: ROOT_KEY.into(),
+        token: ROOT_TOKEN.into(),
+    }
+}
+
+struct Api {
+    server: Server,
+    http: Client,
+}
+
+impl Api {
+    fn new(server: Server) -> Api {
+        Api {
+            server,
+            http: Client::new(),
+        }
+    }
+    fn raw(
+        &self,
+        http: &Client,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = http.request(m, self.server.at(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    fn call(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.raw(
+            &self.http,
+            method,
+            path,
+            &[("X-API-KEY", &c.key), ("X-API-TOKEN", &c.token)],
+            body.as_ref(),
+        )
+    }
+    fn ok(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (s, b) = self.call(c, method, path, body);
+        assert!(
+            (200..300).contains(&s),
+            "{method} {path} as {} answered {s}: {b}",
+            c.key
+        );
+        b
+    }
+    fn child(&self, parent: &Creds, spec: Value) -> Creds {
+        let b = self.ok(parent, "POST", "/keys", Some(spec));
+        Creds {
+            key: b["keyId"].as_str().unwrap().into(),
+            token: b["token"].as_str().unwrap().into(),
+        }
+    }
+}
+
+fn all_rights() -> Value {
+    json!({"read": true, "write": true, "delete": true, "execute": true})
+}
+
+fn message(b: &Value) -> String {
+    b["error"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn now_ms() -> i64 {
+    weft_plugin_api::now_ms()
+}
+
+/// The right an operation needs, by the rules of the key issue: schema needs the root key, keys
+/// need only a valid key, GET reads, DELETE deletes, everything else writes (GraphQL reads).
+fn needed(method: &str, path: &str) -> Option<&'static str> {
+    if path.starts_with("/schema") {
+        return Some("root");
+    }
+    if path.starts_with("/keys") {
+        return None;
+    }
+    if path.starts_with("/graphql") {
+        return Some("read");
+    }
+    Some(match method {
+        "get" => "read",
+        "delete" => "delete",
+        _ => "write",
+    })
+}
+
+/// A body that parses for the operation, so a refusal is about the credentials, not the body.
+fn sample_body(op: &Value, thing: &str) -> Value {
+    let schema = op["requestBody"]["content"]
+        .as_object()
+        .and_then(|c| c.values().next())
+        .map(|c| c["schema"].clone())
+        .unwrap_or(Value::Null);
+    if schema["type"] == "array" {
+        json!([])
+    } else if schema["$ref"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("/SingleRef"))
+    {
+        json!({"$cref": thing, "locationUrl": "http://localhost/", "type": "Thing"})
+    } else {
+        json!({})
+    }
+}
+
+#[test]
+fn every_protected_operation_refuses_bad_credentials() {
+    let api = Api::new(Server::start());
+    let r = root();
+    api.ok(&r, "POST", "/schema/things", Some(json!({"class": "City", "properties": [
+        {"name": "name", "@dataType": ["string"]}, {"name": "near", "@dataType": ["City"], "cardinality": "many"}]})));
+    api.ok(
+        &r,
+        "POST",
+        "/schema/actions",
+        Some(json!({"class": "Visit", "properties": [{"name": "note", "@dataType": ["string"]}]})),
+    );
+    // Subtree A owns the objects; B is a sibling subtree with every right.
+    let a = api.child(&r, all_rights());
+    let a_child = api.child(&a, all_rights());
+    let b = api.child(&r, all_rights());
+    let thing = api.ok(
+        &a,
+        "POST",
+        "/things",
+        Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": "Rome"}}})),
+    );
+    let thing = thing["thingId"].as_str().unwrap().to_string();
+    let action = api.ok(
+        &a,
+        "POST",
+        "/actions",
+        Some(json!({"action": {"@context": "", "@class": "Visit", "schema": {"note": "x"}}})),
+    );
+    let action = action["actionId"].as_str().unwrap().to_string();
+    let lacking = |right: &str| {
+        let mut rights = all_rights();
+        rights[right] = json!(false);
+        api.child(&r, rights)
+    };
+    let lacks: Vec<(&str, Creds)> = ["read", "write", "delete"]
+        .iter()
+        .map(|r| (*r, lacking(r)))
+        .collect();
+    let expiring = api.child(
+        &r,
+        json!({"read": true, "write": true, "delete": true, "keyExpiresUnix": now_ms() + 1500}),
+    );
+    std::thread::sleep(Duration::from_millis(1600));
+
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../openapi/weft-openapi.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (template, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(security) = op.get("security") else {
+                continue;
+            };
+            // Both schemes are required together.
+            assert_eq!(
+                security,
+                &json!([{"apiKey": [], "apiToken": []}]),
+                "{method} {template}"
+            );
+            let path = template
+                .replace("{thingId}", &thing)
+                .replace("{actionId}", &action)
+                .replace("{keyId}", &a_child.key)
+                .replace("{className}", "City")
+                .replace("{propertyName}", "near");
+            let m = method.to_uppercase();
+            let body = sample_body(op, &thing);
+            let targeted = template.contains('{');
+            let what = format!("{m} {template}");
+            let mut cases: Vec<(String, Vec<(&str, String)>)> = vec![
+                ("no headers".into(), vec![]),
+                ("only X-API-KEY".into(), vec![("X-API-KEY", r.key.clone())]),
+                (
+                    "only X-API-TOKEN".into(),
+                    vec![("X-API-TOKEN", r.token.clone())],
+                ),
+                (
+                    "a wrong token".into(),
+                    vec![
+                        ("X-API-KEY", r.key.clone()),
+                        ("X-API-TOKEN", weft_plugin_api::Id::random().to_string()),
+                    ],
+                ),
+                (
+                    "an expired key".into(),
+                    vec![
+                        ("X-API-KEY", expiring.key.clone()),
+                        ("X-API-TOKEN", expiring.token.clone()),
+                    ],
+                ),
+            ];
+            let need = needed(method, template);
+            if targeted || need == Some("root") {
+                cases.push((
+                    "a key of another subtree".into(),
+                    vec![
+                        ("X-API-KEY", b.key.clone()),
+                        ("X-API-TOKEN", b.token.clone()),
+                    ],
+                ));
+            }
+            if let Some((right, k)) = lacks.iter().find(|(r, _)| Some(*r) == need) {
+                cases.push((
+                    format!("a key lacking the {right} right"),
+                    vec![
+                        ("X-API-KEY", k.key.clone()),
+                        ("X-API-TOKEN", k.token.clone()),
+                    ],
+                ));
+            }
+            for (case, headers) in cases {
+                let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let (s, resp) = api.raw(&api.http, &m, &path, &h, Some(&body));
+                assert!(
+                    !(200..300).contains(&s),
+                    "{what} with {case} answered {s}: {resp}"
+                );
+                let msg = message(&resp);
+                match case.as_str() {
+                    "no headers" | "only X-API-KEY" | "only X-API-TOKEN" => {
+                        assert_eq!(s, 401, "{what} with {case}: {resp}");
+                        assert_eq!(
+                            msg, "Please provide both X-API-KEY and X-API-TOKEN headers.",
+                            "{what}"
+                        );
+                    }
+                    "a wrong token" => assert_eq!(s, 401, "{what} with {case}: {resp}"),
+                    "an expired key" => {
+                        assert_eq!(s, 401, "{what} with {case}: {resp}");
+                        assert!(msg.contains("expired"), "{what}: {msg}");
+                    }
+                    "a key of another subtree" => assert_eq!(s, 403, "{what} with {case}: {resp}"),
+                    _ => {
+                        assert_eq!(s, 403, "{what} with {case}: {resp}");
+                        assert!(msg.contains("right"), "{what}: {msg}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 200,
+        "only {checked} cases checked: are operations missing their security?"
+    );
+    // The objects survived every refused request.
+    assert_eq!(
+        api.ok(&a, "GET", &format!("/things/{thing}"), None)["schema"]["name"],
+        "Rome"
+    );
+    assert_eq!(
+        api.ok(&r, "GET", &format!("/keys/{}", a_child.key), None)["keyId"],
+        a_child.key.as_str()
+    );
+}
+
+#[test]
+fn a_generated_root_key_is_printed_once_and_works() {
+    let server = Server::start_generating_root();
+    let line = |prefix: &str| {
+        server
+            .early_stdout
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line in {:?}", server.early_stdout))
+            .to_string()
+    };
+    let creds = Creds {
+        key: line("ROOTKEY="),
+        token: line("ROOTTOKEN="),
+    };
+    let api = Api::new(server);
+    let me = api.ok(&creds, "GET", "/keys/me", None);
+    assert_eq!(me["isRoot"], true);
+    assert_eq!(me["keyExpiresUnix"], 0);
+    assert!(
+        me.get("token").is_none(),
+        "a key is never shown with its token: {me}"
+    );
+}
+
+#[test]
+fn the_tree_rules_hold() {
+    let api = Api::new(Server::start());
+    let r = root();
+    // A child cannot exceed its parent's rights.
+    let reader = api.child(&r, json!({"read": true}));
+    let (s, b) = api.call(
+        &reader,
+        "POST",
+        "/keys",
+        Some(json!({"read": true, "write": true})),
+    );
+    assert_eq!(s, 422, "{b}");
+    assert!(message(&b).contains("write right"), "{b}");
+    // A child cannot outlive its parent, nor expire in the past.
+    let t = now_ms() + 60_000;
+    let mortal = api.child(
+        &r,
+        json!({"read": true, "write": true, "keyExpiresUnix": t}),
+    );
+    for exp in [json!(0), json!(t + 1)] {
+        let (s, b) = api.call(
+            &mortal,
+            "POST",
+            "/keys",
+            Some(json!({"read": true, "keyExpiresUnix": exp})),
+        );
+        assert_eq!(s, 422, "{exp}: {b}");
+        assert!(message(&b).contains("outlive"), "{b}");
+    }
+    let (s, b) = api.call(
+        &r,
+        "POST",
+        "/keys",
+        Some(json!({"read": true, "keyExpiresUnix": 1000})),
+    );
+    assert_eq!(s, 422, "{b}");
+    assert!(message(&b).contains("past"), "{b}");
+    api.child(&mortal, json!({"read": true, "keyExpiresUnix": t}));
+
+    // A child cannot read its parent (key or objects); a parent reads its child's.
+    api.ok(
+        &r,
+        "POST",
+        "/schema/things",
+        Some(json!({"class": "City", "properties": [{"name": "name", "@dataType": ["string"]}]})),
+    );
+    let parent = api.child(&r, all_rights());
+    let child = api.child(&parent, all_rights());
+    let grandchild = api.child(&child, all_rights());
+    let pt = api.ok(
+        &parent,
+        "POST",
+        "/things",
+        Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": "P"}}})),
+    );
+    let ct = api.ok(
+        &child,
+        "POST",
+        "/things",
+        Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": "C"}}})),
+    );
+    let (s, _) = api.call(&child, "GET", &format!("/keys/{}", parent.key), None);
+    assert_eq!(s, 403);
+    let (s, _) = api.call(
+        &child,
+        "GET",
+        &format!("/things/{}", pt["thingId"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(s, 403);
+    api.ok(
+        &parent,
+        "GET",
+        &format!("/things/{}", ct["thingId"].as_str().unwrap()),
+        None,
+    );
+    // Lists show only the caller's subtree.
+    assert_eq!(api.ok(&parent, "GET", "/things", None)["totalResults"], 2);
+    assert_eq!(api.ok(&child, "GET", "/things", None)["totalResults"], 1);
+    assert_eq!(api.ok(&r, "GET", "/things", None)["totalResults"], 2);
+    // A missing object is 404 even for another subtree.
+    let (s, _) = api.call(
+        &child,
+        "GET",
+        &format!("/things/{}", weft_plugin_api::Id::random()),
+        None,
+    );
+    assert_eq!(s, 404);
+    // Children, one level.
+    let kids = api.ok(&parent, "GET", "/keys/me/children", None);
+    assert_eq!(kids["children"].as_array().unwrap().len(), 1);
+    assert_eq!(kids["children"][0]["$cref"], child.key.as_str());
+    let kids = api.ok(
+        &parent,
+        "GET",
+        &format!("/keys/{}/children", child.key),
+        None,
+    );
+    assert_eq!(kids["children"][0]["$cref"], grandchild.key.as_str());
+
+    // Renewing a token invalidates the old one at once.
+    api.ok(&grandchild, "GET", "/keys/me", None);
+    let renewed = api.ok(
+        &parent,
+        "PUT",
+        &format!("/keys/{}/renew-token", grandchild.key),
+        None,
+    );
+    let (s, _) = api.call(&grandchild, "GET", "/keys/me", None);
+    assert_eq!(s, 401);
+    let fresh = Creds {
+        key: grandchild.key.clone(),
+        token: renewed["token"].as_str().unwrap().into(),
+    };
+    api.ok(&fresh, "GET", "/keys/me", None);
+    // A key cannot renew or delete itself (the root may renew its own).
+    let (s, _) = api.call(
+        &child,
+        "PUT",
+        &format!("/keys/{}/renew-token", child.key),
+        None,
+    );
+    assert_eq!(s, 403);
+    let (s, _) = api.call(&child, "DELETE", &format!("/keys/{}", child.key), None);
+    assert_eq!(s, 403);
+
+    // Deleting a key deletes its whole subtree.
+    let (s, _) = api.call(&parent, "DELETE", &format!("/keys/{}", child.key), None);
+    assert_eq!(s, 204);
+    for k in [&child, &fresh] {
+        let (s, b) = api.call(k, "GET", "/keys/me", None);
+        assert_eq!(s, 401, "{b}");
+    }
+    let (s, _) = api.call(&r, "GET", &format!("/keys/{}", grandchild.key), None);
+    assert_eq!(s, 404);
+}
+
+#[test]
+fn ip_origin_is_enforced_against_the_peer_address() {
+    let api = Api::new(Server::start());
+    let local = api.child(&root(), json!({"read": true, "ipOrigin": ["127.0.0.2/32"]}));
+    let (s, b) = api.call(&local, "GET", "/keys/me", None);
+    assert_eq!(s, 403, "{b}");
+    assert!(message(&b).contains("127.0.0.1"), "{b}");
+    let from_2 = Client::builder()
+        .local_address(Some("127.0.0.2".parse::<IpAddr>().unwrap()))
+        .build()
+        .unwrap();
+    let (s, b) = api.raw(
+        &from_2,
+        "GET",
+        "/keys/me",
+        &[("X-API-KEY", &local.key), ("X-API-TOKEN", &local.token)],
+        None,
+    );
+    assert_eq!(s, 200, "{b}");
+    // Not a CIDR range: refused when the key is made.
+    let (s, b) = api.call(
+        &root(),
+        "POST",
+        "/keys",
+        Some(json!({"read": true, "ipOrigin": ["localhost"]})),
+    );
+    assert_eq!(s, 422, "{b}");
+}

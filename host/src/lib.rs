@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod graphql;
 pub mod ontology;
 pub mod plugins;
 pub mod rest;

@@ -78,16 +78,22 @@ impl App {
     /// The current ontology (re-read from the connector when its version changed, so several
     /// hosts sharing one store see each other's changes).
     pub async fn ontology(&self) -> ApiResult<Arc<Ontology>> {
+        Ok(self.ontology_versioned().await?.1)
+    }
+
+    /// [`App::ontology`] with the version of the stored document it was read from (what
+    /// caches derived from the ontology, such as the GraphQL schema, are keyed by).
+    pub async fn ontology_versioned(&self) -> ApiResult<(u64, Arc<Ontology>)> {
         let doc = self.conn.get_document(DocumentName::Ontology).await?;
         {
             let cached = self.ontology.read().await;
             if cached.0 == doc.version {
-                return Ok(cached.1.clone());
+                return Ok((doc.version, cached.1.clone()));
             }
         }
         let parsed = Arc::new(Ontology::from_json(&doc.json).map_err(ApiError::internal)?);
         *self.ontology.write().await = (doc.version, parsed.clone());
-        Ok(parsed)
+        Ok((doc.version, parsed))
     }
 
     /// Applies `change` to the ontology and stores it with compare-and-set, retrying when
@@ -127,9 +133,13 @@ type Apis = (
     crate::rest::keys::KeysApi,
     crate::rest::things::ThingsApi,
     crate::rest::actions::ActionsApi,
-    crate::rest::batching::BatchingApi,
+    crate::rest::batching::BatchingThingsApi,
+    crate::rest::batching::BatchingActionsApi,
     crate::rest::schema::SchemaApi,
+    crate::rest::schema::SchemaThingsApi,
+    crate::rest::schema::SchemaActionsApi,
     crate::rest::meta::MetaApi,
+    crate::rest::graphql::GraphqlApi,
 );
 
 fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
@@ -137,9 +147,13 @@ fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
         crate::rest::keys::KeysApi(app.clone()),
         crate::rest::things::ThingsApi(app.clone()),
         crate::rest::actions::ActionsApi(app.clone()),
-        crate::rest::batching::BatchingApi(app.clone()),
+        crate::rest::batching::BatchingThingsApi(app.clone()),
+        crate::rest::batching::BatchingActionsApi(app.clone()),
         crate::rest::schema::SchemaApi(app.clone()),
-        crate::rest::meta::MetaApi(app),
+        crate::rest::schema::SchemaThingsApi(app.clone()),
+        crate::rest::schema::SchemaActionsApi(app.clone()),
+        crate::rest::meta::MetaApi(app.clone()),
+        crate::rest::graphql::GraphqlApi::new(app),
     );
     OpenApiService::new(apis, "Weft", env!("CARGO_PKG_VERSION"))
         .description(

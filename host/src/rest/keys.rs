@@ -77,33 +77,11 @@ pub struct KeyGetResponse {
 /// A key with its token (only when created or renewed).
 #[derive(Object, Debug, Clone)]
 pub struct KeyTokenGetResponse {
-    /// Its id (`X-API-KEY`).
-    #[oai(rename = "keyId")]
-    pub key_id: uuid::Uuid,
+    /// The key.
+    #[oai(flatten)]
+    pub key: KeyGetResponse,
     /// Its token (`X-API-TOKEN`), shown only now.
     pub token: uuid::Uuid,
-    /// Its parent.
-    #[oai(skip_serializing_if_is_none)]
-    pub parent: Option<SingleRef>,
-    /// Right to read.
-    pub read: bool,
-    /// Right to write.
-    pub write: bool,
-    /// Right to delete.
-    pub delete: bool,
-    /// Right to execute.
-    pub execute: bool,
-    /// E-mail.
-    pub email: String,
-    /// Allowed CIDR ranges.
-    #[oai(rename = "ipOrigin")]
-    pub ip_origin: Vec<String>,
-    /// Expiry in Unix milliseconds; 0 for never.
-    #[oai(rename = "keyExpiresUnix")]
-    pub key_expires_unix: i64,
-    /// Whether it is the root key.
-    #[oai(rename = "isRoot")]
-    pub is_root: bool,
 }
 
 /// The direct children of a key.
@@ -139,21 +117,11 @@ impl From<&StoredKey> for KeyGetResponse {
 }
 
 fn with_token(k: &StoredKey, token: &str) -> ApiResult<KeyTokenGetResponse> {
-    let g = KeyGetResponse::from(k);
     Ok(KeyTokenGetResponse {
-        key_id: g.key_id,
+        key: k.into(),
         token: token
             .parse()
             .map_err(|_| ApiError::internal("a generated token is not a UUID"))?,
-        parent: g.parent,
-        read: g.read,
-        write: g.write,
-        delete: g.delete,
-        execute: g.execute,
-        email: g.email,
-        ip_origin: g.ip_origin,
-        key_expires_unix: g.key_expires_unix,
-        is_root: g.is_root,
     })
 }
 

@@ -9,6 +9,7 @@
 mod object_api;
 pub mod actions;
 pub mod batching;
+pub mod graphql;
 pub mod keys;
 pub mod meta;
 pub mod models;
@@ -35,6 +36,8 @@ pub enum ApiTags {
     Meta,
     /// The key tree.
     Keys,
+    /// GraphQL queries of the knowledge graph.
+    Graphql,
 }
 
 /// One error message.

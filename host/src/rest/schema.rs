@@ -165,180 +165,113 @@ impl SchemaApi {
     async fn dump(&self) -> ApiResult<Json<SchemaDump>> {
         Ok(Json(dump(&*self.0.ontology().await?)?))
     }
+}
 
-    /// Add a Thing class.
-    #[oai(
-        path = "/schema/things",
-        method = "post",
-        operation_id = "weaviate.schema.things.create"
-    )]
-    async fn things_create(&self, body: Json<SemanticSchemaClass>) -> ApiResult<SchemaOk> {
-        self.0.add_class(ObjectKind::Thing, body.0).await
-    }
+/// Declares the schema operations of one kind (`/schema/things/…` or `/schema/actions/…`).
+macro_rules! schema_kind_api {
+    (
+        api: $api:ident,
+        kind: $kind:expr,
+        noun: $noun:literal,
+        classes: $classes:literal,
+        class: $class:literal,
+        properties: $properties:literal,
+        property: $property:literal,
+        ops: [$create:literal, $update:literal, $delete:literal, $padd:literal, $pupdate:literal, $pdelete:literal $(,)?] $(,)?
+    ) => {
+        #[doc = concat!("The schema operations on ", $noun, " classes.")]
+        pub struct $api(pub Arc<App>);
 
-    /// Rename a Thing class or replace its keywords.
-    #[oai(
-        path = "/schema/things/:className",
-        method = "put",
-        operation_id = "weaviate.schema.things.update"
-    )]
-    async fn things_update(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        body: Json<RenameRequest>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .update_class(ObjectKind::Thing, &class.0, body.0)
-            .await
-    }
+        #[OpenApi(tag = "ApiTags::Schema")]
+        impl $api {
+            #[doc = concat!("Add a ", $noun, " class.")]
+            #[oai(path = $classes, method = "post", operation_id = $create)]
+            async fn create(&self, body: Json<SemanticSchemaClass>) -> ApiResult<SchemaOk> {
+                self.0.add_class($kind, body.0).await
+            }
 
-    /// Delete a Thing class (refused while it has Things or is referred to).
-    #[oai(
-        path = "/schema/things/:className",
-        method = "delete",
-        operation_id = "weaviate.schema.things.delete"
-    )]
-    async fn things_delete(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-    ) -> ApiResult<SchemaOk> {
-        self.0.delete_class(ObjectKind::Thing, &class.0).await
-    }
+            #[doc = concat!("Rename a ", $noun, " class or replace its keywords.")]
+            #[oai(path = $class, method = "put", operation_id = $update)]
+            async fn update(
+                &self,
+                #[oai(name = "className")] class: Path<String>,
+                body: Json<RenameRequest>,
+            ) -> ApiResult<SchemaOk> {
+                self.0.update_class($kind, &class.0, body.0).await
+            }
 
-    /// Add a property to a Thing class.
-    #[oai(
-        path = "/schema/things/:className/properties",
-        method = "post",
-        operation_id = "weaviate.schema.things.properties.add"
-    )]
-    async fn things_property_add(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        body: Json<SemanticSchemaClassProperty>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .add_property(ObjectKind::Thing, &class.0, body.0)
-            .await
-    }
+            #[doc = concat!("Delete a ", $noun, " class (refused while it has objects or is referred to).")]
+            #[oai(path = $class, method = "delete", operation_id = $delete)]
+            async fn delete(&self, #[oai(name = "className")] class: Path<String>) -> ApiResult<SchemaOk> {
+                self.0.delete_class($kind, &class.0).await
+            }
 
-    /// Rename a property of a Thing class or replace its keywords.
-    #[oai(
-        path = "/schema/things/:className/properties/:propertyName",
-        method = "put",
-        operation_id = "weaviate.schema.things.properties.update"
-    )]
-    async fn things_property_update(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        #[oai(name = "propertyName")] property: Path<String>,
-        body: Json<RenameRequest>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .update_property(ObjectKind::Thing, &class.0, &property.0, body.0)
-            .await
-    }
+            #[doc = concat!("Add a property to a ", $noun, " class.")]
+            #[oai(path = $properties, method = "post", operation_id = $padd)]
+            async fn property_add(
+                &self,
+                #[oai(name = "className")] class: Path<String>,
+                body: Json<SemanticSchemaClassProperty>,
+            ) -> ApiResult<SchemaOk> {
+                self.0.add_property($kind, &class.0, body.0).await
+            }
 
-    /// Delete a property of a Thing class.
-    #[oai(
-        path = "/schema/things/:className/properties/:propertyName",
-        method = "delete",
-        operation_id = "weaviate.schema.things.properties.delete"
-    )]
-    async fn things_property_delete(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        #[oai(name = "propertyName")] property: Path<String>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .delete_property(ObjectKind::Thing, &class.0, &property.0)
-            .await
-    }
+            #[doc = concat!("Rename a property of a ", $noun, " class or replace its keywords.")]
+            #[oai(path = $property, method = "put", operation_id = $pupdate)]
+            async fn property_update(
+                &self,
+                #[oai(name = "className")] class: Path<String>,
+                #[oai(name = "propertyName")] property: Path<String>,
+                body: Json<RenameRequest>,
+            ) -> ApiResult<SchemaOk> {
+                self.0.update_property($kind, &class.0, &property.0, body.0).await
+            }
 
-    /// Add an Action class.
-    #[oai(
-        path = "/schema/actions",
-        method = "post",
-        operation_id = "weaviate.schema.actions.create"
-    )]
-    async fn actions_create(&self, body: Json<SemanticSchemaClass>) -> ApiResult<SchemaOk> {
-        self.0.add_class(ObjectKind::Action, body.0).await
-    }
+            #[doc = concat!("Delete a property of a ", $noun, " class.")]
+            #[oai(path = $property, method = "delete", operation_id = $pdelete)]
+            async fn property_delete(
+                &self,
+                #[oai(name = "className")] class: Path<String>,
+                #[oai(name = "propertyName")] property: Path<String>,
+            ) -> ApiResult<SchemaOk> {
+                self.0.delete_property($kind, &class.0, &property.0).await
+            }
+        }
+    };
+}
 
-    /// Rename an Action class or replace its keywords.
-    #[oai(
-        path = "/schema/actions/:className",
-        method = "put",
-        operation_id = "weaviate.schema.actions.update"
-    )]
-    async fn actions_update(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        body: Json<RenameRequest>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .update_class(ObjectKind::Action, &class.0, body.0)
-            .await
-    }
+schema_kind_api! {
+    api: SchemaThingsApi,
+    kind: ObjectKind::Thing,
+    noun: "Thing",
+    classes: "/schema/things",
+    class: "/schema/things/:className",
+    properties: "/schema/things/:className/properties",
+    property: "/schema/things/:className/properties/:propertyName",
+    ops: [
+        "weaviate.schema.things.create",
+        "weaviate.schema.things.update",
+        "weaviate.schema.things.delete",
+        "weaviate.schema.things.properties.add",
+        "weaviate.schema.things.properties.update",
+        "weaviate.schema.things.properties.delete",
+    ],
+}
 
-    /// Delete an Action class (refused while it has Actions or is referred to).
-    #[oai(
-        path = "/schema/actions/:className",
-        method = "delete",
-        operation_id = "weaviate.schema.actions.delete"
-    )]
-    async fn actions_delete(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-    ) -> ApiResult<SchemaOk> {
-        self.0.delete_class(ObjectKind::Action, &class.0).await
-    }
-
-    /// Add a property to an Action class.
-    #[oai(
-        path = "/schema/actions/:className/properties",
-        method = "post",
-        operation_id = "weaviate.schema.actions.properties.add"
-    )]
-    async fn actions_property_add(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        body: Json<SemanticSchemaClassProperty>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .add_property(ObjectKind::Action, &class.0, body.0)
-            .await
-    }
-
-    /// Rename a property of an Action class or replace its keywords.
-    #[oai(
-        path = "/schema/actions/:className/properties/:propertyName",
-        method = "put",
-        operation_id = "weaviate.schema.actions.properties.update"
-    )]
-    async fn actions_property_update(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        #[oai(name = "propertyName")] property: Path<String>,
-        body: Json<RenameRequest>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .update_property(ObjectKind::Action, &class.0, &property.0, body.0)
-            .await
-    }
-
-    /// Delete a property of an Action class.
-    #[oai(
-        path = "/schema/actions/:className/properties/:propertyName",
-        method = "delete",
-        operation_id = "weaviate.schema.actions.properties.delete"
-    )]
-    async fn actions_property_delete(
-        &self,
-        #[oai(name = "className")] class: Path<String>,
-        #[oai(name = "propertyName")] property: Path<String>,
-    ) -> ApiResult<SchemaOk> {
-        self.0
-            .delete_property(ObjectKind::Action, &class.0, &property.0)
-            .await
-    }
+schema_kind_api! {
+    api: SchemaActionsApi,
+    kind: ObjectKind::Action,
+    noun: "Action",
+    classes: "/schema/actions",
+    class: "/schema/actions/:className",
+    properties: "/schema/actions/:className/properties",
+    property: "/schema/actions/:className/properties/:propertyName",
+    ops: [
+        "weaviate.schema.actions.create",
+        "weaviate.schema.actions.update",
+        "weaviate.schema.actions.delete",
+        "weaviate.schema.actions.properties.add",
+        "weaviate.schema.actions.properties.update",
+        "weaviate.schema.actions.properties.delete",
+    ],
 }

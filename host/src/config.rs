@@ -167,6 +167,9 @@ pub struct Overrides {
     pub root_token: Option<String>,
     /// `--public-url` / `WEFT_PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// `--contextionary` / `WEFT_CONTEXTIONARY`: a finalfusion file (plugin `finalfusion`
+    /// unless the file names another contextionary plugin).
+    pub contextionary_path: Option<PathBuf>,
 }
 
 /// A configuration error: one line naming the key at fault.
@@ -267,6 +270,16 @@ fn apply(env: &mut Environment, o: &Overrides) -> Result<(), ConfigError> {
     }
     if let Some(v) = &o.root_token {
         env.auth.root_token = Some(v.clone());
+    }
+    if let Some(path) = &o.contextionary_path {
+        let c = env
+            .contextionary
+            .get_or_insert_with(|| ContextionaryConfig {
+                name: "finalfusion".into(),
+                settings: Default::default(),
+            });
+        c.settings
+            .insert("path".into(), Value::String(path.display().to_string()));
     }
     if let Some(v) = &o.public_url {
         env.network.get_or_insert_with(Network::default).public_url = Some(v.clone());

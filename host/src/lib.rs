@@ -5,8 +5,10 @@
 //! reads the environments file, [`plugins`] finds and loads plugin libraries and wraps the
 //! connector for the rest of the host.
 pub mod auth;
+pub mod c11y;
 pub mod cli;
 pub mod config;
+pub mod contextionary_fetch;
 pub mod graphql;
 pub mod ontology;
 pub mod plugins;

@@ -62,6 +62,10 @@ pub struct Class {
     /// Properties.
     #[serde(default)]
     pub properties: Vec<Property>,
+    /// Its position in the contextionary's space (weighted centroid of its keywords, or mean of
+    /// its name's parts); kept with the ontology, recomputed on every change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
 }
 
 /// A property (`SemanticSchemaClassProperty`).
@@ -81,6 +85,9 @@ pub struct Property {
     /// Weighted keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<Keyword>,
+    /// Its position in the contextionary's space, like [`Class::vector`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
 }
 
 /// A weighted keyword.

@@ -311,3 +311,76 @@ pub fn check_files(files: &[PathBuf], out: &mut impl std::io::Write) -> std::io:
     }
     Ok(all_ok)
 }
+
+/// A contextionary as the host uses it. Cheap to clone.
+#[derive(Clone)]
+pub struct ContextionaryHandle {
+    inner: Arc<ContextionaryBox>,
+    /// The plugin's declared name.
+    pub name: Arc<str>,
+}
+
+impl ContextionaryHandle {
+    /// Builds a contextionary from a loaded plugin and its JSON config.
+    pub fn open(plugin: &LoadedPlugin, config: &serde_json::Value) -> anyhow::Result<Self> {
+        let c = plugin
+            .new_contextionary(&config.to_string(), host_logger())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "contextionary {:?} refused its config: {}",
+                    plugin.name,
+                    e.message
+                )
+            })?;
+        Ok(Self::from_box(c, &plugin.name))
+    }
+
+    /// Wraps an ABI object (e.g. one linked statically).
+    pub fn from_box(c: ContextionaryBox, name: &str) -> Self {
+        ContextionaryHandle {
+            inner: Arc::new(c),
+            name: Arc::from(name),
+        }
+    }
+
+    /// Length of every vector.
+    pub fn dimensions(&self) -> u32 {
+        self.inner.dimensions()
+    }
+    /// Number of known words.
+    pub fn vocabulary_size(&self) -> u64 {
+        self.inner.vocabulary_size()
+    }
+    /// Whether `word` is known (looked up lower-cased).
+    pub fn contains(&self, word: &str) -> bool {
+        self.inner.contains(RStr::from_str(&word.to_lowercase()))
+    }
+    /// The vector of `word` (lower-cased), if known.
+    pub fn vector(&self, word: &str) -> Option<Vec<f32>> {
+        self.inner
+            .vector(RStr::from_str(&word.to_lowercase()))
+            .into_option()
+            .map(RVec::into_vec)
+    }
+    /// The `k` words nearest to `word` (lower-cased).
+    pub fn nearest_to_word(&self, word: &str, k: u32) -> PluginResult<Vec<WordDistance>> {
+        self.inner
+            .nearest_to_word(RStr::from_str(&word.to_lowercase()), k, false)
+            .into_result()
+            .map(RVec::into_vec)
+    }
+    /// The `k` words nearest to `vector`.
+    pub fn nearest_to_vector(&self, vector: &[f32], k: u32) -> PluginResult<Vec<WordDistance>> {
+        self.inner
+            .nearest_to_vector(abi_stable::std_types::RSlice::from_slice(vector), k, false)
+            .into_result()
+            .map(RVec::into_vec)
+    }
+    /// A hex digest of the embeddings (`md5` or `sha256`).
+    pub fn content_hash(&self, algorithm: &str) -> PluginResult<String> {
+        self.inner
+            .content_hash(RStr::from_str(algorithm))
+            .into_result()
+            .map(RString::into_string)
+    }
+}

@@ -15,7 +15,7 @@ use weft_plugin_api::{DocumentName, ErrorKind, Id, PluginKind};
 use crate::auth::{KeyTree, Principal, Right};
 use crate::config::Environment;
 use crate::ontology::{Ontology, SchemaError};
-use crate::plugins::ConnectorHandle;
+use crate::plugins::{ConnectorHandle, ContextionaryHandle};
 use crate::rest::models::PluginInfo;
 use crate::rest::{ApiError, ApiResult};
 
@@ -34,6 +34,8 @@ pub struct App {
     pub plugins: Vec<PluginInfo>,
     /// The key tree.
     pub keys: KeyTree,
+    /// The contextionary, when one is configured (schema words are then validated).
+    pub c11y: Option<ContextionaryHandle>,
     ontology: RwLock<(u64, Arc<Ontology>)>,
 }
 
@@ -47,12 +49,19 @@ impl App {
             .unwrap_or_else(|| format!("http://{}", env.listen));
         App {
             keys: KeyTree::new(conn.clone()),
+            c11y: None,
             conn,
             public_url,
             limit: env.limit,
             plugins,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
         }
+    }
+
+    /// Runs with `c` as the contextionary.
+    pub fn with_contextionary(mut self, c: ContextionaryHandle) -> Self {
+        self.c11y = Some(c);
+        self
     }
 
     /// 403 unless the caller reaches objects owned by `owner` (its own or its descendants').
@@ -104,11 +113,15 @@ impl App {
     {
         for _ in 0..8 {
             let doc = self.conn.get_document(DocumentName::Ontology).await?;
-            let mut o = Ontology::from_json(&doc.json).map_err(ApiError::internal)?;
+            let before = Ontology::from_json(&doc.json).map_err(ApiError::internal)?;
+            let mut o = before.clone();
             change(&mut o).map_err(|e| match e {
                 SchemaError::Invalid(m) => ApiError::unprocessable(m),
                 SchemaError::NotFound(m) => ApiError::not_found(m),
             })?;
+            if let Some(c) = &self.c11y {
+                crate::c11y::annotate(c, &before, &mut o).map_err(ApiError::unprocessable)?;
+            }
             match self
                 .conn
                 .put_document(DocumentName::Ontology, o.to_json(), doc.version)
@@ -139,6 +152,7 @@ type Apis = (
     crate::rest::schema::SchemaThingsApi,
     crate::rest::schema::SchemaActionsApi,
     crate::rest::meta::MetaApi,
+    crate::rest::c11y::C11yApi,
     crate::rest::graphql::GraphqlApi,
 );
 
@@ -153,6 +167,7 @@ fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
         crate::rest::schema::SchemaThingsApi(app.clone()),
         crate::rest::schema::SchemaActionsApi(app.clone()),
         crate::rest::meta::MetaApi(app.clone()),
+        crate::rest::c11y::C11yApi(app.clone()),
         crate::rest::graphql::GraphqlApi::new(app),
     );
     OpenApiService::new(apis, "Weft", env!("CARGO_PKG_VERSION"))
@@ -339,17 +354,43 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         .unwrap_or_else(crate::plugins::default_plugin_dir);
     let plugin = crate::plugins::find(&dir, &env.database.name, PluginKind::Connector)?;
     let conn = ConnectorHandle::open(&plugin, &env.database.database_config)?;
-    let info = vec![PluginInfo {
-        name: plugin.name.clone(),
-        kind: plugin.kind.to_string(),
-        interface_version: plugin.interface_version.clone(),
-        capabilities: plugin
-            .capabilities
-            .names()
-            .into_iter()
-            .map(String::from)
-            .collect(),
-    }];
+    let mut loaded = vec![plugin.clone()];
+    let c11y = match &env.contextionary {
+        None => {
+            tracing::warn!(
+                "no contextionary configured: class and property names are not checked against word embeddings (start with --contextionary PATH after `weft contextionary fetch`)"
+            );
+            None
+        }
+        Some(cfg) => {
+            let p = crate::plugins::find(&dir, &cfg.name, PluginKind::Contextionary)?;
+            let handle =
+                ContextionaryHandle::open(&p, &serde_json::Value::Object(cfg.settings.clone()))?;
+            tracing::info!(
+                "contextionary {} ({}): {} words of {} dimensions",
+                p.name,
+                p.path.display(),
+                handle.vocabulary_size(),
+                handle.dimensions()
+            );
+            loaded.push(p);
+            Some(handle)
+        }
+    };
+    let info = loaded
+        .iter()
+        .map(|p| PluginInfo {
+            name: p.name.clone(),
+            kind: p.kind.to_string(),
+            interface_version: p.interface_version.clone(),
+            capabilities: p
+                .capabilities
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        })
+        .collect();
     let listen = env.listen.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -370,7 +411,11 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             .unwrap_or(listen);
         let mut env = env;
         env.listen = addr.clone(); // the real port when asked for port 0
-        let app = Arc::new(App::new(conn, &env, info));
+        let mut app = App::new(conn, &env, info);
+        if let Some(c) = c11y {
+            app = app.with_contextionary(c);
+        }
+        let app = Arc::new(app);
         let configured = match (&env.auth.root_key, &env.auth.root_token) {
             (Some(k), Some(t)) => Some((k.parse()?, t.clone())),
             (None, None) => None,

@@ -146,3 +146,15 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The test contextionary (the 20,000 most frequent GloVe words), made by
+/// `scripts/fetch-test-contextionary.sh`, or `WEFT_TEST_CONTEXTIONARY`.
+pub fn test_contextionary() -> PathBuf {
+    let p = std::env::var_os("WEFT_TEST_CONTEXTIONARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("contextionary/glove-top20000.fifu"));
+    must_exist(
+        p,
+        "run scripts/fetch-test-contextionary.sh (scripts/test.sh does)",
+    )
+}

@@ -9,6 +9,7 @@
 mod object_api;
 pub mod actions;
 pub mod batching;
+pub mod c11y;
 pub mod graphql;
 pub mod keys;
 pub mod meta;
@@ -36,6 +37,8 @@ pub enum ApiTags {
     Meta,
     /// The key tree.
     Keys,
+    /// The contextionary: words and where classes stand among them.
+    Contextionary,
     /// GraphQL queries of the knowledge graph.
     Graphql,
 }

@@ -5,93 +5,10 @@ use std::time::Duration;
 
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use weft_e2e_tests::{Server, ROOT_KEY, ROOT_TOKEN};
-
-#[derive(Clone, Debug)]
-struct Creds {
-    key: String,
-    token: String,
-}
-
-fn root() -> Creds {
-    Creds {
-        key: ROOT_KEY.into(),
-        token: ROOT_TOKEN.into(),
-    }
-}
-
-struct Api {
-    server: Server,
-    http: Client,
-}
-
-impl Api {
-    fn new(server: Server) -> Api {
-        Api {
-            server,
-            http: Client::new(),
-        }
-    }
-    fn raw(
-        &self,
-        http: &Client,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = http.request(m, self.server.at(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    fn call(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.raw(
-            &self.http,
-            method,
-            path,
-            &[("X-API-KEY", &c.key), ("X-API-TOKEN", &c.token)],
-            body.as_ref(),
-        )
-    }
-    fn ok(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (s, b) = self.call(c, method, path, body);
-        assert!(
-            (200..300).contains(&s),
-            "{method} {path} as {} answered {s}: {b}",
-            c.key
-        );
-        b
-    }
-    fn child(&self, parent: &Creds, spec: Value) -> Creds {
-        let b = self.ok(parent, "POST", "/keys", Some(spec));
-        Creds {
-            key: b["keyId"].as_str().unwrap().into(),
-            token: b["token"].as_str().unwrap().into(),
-        }
-    }
-}
+use weft_e2e_tests::{message, Api, Creds, Server};
 
 fn all_rights() -> Value {
     json!({"read": true, "write": true, "delete": true, "execute": true})
-}
-
-fn message(b: &Value) -> String {
-    b["error"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn now_ms() -> i64 {
@@ -139,10 +56,10 @@ fn sample_body(op: &Value, thing: &str) -> Value {
 #[test]
 fn every_protected_operation_refuses_bad_credentials() {
     let api = Api::new(Server::start());
-    let r = root();
-    api.ok(&r, "POST", "/schema/things", Some(json!({"class": "City", "properties": [
+    let r = Creds::root();
+    api.ok_as(&r, "POST", "/schema/things", Some(json!({"class": "City", "properties": [
         {"name": "name", "@dataType": ["string"]}, {"name": "near", "@dataType": ["City"], "cardinality": "many"}]})));
-    api.ok(
+    api.ok_as(
         &r,
         "POST",
         "/schema/actions",
@@ -152,14 +69,14 @@ fn every_protected_operation_refuses_bad_credentials() {
     let a = api.child(&r, all_rights());
     let a_child = api.child(&a, all_rights());
     let b = api.child(&r, all_rights());
-    let thing = api.ok(
+    let thing = api.ok_as(
         &a,
         "POST",
         "/things",
         Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": "Rome"}}})),
     );
     let thing = thing["thingId"].as_str().unwrap().to_string();
-    let action = api.ok(
+    let action = api.ok_as(
         &a,
         "POST",
         "/actions",
@@ -292,11 +209,11 @@ fn every_protected_operation_refuses_bad_credentials() {
     );
     // The objects survived every refused request.
     assert_eq!(
-        api.ok(&a, "GET", &format!("/things/{thing}"), None)["schema"]["name"],
+        api.ok_as(&a, "GET", &format!("/things/{thing}"), None)["schema"]["name"],
         "Rome"
     );
     assert_eq!(
-        api.ok(&r, "GET", &format!("/keys/{}", a_child.key), None)["keyId"],
+        api.ok_as(&r, "GET", &format!("/keys/{}", a_child.key), None)["keyId"],
         a_child.key.as_str()
     );
 }
@@ -317,7 +234,7 @@ fn a_generated_root_key_is_printed_once_and_works() {
         token: line("ROOTTOKEN="),
     };
     let api = Api::new(server);
-    let me = api.ok(&creds, "GET", "/keys/me", None);
+    let me = api.ok_as(&creds, "GET", "/keys/me", None);
     assert_eq!(me["isRoot"], true);
     assert_eq!(me["keyExpiresUnix"], 0);
     assert!(
@@ -329,7 +246,7 @@ fn a_generated_root_key_is_printed_once_and_works() {
 #[test]
 fn the_tree_rules_hold() {
     let api = Api::new(Server::start());
-    let r = root();
+    let r = Creds::root();
     // A child cannot exceed its parent's rights.
     let reader = api.child(&r, json!({"read": true}));
     let (s, b) = api.call(
@@ -367,7 +284,7 @@ fn the_tree_rules_hold() {
     api.child(&mortal, json!({"read": true, "keyExpiresUnix": t}));
 
     // A child cannot read its parent (key or objects); a parent reads its child's.
-    api.ok(
+    api.ok_as(
         &r,
         "POST",
         "/schema/things",
@@ -376,13 +293,13 @@ fn the_tree_rules_hold() {
     let parent = api.child(&r, all_rights());
     let child = api.child(&parent, all_rights());
     let grandchild = api.child(&child, all_rights());
-    let pt = api.ok(
+    let pt = api.ok_as(
         &parent,
         "POST",
         "/things",
         Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": "P"}}})),
     );
-    let ct = api.ok(
+    let ct = api.ok_as(
         &child,
         "POST",
         "/things",
@@ -397,16 +314,19 @@ fn the_tree_rules_hold() {
         None,
     );
     assert_eq!(s, 403);
-    api.ok(
+    api.ok_as(
         &parent,
         "GET",
         &format!("/things/{}", ct["thingId"].as_str().unwrap()),
         None,
     );
     // Lists show only the caller's subtree.
-    assert_eq!(api.ok(&parent, "GET", "/things", None)["totalResults"], 2);
-    assert_eq!(api.ok(&child, "GET", "/things", None)["totalResults"], 1);
-    assert_eq!(api.ok(&r, "GET", "/things", None)["totalResults"], 2);
+    assert_eq!(
+        api.ok_as(&parent, "GET", "/things", None)["totalResults"],
+        2
+    );
+    assert_eq!(api.ok_as(&child, "GET", "/things", None)["totalResults"], 1);
+    assert_eq!(api.ok_as(&r, "GET", "/things", None)["totalResults"], 2);
     // A missing object is 404 even for another subtree.
     let (s, _) = api.call(
         &child,
@@ -416,10 +336,10 @@ fn the_tree_rules_hold() {
     );
     assert_eq!(s, 404);
     // Children, one level.
-    let kids = api.ok(&parent, "GET", "/keys/me/children", None);
+    let kids = api.ok_as(&parent, "GET", "/keys/me/children", None);
     assert_eq!(kids["children"].as_array().unwrap().len(), 1);
     assert_eq!(kids["children"][0]["$cref"], child.key.as_str());
-    let kids = api.ok(
+    let kids = api.ok_as(
         &parent,
         "GET",
         &format!("/keys/{}/children", child.key),
@@ -428,8 +348,8 @@ fn the_tree_rules_hold() {
     assert_eq!(kids["children"][0]["$cref"], grandchild.key.as_str());
 
     // Renewing a token invalidates the old one at once.
-    api.ok(&grandchild, "GET", "/keys/me", None);
-    let renewed = api.ok(
+    api.ok_as(&grandchild, "GET", "/keys/me", None);
+    let renewed = api.ok_as(
         &parent,
         "PUT",
         &format!("/keys/{}/renew-token", grandchild.key),
@@ -441,7 +361,7 @@ fn the_tree_rules_hold() {
         key: grandchild.key.clone(),
         token: renewed["token"].as_str().unwrap().into(),
     };
-    api.ok(&fresh, "GET", "/keys/me", None);
+    api.ok_as(&fresh, "GET", "/keys/me", None);
     // A key cannot renew or delete itself (the root may renew its own).
     let (s, _) = api.call(
         &child,
@@ -467,7 +387,10 @@ fn the_tree_rules_hold() {
 #[test]
 fn ip_origin_is_enforced_against_the_peer_address() {
     let api = Api::new(Server::start());
-    let local = api.child(&root(), json!({"read": true, "ipOrigin": ["127.0.0.2/32"]}));
+    let local = api.child(
+        &Creds::root(),
+        json!({"read": true, "ipOrigin": ["127.0.0.2/32"]}),
+    );
     let (s, b) = api.call(&local, "GET", "/keys/me", None);
     assert_eq!(s, 403, "{b}");
     assert!(message(&b).contains("127.0.0.1"), "{b}");
@@ -485,7 +408,7 @@ fn ip_origin_is_enforced_against_the_peer_address() {
     assert_eq!(s, 200, "{b}");
     // Not a CIDR range: refused when the key is made.
     let (s, b) = api.call(
-        &root(),
+        &Creds::root(),
         "POST",
         "/keys",
         Some(json!({"read": true, "ipOrigin": ["localhost"]})),

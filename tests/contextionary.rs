@@ -1,49 +1,14 @@
 //! The contextionary end to end: the real `finalfusion` plugin over the real GloVe slice,
 //! behind the real server.
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use weft_e2e_tests::{test_contextionary, Server, ROOT_KEY, ROOT_TOKEN};
+use weft_e2e_tests::{message, test_contextionary, Api, Server};
 
-struct Api {
-    server: Server,
-    http: Client,
-}
-
-impl Api {
-    fn with_contextionary() -> Api {
-        let path = test_contextionary();
-        Api {
-            server: Server::start_with(&["--contextionary", path.to_str().unwrap()], &[]),
-            http: Client::new(),
-        }
-    }
-    fn without() -> Api {
-        Api {
-            server: Server::start(),
-            http: Client::new(),
-        }
-    }
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(m, self.server.at(path))
-            .header("X-API-KEY", ROOT_KEY)
-            .header("X-API-TOKEN", ROOT_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().unwrap_or(Value::Null))
-    }
-}
-
-fn message(b: &Value) -> String {
-    b["error"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+fn with_contextionary() -> Api {
+    let path = test_contextionary();
+    Api::new(Server::start_with(
+        &["--contextionary", path.to_str().unwrap()],
+        &[],
+    ))
 }
 
 fn vector(v: &Value) -> Vec<f64> {
@@ -56,7 +21,7 @@ fn vector(v: &Value) -> Vec<f64> {
 
 #[test]
 fn city_has_town_among_its_five_nearest_words() {
-    let api = Api::with_contextionary();
+    let api = with_contextionary();
     let (s, b) = api.send("GET", "/c11y/words/city?k=5", None);
     assert_eq!(s, 200, "{b}");
     let w = &b["individualWords"][0];
@@ -80,7 +45,7 @@ fn city_has_town_among_its_five_nearest_words() {
 
 #[test]
 fn a_class_whose_name_is_not_a_word_is_refused_naming_the_word() {
-    let api = Api::with_contextionary();
+    let api = with_contextionary();
     let (s, b) = api.send("POST", "/schema/things", Some(json!({"class": "Zebrafoo"})));
     assert_eq!(s, 422, "{b}");
     let m = message(&b);
@@ -109,7 +74,7 @@ fn a_class_whose_name_is_not_a_word_is_refused_naming_the_word() {
 
 #[test]
 fn a_class_vector_is_the_weighted_centroid_of_its_keywords() {
-    let api = Api::with_contextionary();
+    let api = with_contextionary();
     let (s, b) = api.send(
         "POST",
         "/schema/things",
@@ -171,7 +136,7 @@ fn a_class_vector_is_the_weighted_centroid_of_its_keywords() {
 
 #[test]
 fn without_a_contextionary_the_schema_is_not_checked_and_c11y_says_why() {
-    let api = Api::without();
+    let api = Api::new(Server::start());
     let (s, b) = api.send("POST", "/schema/things", Some(json!({"class": "Zebrafoo"})));
     assert_eq!(s, 200, "{b}");
     let (s, b) = api.send("GET", "/c11y/words/city", None);

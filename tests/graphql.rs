@@ -7,9 +7,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use weft_e2e_tests::{Server, ROOT_KEY, ROOT_TOKEN};
+use weft_e2e_tests::{Creds, Server, ROOT_KEY, ROOT_TOKEN};
 
 // --- the fixture -----------------------------------------------------------------------------
 
@@ -159,65 +158,29 @@ fn build_fixture(create: &mut dyn FnMut(&str, Value) -> String) -> Fixture {
 
 // --- the server ------------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-struct Creds {
-    key: String,
-    token: String,
-}
+/// The shared client, plus the GraphQL helpers below.
+struct Api(weft_e2e_tests::Api);
 
-fn root() -> Creds {
-    Creds {
-        key: ROOT_KEY.into(),
-        token: ROOT_TOKEN.into(),
+impl std::ops::Deref for Api {
+    type Target = weft_e2e_tests::Api;
+    fn deref(&self) -> &weft_e2e_tests::Api {
+        &self.0
     }
-}
-
-struct Api {
-    server: Server,
-    http: Client,
 }
 
 impl Api {
     fn start() -> Api {
-        Api {
-            server: Server::start(),
-            http: Client::new(),
-        }
-    }
-
-    fn call(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(m, self.server.at(path))
-            .header("X-API-KEY", &c.key)
-            .header("X-API-TOKEN", &c.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn ok(&self, c: &Creds, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (s, b) = self.call(c, method, path, body);
-        assert!((200..300).contains(&s), "{method} {path} answered {s}: {b}");
-        b
+        Api(weft_e2e_tests::Api::new(Server::start()))
     }
 
     fn schema(&self) {
         for class in classes() {
-            self.ok(&root(), "POST", "/schema/things", Some(class));
+            self.ok_as(&Creds::root(), "POST", "/schema/things", Some(class));
         }
     }
 
     fn create(&self, c: &Creds, class: &str, schema: Value) -> String {
-        let b = self.ok(
+        let b = self.ok_as(
             c,
             "POST",
             "/things",
@@ -228,7 +191,7 @@ impl Api {
 
     fn fixture(&self) -> Fixture {
         self.schema();
-        build_fixture(&mut |class, schema| self.create(&root(), class, schema))
+        build_fixture(&mut |class, schema| self.create(&Creds::root(), class, schema))
     }
 
     /// The whole GraphQL answer (status 200 asserted).
@@ -251,7 +214,7 @@ impl Api {
     }
 
     fn data(&self, query: &str, variables: Value) -> Value {
-        self.data_as(&root(), query, variables)
+        self.data_as(&Creds::root(), query, variables)
     }
 
     /// Every object of `class` matching `filter` (paged with `first`), newest first.
@@ -755,7 +718,7 @@ fn getmeta_and_aggregate_match_values_computed_from_the_fixture() {
 #[test]
 fn the_schema_follows_classes_added_over_rest_without_restart() {
     let api = Api::start();
-    let r = root();
+    let r = Creds::root();
     // No class yet: a GraphQL error that says what to do.
     let b = api.graphql_as(
         &r,
@@ -766,7 +729,7 @@ fn the_schema_follows_classes_added_over_rest_without_restart() {
         .as_str()
         .unwrap()
         .contains("no classes yet"));
-    api.ok(
+    api.ok_as(
         &r,
         "POST",
         "/schema/things",
@@ -789,7 +752,7 @@ fn the_schema_follows_classes_added_over_rest_without_restart() {
             .contains("Actions"),
         "{b}"
     );
-    api.ok(
+    api.ok_as(
         &r,
         "POST",
         "/schema/actions",
@@ -801,15 +764,14 @@ fn the_schema_follows_classes_added_over_rest_without_restart() {
         json!([])
     );
     // A property added later, and an object using it.
-    api.ok(
+    api.ok_as(
         &r,
         "POST",
         "/schema/actions/Docking/properties",
         Some(json!({"name": "atHarbour", "@dataType": ["Harbour"]})),
     );
     let harbour = api.create(&r, "Harbour", json!({"name": "Genoa"}));
-    api.ok(
-        &r,
+    api.ok_as(&r,
         "POST",
         "/actions",
         Some(json!({"action": {"@context": "", "@class": "Docking", "schema": {"berth": 7, "atHarbour": reference(&harbour)}}})),
@@ -845,7 +807,7 @@ fn the_schema_follows_classes_added_over_rest_without_restart() {
 fn filter_errors_are_graphql_errors_naming_path_and_value() {
     let api = Api::start();
     api.schema();
-    let r = root();
+    let r = Creds::root();
     let b = api.graphql_as(
         &r,
         r#"{ Local { Get { Things { City(where: {operator: Equal, path: ["population"], valueString: "many"}) { name } } } } }"#,
@@ -943,7 +905,7 @@ fn filter_errors_are_graphql_errors_naming_path_and_value() {
 fn batch_answers_in_request_order() {
     let api = Api::start();
     api.schema();
-    let r = root();
+    let r = Creds::root();
     api.create(
         &r,
         "Country",
@@ -954,8 +916,7 @@ fn batch_answers_in_request_order() {
         "Country",
         json!({"name": "Peru", "population": 33_000_000}),
     );
-    let b = api.ok(
-        &r,
+    let b = api.ok_as(&r,
         "POST",
         "/graphql/batch",
         Some(json!([
@@ -990,7 +951,7 @@ fn batch_answers_in_request_order() {
         json!([])
     );
     assert_eq!(
-        api.ok(&r, "POST", "/graphql/batch", Some(json!([]))),
+        api.ok_as(&r, "POST", "/graphql/batch", Some(json!([]))),
         json!([])
     );
 }
@@ -999,14 +960,8 @@ fn batch_answers_in_request_order() {
 fn keys_see_only_their_subtree_and_need_the_read_right() {
     let api = Api::start();
     api.schema();
-    let r = root();
-    let child = |parent: &Creds, rights: Value| {
-        let b = api.ok(parent, "POST", "/keys", Some(rights));
-        Creds {
-            key: b["keyId"].as_str().unwrap().into(),
-            token: b["token"].as_str().unwrap().into(),
-        }
-    };
+    let r = Creds::root();
+    let child = |parent: &Creds, rights: Value| api.child(parent, rights);
     let all = json!({"read": true, "write": true, "delete": true, "execute": true});
     let a = child(&r, all.clone());
     let a_child = child(&a, all.clone());

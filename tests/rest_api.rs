@@ -1,77 +1,6 @@
 //! The REST API end to end: the real binary, the real dev-memory plugin, real HTTP.
-use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
-use weft_e2e_tests::Server;
-
-struct Api {
-    server: Server,
-    http: Client,
-}
-
-impl Api {
-    fn start() -> Api {
-        Api {
-            server: Server::start(),
-            http: Client::new(),
-        }
-    }
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(m, self.server.at(path))
-            .header("X-API-KEY", weft_e2e_tests::ROOT_KEY)
-            .header("X-API-TOKEN", weft_e2e_tests::ROOT_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp: Response = req.send().unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if status >= 400 {
-            assert_error_shape(method, path, status, &body);
-        }
-        (status, body)
-    }
-    fn get(&self, path: &str) -> (u16, Value) {
-        self.send("GET", path, None)
-    }
-    fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send("POST", path, Some(body))
-    }
-    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (s, b) = self.send(method, path, body);
-        assert!((200..300).contains(&s), "{method} {path} answered {s}: {b}");
-        b
-    }
-}
-
-/// Every 4xx/5xx carries `{"error":[{"message": "…"}]}` with a non-empty message.
-fn assert_error_shape(method: &str, path: &str, status: u16, body: &Value) {
-    let msgs = body["error"].as_array().unwrap_or_else(|| {
-        panic!("{method} {path} answered {status} without the contract's error body: {body}")
-    });
-    assert!(!msgs.is_empty(), "{method} {path}: empty error list");
-    for m in msgs {
-        let text = m["message"].as_str().unwrap_or_default();
-        assert!(
-            !text.is_empty(),
-            "{method} {path}: error without a message: {body}"
-        );
-    }
-}
-
-fn message(body: &Value) -> String {
-    body["error"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
+use weft_e2e_tests::{message, Api, Server};
 
 fn reference(id: &str) -> Value {
     json!({"$cref": id, "locationUrl": "http://localhost/", "type": "Thing"})
@@ -115,7 +44,7 @@ fn create(api: &Api, class: &str, schema: Value) -> String {
 
 #[test]
 fn thing_lifecycle_create_get_list_put_patch_history_references_delete() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     city_schema(&api);
     let de = create(&api, "Country", json!({"name": "Germany"}));
     let nl = create(&api, "Country", json!({"name": "Netherlands"}));
@@ -218,7 +147,7 @@ fn thing_lifecycle_create_get_list_put_patch_history_references_delete() {
 
 #[test]
 fn invalid_objects_are_refused_with_the_property_named_and_nothing_stored() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     city_schema(&api);
     let cases = [
         (json!({"name": "X", "populaton": 1}), "populaton"),
@@ -315,7 +244,7 @@ fn invalid_objects_are_refused_with_the_property_named_and_nothing_stored() {
 
 #[test]
 fn schema_changes_are_checked_and_stored() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     city_schema(&api);
     let dump = api.ok("GET", "/schema", None);
     let classes: Vec<&str> = dump["things"]["classes"]
@@ -392,7 +321,7 @@ fn schema_changes_are_checked_and_stored() {
 
 #[test]
 fn actions_have_their_own_resource_and_id_space() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     api.ok(
         "POST",
         "/schema/actions",
@@ -417,7 +346,7 @@ fn actions_have_their_own_resource_and_id_space() {
 
 #[test]
 fn batches_answer_every_item_in_order() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     city_schema(&api);
     let b = api.ok(
         "POST",
@@ -449,7 +378,7 @@ fn batches_answer_every_item_in_order() {
 
 #[test]
 fn unknown_routes_and_bad_parameters_answer_the_error_shape() {
-    let api = Api::start();
+    let api = Api::new(Server::start());
     let (s, b) = api.get("/nothing/here");
     assert_eq!(s, 404, "{b}");
     let (s, b) = api.get("/things?page=0");

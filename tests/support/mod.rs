@@ -158,3 +158,166 @@ pub fn test_contextionary() -> PathBuf {
         "run scripts/fetch-test-contextionary.sh (scripts/test.sh does)",
     )
 }
+
+/// A key id and its token.
+#[derive(Clone, Debug)]
+pub struct Creds {
+    /// `X-API-KEY`.
+    pub key: String,
+    /// `X-API-TOKEN`.
+    pub token: String,
+}
+
+impl Creds {
+    /// The root key the test servers are started with.
+    pub fn root() -> Creds {
+        Creds {
+            key: ROOT_KEY.into(),
+            token: ROOT_TOKEN.into(),
+        }
+    }
+}
+
+/// A JSON client of one running server. Every 4xx/5xx answer it sees must carry the contract's
+/// error body `{"error":[{"message": "…"}]}` with a non-empty message.
+pub struct Api {
+    /// The server.
+    pub server: Server,
+    /// The HTTP client.
+    pub http: reqwest::blocking::Client,
+}
+
+impl Api {
+    /// A client of `server`.
+    pub fn new(server: Server) -> Api {
+        Api {
+            server,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// `method path` with exactly these headers, through `http`.
+    pub fn raw(
+        &self,
+        http: &reqwest::blocking::Client,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = http.request(m, self.server.at(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().expect("the request is answered");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        if status >= 400 {
+            assert_error_shape(method, path, status, &body);
+        }
+        (status, body)
+    }
+
+    /// `method path` as `c`.
+    pub fn call(
+        &self,
+        c: &Creds,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let headers = [
+            ("X-API-KEY", c.key.as_str()),
+            ("X-API-TOKEN", c.token.as_str()),
+        ];
+        self.raw(&self.http, method, path, &headers, body.as_ref())
+    }
+
+    /// `method path` as `c`, which must succeed; its body.
+    pub fn ok_as(
+        &self,
+        c: &Creds,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (s, b) = self.call(c, method, path, body);
+        assert!(
+            (200..300).contains(&s),
+            "{method} {path} as {} answered {s}: {b}",
+            c.key
+        );
+        b
+    }
+
+    /// `method path` as the root key.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.call(&Creds::root(), method, path, body)
+    }
+
+    /// `method path` as the root key, which must succeed; its body.
+    pub fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.ok_as(&Creds::root(), method, path, body)
+    }
+
+    /// `GET path` as the root key.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send("GET", path, None)
+    }
+
+    /// `POST path` as the root key.
+    pub fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send("POST", path, Some(body))
+    }
+
+    /// A new child of `parent` with `spec` (`POST /keys`).
+    pub fn child(&self, parent: &Creds, spec: serde_json::Value) -> Creds {
+        let b = self.ok_as(parent, "POST", "/keys", Some(spec));
+        Creds {
+            key: b["keyId"].as_str().expect("keyId").into(),
+            token: b["token"].as_str().expect("token").into(),
+        }
+    }
+}
+
+/// Every 4xx/5xx carries `{"error":[{"message": "…"}]}` with a non-empty message.
+pub fn assert_error_shape(method: &str, path: &str, status: u16, body: &serde_json::Value) {
+    let msgs = body["error"].as_array().unwrap_or_else(|| {
+        panic!("{method} {path} answered {status} without the contract's error body: {body}")
+    });
+    assert!(!msgs.is_empty(), "{method} {path}: empty error list");
+    for m in msgs {
+        let text = m["message"].as_str().unwrap_or_default();
+        assert!(
+            !text.is_empty(),
+            "{method} {path}: error without a message: {body}"
+        );
+    }
+}
+
+/// The first error message of an error body.
+pub fn message(body: &serde_json::Value) -> String {
+    body["error"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -70,7 +70,7 @@ macro_rules! batch_api {
                 let is_async = body.0.is_async;
                 let inputs = body.0.items;
                 let bodies = inputs.iter().cloned().map(Into::into).collect();
-                let results = self.0.batch_create(&p, $kind, bodies, is_async).await;
+                let results = self.0.batch_create(&p, $kind, bodies, is_async).await?;
                 let items = results
                     .into_iter()
                     .zip(inputs)

@@ -201,7 +201,19 @@ impl App {
         is_async: bool,
     ) -> ApiResult<ObjectView> {
         let ontology = self.ontology().await?;
-        let (class, context, props) = self.check_body(kind, &body, &ontology).await?;
+        self.create_with(p, kind, body, is_async, &ontology).await
+    }
+
+    /// Creates one object against an ontology already read (a batch reads it once).
+    async fn create_with(
+        &self,
+        p: &Principal,
+        kind: ObjectKind,
+        body: ObjectBody,
+        is_async: bool,
+        ontology: &Ontology,
+    ) -> ApiResult<ObjectView> {
+        let (class, context, props) = self.check_body(kind, &body, ontology).await?;
         let now = now_ms();
         let stored = StoredObject {
             kind,
@@ -513,19 +525,21 @@ impl App {
         self.replace_with(kind, &old, body).await.map(|_| ())
     }
 
-    /// `POST /batching/{things,actions}`: each item on its own, answers in request order.
+    /// `POST /batching/{things,actions}`: each item on its own, answers in request order; the
+    /// ontology is read once for the whole batch.
     pub async fn batch_create(
         &self,
         p: &Principal,
         kind: ObjectKind,
         bodies: Vec<ObjectBody>,
         is_async: bool,
-    ) -> Vec<ApiResult<ObjectView>> {
+    ) -> ApiResult<Vec<ApiResult<ObjectView>>> {
+        let ontology = self.ontology().await?;
         let mut out = Vec::with_capacity(bodies.len());
         for b in bodies {
-            out.push(self.create_object(p, kind, b, is_async).await);
+            out.push(self.create_with(p, kind, b, is_async, &ontology).await);
         }
-        out
+        Ok(out)
     }
 }
 

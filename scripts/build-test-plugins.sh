@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the fixture plugins the plugin-loading tests use, once, into target/fixtures/:
-#   test-panicky.so, interface-1-0.so, interface-2-0.so, layout-change.so
+#   test-panicky.so, interface-1-0.so, interface-1-1.so, interface-2-0.so, layout-change.so
+# (interface-1-1.so is "legacy-memory": weft-dev-memory built against the 1.1 interface).
 # They are built outside the workspace so their interface features never reach the host.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,6 +16,7 @@ build() { # flavour features
 }
 build test-panicky ""
 build interface-1-0 interface-1-0
+build interface-1-1 interface-1-1
 build interface-2-0 interface-2-0
 build layout-change layout-change
 echo "fixture plugins in $out: $(cd "$out" && ls *.so | tr '\n' ' ')"

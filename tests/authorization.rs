@@ -15,23 +15,18 @@ fn now_ms() -> i64 {
     weft_plugin_api::now_ms()
 }
 
-/// The right an operation needs, by the rules of the key issue: schema needs the root key, keys
-/// need only a valid key, GET reads, DELETE deletes, everything else writes (GraphQL reads).
-fn needed(method: &str, path: &str) -> Option<&'static str> {
-    if path.starts_with("/schema") {
-        return Some("root");
+/// The right an operation needs, as it declares it (`x-weft-access`, from the one table in
+/// `weft_rest::access`): `None` for any valid key.
+fn needed(op: &Value, what: &str) -> Option<&'static str> {
+    match op["x-weft-access"].as_str() {
+        Some("root") => Some("root"),
+        Some("read") => Some("read"),
+        Some("write") => Some("write"),
+        Some("delete") => Some("delete"),
+        Some("execute") => Some("execute"),
+        Some("any-key") => None,
+        other => panic!("{what}: x-weft-access is {other:?}; every keyed operation declares one"),
     }
-    if path.starts_with("/keys") {
-        return None;
-    }
-    if path.starts_with("/graphql") {
-        return Some("read");
-    }
-    Some(match method {
-        "get" => "read",
-        "delete" => "delete",
-        _ => "write",
-    })
 }
 
 /// A body that parses for the operation, so a refusal is about the credentials, not the body.
@@ -153,7 +148,7 @@ fn every_protected_operation_refuses_bad_credentials() {
                     ],
                 ),
             ];
-            let need = needed(method, template);
+            let need = needed(op, &what);
             if targeted || need == Some("root") {
                 cases.push((
                     "a key of another subtree".into(),
@@ -414,4 +409,96 @@ fn ip_origin_is_enforced_against_the_peer_address() {
         Some(json!({"read": true, "ipOrigin": ["localhost"]})),
     );
     assert_eq!(s, 422, "{b}");
+}
+
+/// A reference to an object the caller may not see is refused exactly like a reference to a
+/// missing object: same status, same message (but for the id), and never the target's class —
+/// on create, replace, reference addition and `/validate` alike.
+#[test]
+fn a_reference_to_an_invisible_object_reads_as_a_missing_one() {
+    let api = Api::new(Server::start());
+    let r = Creds::root();
+    api.ok_as(&r, "POST", "/schema/things", Some(json!({"class": "City", "properties": [
+        {"name": "name", "@dataType": ["string"]}, {"name": "near", "@dataType": ["City"], "cardinality": "many"}]})));
+    api.ok_as(
+        &r,
+        "POST",
+        "/schema/things",
+        Some(json!({"class": "Secret", "properties": [
+        {"name": "name", "@dataType": ["string"]}]})),
+    );
+    let a = api.child(&r, all_rights());
+    let b = api.child(&r, all_rights());
+    let create = |c: &Creds, class: &str| {
+        let made = api.ok_as(
+            c,
+            "POST",
+            "/things",
+            Some(json!({"thing": {"@context": "", "@class": class, "schema": {"name": "x"}}})),
+        );
+        made["thingId"].as_str().unwrap().to_string()
+    };
+    // A's objects: a City (right class) and a Secret (wrong class for `near`).
+    let a_city = create(&a, "City");
+    let a_secret = create(&a, "Secret");
+    let b_city = create(&b, "City");
+    let missing = weft_plugin_api::Id::random().to_string();
+    let reference =
+        |id: &str| json!({"$cref": id, "locationUrl": "http://localhost/", "type": "Thing"});
+    let with_ref = |id: &str| json!({"@context": "", "@class": "City", "schema": {"name": "y", "near": [reference(id)]}});
+    // What B is told about each target, with the id taken out.
+    let attempts = |id: &str| -> Vec<(u16, String)> {
+        let calls = [
+            (
+                "POST",
+                "/things".to_string(),
+                json!({"thing": with_ref(id)}),
+            ),
+            ("POST", "/things/validate".to_string(), with_ref(id)),
+            ("PUT", format!("/things/{b_city}"), with_ref(id)),
+            (
+                "POST",
+                format!("/things/{b_city}/properties/near"),
+                reference(id),
+            ),
+        ];
+        calls
+            .into_iter()
+            .map(|(m, p, body)| {
+                let (s, body) = api.call(&b, m, &p, Some(body));
+                (s, message(&body).replace(id, "<id>"))
+            })
+            .collect()
+    };
+    let for_missing = attempts(&missing);
+    for (s, m) in &for_missing {
+        assert_eq!(*s, 422, "{m}");
+        assert!(m.contains("does not exist"), "{m}");
+    }
+    for (what, id) in [("A's City", &a_city), ("A's Secret", &a_secret)] {
+        let got = attempts(id);
+        assert_eq!(
+            got, for_missing,
+            "a reference by B to {what} is told apart from a missing one"
+        );
+        for (_, m) in &got {
+            assert!(!m.contains("Secret"), "the class of {what} leaked: {m}");
+        }
+    }
+    // A itself may refer to its own City, and is told the class of its own Secret.
+    let (s, body) = api.call(
+        &a,
+        "POST",
+        "/things",
+        Some(json!({"thing": with_ref(&a_city)})),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = api.call(
+        &a,
+        "POST",
+        "/things",
+        Some(json!({"thing": with_ref(&a_secret)})),
+    );
+    assert_eq!(s, 422, "{body}");
+    assert!(message(&body).contains("Secret"), "{body}");
 }

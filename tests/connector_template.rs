@@ -247,6 +247,23 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// SIGTERM, then waits (at most `timeout`) for the exit status.
+    fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -354,6 +371,31 @@ fn the_template_copied_renamed_built_and_tested_serves_things_that_survive_a_res
         .unwrap();
     assert_eq!(me["email"], "keeper@example.org", "{me}");
     assert_eq!(me["keyId"], child["keyId"], "{me}");
+
+    // `async` creates accepted before a graceful shutdown (SIGTERM) are stored before the
+    // process exits.
+    let items: Vec<Value> = (0..300)
+        .map(|i| json!({"@context": "", "@class": "Lighthouse", "schema": {"name": format!("async {i}")}}))
+        .collect();
+    let (status, body) = weft.send(
+        reqwest::Method::POST,
+        "/batching/things",
+        Some(json!({"things": items, "async": true})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let mut weft = weft;
+    let exit = weft.terminate(Duration::from_secs(60));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "weft did not exit cleanly on SIGTERM: {exit:?}"
+    );
+    drop(weft);
+    let weft = Serve::start(&plugins, "e2e-store", &data);
+    let listed = weft.ok(reqwest::Method::GET, "/things?maxResults=1", None);
+    assert_eq!(
+        listed["totalResults"], 301,
+        "300 async creates were accepted before SIGTERM; after the restart: {listed}"
+    );
     eprintln!(
         "template copied, renamed, built, tested and served in {:.1} s",
         started.elapsed().as_secs_f64()

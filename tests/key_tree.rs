@@ -1,7 +1,7 @@
 //! Key-tree rules that the HTTP API cannot set up by itself, checked on the host's `KeyTree`
 //! over the dev-memory connector (linked statically here).
-use weft::auth::{hash_token, KeyTree};
-use weft::plugins::ConnectorHandle;
+use weft_core::keys::{hash_token, KeyTree};
+use weft_core::ConnectorHandle;
 use weft_plugin_api::{connector_box, now_ms, Id, StoredKey};
 
 fn key(id: Id, parent: Option<Id>, token: &str, expires_ms: i64) -> StoredKey {
@@ -42,8 +42,8 @@ async fn a_key_whose_ancestor_has_expired_is_expired() {
         .authenticate(Some(&child.to_string()), Some("c"), None)
         .await
         .unwrap_err();
-    assert_eq!(e.status(), 401);
-    let msg = &e.body().error[0].message;
+    assert_eq!(e.kind.http_status(), 401);
+    let msg = &e.message;
     assert!(
         msg.contains(&parent.to_string()) && msg.contains("expired"),
         "{msg}"
@@ -75,7 +75,7 @@ async fn the_stored_token_is_a_hash_and_a_wrong_token_is_refused() {
         .authenticate(Some(&id.to_string()), Some(&Id::random().to_string()), None)
         .await
         .unwrap_err();
-    assert_eq!(e.status(), 401);
+    assert_eq!(e.kind.http_status(), 401);
     // A second start on the same store makes no new root.
     assert!(tree.ensure_root(None).await.unwrap().is_none());
 }

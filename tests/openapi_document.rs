@@ -4,7 +4,7 @@ fn committed_openapi_document_matches_the_handlers() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/weft-openapi.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = weft::server::openapi_document();
+    let generated = weft_rest::openapi_document();
     assert!(
         committed.trim_end() == generated.trim_end(),
         "openapi/weft-openapi.json is stale: the REST handlers changed. Regenerate it with\n  cargo run -p weft -- openapi > openapi/weft-openapi.json\nand commit it."

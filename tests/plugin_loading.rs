@@ -1,5 +1,6 @@
 //! Loading real plugin libraries in-process, through the host's own loader and handle.
-use weft::plugins::{load_file, ConnectorHandle};
+use weft::plugins::load_file;
+use weft_core::ConnectorHandle;
 use weft_e2e_tests::*;
 use weft_plugin_api::*;
 
@@ -28,32 +29,49 @@ fn id_starting_with(byte: u8) -> Id {
 }
 
 #[tokio::test]
-async fn a_panic_in_a_plugin_costs_one_call_not_the_host() {
-    let conn = open(&fixture_so("test-panicky"));
-    // Panic while the plugin builds the future.
-    let e = conn
-        .get_object(ObjectKind::Thing, id_starting_with(0xEE))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Internal);
-    assert!(e.message.contains("panicked in get_object"), "{e}");
-    // Panic while the host polls the future.
-    let e = conn
-        .get_object(ObjectKind::Thing, id_starting_with(0xEF))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Internal);
-    assert!(e.message.contains("deliberate panic while polling"), "{e}");
-    // The next calls are served.
-    let id = id_starting_with(0x01);
-    assert_eq!(conn.get_object(ObjectKind::Thing, id).await.unwrap(), None);
-    conn.create_object(object(id, "City")).await.unwrap();
-    let back = conn
-        .get_object(ObjectKind::Thing, id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(back.class.as_str(), "City");
+async fn a_panic_in_a_plugin_costs_one_call_then_poisons_the_handle_not_the_host() {
+    for (byte, what) in [
+        (0xEE, "panicked in get_object"),
+        (0xEF, "deliberate panic while polling"),
+    ] {
+        // Panic while the plugin builds the future (0xEE) or while the host polls it (0xEF).
+        let conn = open(&fixture_so("test-panicky"));
+        let id = id_starting_with(0x01);
+        conn.create_object(object(id, "City")).await.unwrap();
+        let e = conn
+            .get_object(ObjectKind::Thing, id_starting_with(byte))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(e.message.contains(what), "{e}");
+        assert!(conn.poisoned().is_some_and(|p| p.contains("get_object")));
+        // Every later call: Unavailable, naming the plugin and what panicked; the host lives.
+        for _ in 0..2 {
+            let e = conn.get_object(ObjectKind::Thing, id).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+            assert!(
+                e.message.contains("test-panicky")
+                    && e.message.contains("get_object")
+                    && e.message.contains("restart"),
+                "{e}"
+            );
+        }
+        let e = conn
+            .create_object(object(Id::random(), "City"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+    }
+    // Another handle of the same library is not poisoned by the first.
+    let fresh = open(&fixture_so("test-panicky"));
+    assert!(fresh.poisoned().is_none());
+    assert_eq!(
+        fresh
+            .get_object(ObjectKind::Thing, id_starting_with(0x02))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -78,7 +96,7 @@ async fn two_connector_files_in_one_process_are_two_libraries() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
     // And their data is separate.
-    let id = Id::random();
+    let id = id_starting_with(0x03);
     a.create_object(object(id, "City")).await.unwrap();
     assert_eq!(b.get_object(ObjectKind::Thing, id).await.unwrap(), None);
 }

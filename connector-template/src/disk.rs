@@ -34,15 +34,25 @@ pub struct Marker {
 }
 
 /// `<root>/things/<id>.json` (or `actions/`): one object's whole life in one file, so that an
-/// update and the archiving of the previous version are one atomic write.
-#[derive(Serialize, Deserialize, Debug, Default)]
+/// update, the archiving of the previous version and the new version number are one atomic
+/// write.
+#[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectFile {
     /// The current version; `None` once deleted (the file stays, so the id is never reused).
     pub current: Option<ObjectRecord>,
+    /// The version number of `current` (`VERSIONED_WRITES`): 1 when created, one more per
+    /// update. A file written before the connector kept versions has none and reads as 1, so
+    /// old stores stay readable (and the format number unchanged).
+    #[serde(default = "first_version")]
+    pub version: u64,
     /// Earlier versions, **oldest first** (answered newest first).
     #[serde(default)]
     pub history: Vec<VersionRecord>,
+}
+
+fn first_version() -> u64 {
+    weft_plugin_api::support::FIRST_VERSION
 }
 
 /// One version of an object. The property bag is stored as JSON (not as a string), so the
@@ -359,6 +369,19 @@ mod tests {
         assert_eq!(remove_stale_temp_files(&dir).unwrap(), 1);
         assert!(!dir.join(".b.json.1-0.tmp").exists());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_object_file_without_a_version_reads_as_version_1() {
+        let old: ObjectFile = serde_json::from_str(
+            r#"{"current": {"id": "00000000-0000-4000-8000-000000000001", "class": "City",
+                "owner": "00000000-0000-4000-8000-000000000002", "createdMs": 1, "updatedMs": 2,
+                "properties": {"name": "Berlin"}}, "history": []}"#,
+        )
+        .unwrap();
+        assert_eq!(old.version, 1);
+        let written = serde_json::to_value(&old).unwrap();
+        assert_eq!(written["version"], 1, "{written}");
     }
 
     #[test]

@@ -25,9 +25,17 @@
 //!
 //! Capabilities: `HISTORY` (one file per object holds its versions), `FILTER`,
 //! `FILTER_REFERENCE_PATHS` and `AGGREGATE` (evaluated in memory with the reference
-//! implementations in [`weft_plugin_api::filter`] and [`weft_plugin_api::aggregate`]), and
-//! `PERSISTENT` (everything is on disk). A connector that does not implement an optional
-//! behaviour simply leaves its flag out and answers [`PluginError::unsupported`] there.
+//! implementations in [`weft_plugin_api::filter`] and [`weft_plugin_api::aggregate`]),
+//! `PERSISTENT` (everything is on disk) and `VERSIONED_WRITES` (each object's file keeps its
+//! version number; `update_object_if` compares and writes under the store's lock). A connector
+//! that does not implement an optional behaviour simply leaves its flag out and answers
+//! [`PluginError::unsupported`] there (for `VERSIONED_WRITES` the trait's default methods
+//! already do).
+//!
+//! What most connectors do alike — filter parsing, newest-first paging, owner and class
+//! matching, the key-deletion cascade, version checks — comes from
+//! [`weft_plugin_api::support`]; replace any of it when your store can do better (a query
+//! language, an index).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -44,7 +52,7 @@ use serde::Deserialize;
 use weft_plugin_api::{
     Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery,
     PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
-    VersionedDocument,
+    VersionedDocument, VersionedObject,
 };
 
 use crate::store::Store;
@@ -60,7 +68,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER)
     .union(Capabilities::FILTER_REFERENCE_PATHS)
     .union(Capabilities::AGGREGATE)
-    .union(Capabilities::PERSISTENT);
+    .union(Capabilities::PERSISTENT)
+    .union(Capabilities::VERSIONED_WRITES);
 
 /// Shown by `weft plugins check`: every config key, what it means, an example.
 pub const CONFIG_HELP: &str = "path (required): the directory to keep things, actions, keys and \
@@ -377,6 +386,44 @@ impl Connector for JsonFileStore {
     ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
         self.run("put_document", move |s| {
             s.put_document(document, json, expected_version)
+        })
+    }
+
+    /// The current version of one object and its version number (`VERSIONED_WRITES`).
+    ///
+    /// What you must do: answer `None` when the id is unknown or deleted; otherwise the object
+    /// with its version — 1 after `create_object`, one more per successful `update_object` or
+    /// `update_object_if`. Keep the number with the object so that both change in one atomic
+    /// write (here it is a field of the object's file; a file written before the connector kept
+    /// versions reads as version 1). Without `VERSIONED_WRITES`, leave this method out: the
+    /// trait's default answers `Unsupported`.
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+        self.run("get_object_versioned", move |s| {
+            s.get_object_versioned(kind, id)
+        })
+    }
+
+    /// Replaces an object only if its stored version is `expected_version` (compare-and-set).
+    ///
+    /// What you must do: `NotFound` when missing or deleted; `Conflict`, naming the stored and
+    /// the expected version, when the stored version is another — and then change nothing.
+    /// Otherwise replace it exactly as `update_object` does (with `HISTORY`, archiving the
+    /// previous version in the same atomic step) and answer the new version
+    /// (`expected_version + 1`). The compare and the write must be one atomic step against
+    /// every other writer — here both run under the store's process-wide lock; a networked
+    /// store uses its own conditional write (a `WHERE version = ?` update, a lightweight
+    /// transaction, an `If-Match`).
+    fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        self.run("update_object_if", move |s| {
+            s.update_object_if(object, expected_version)
         })
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! weft-store.json            marker: {"format": 1, "plugin": "..."}
-//! things/<uuid>.json         one Thing: current version (null once deleted) and its history
+//! things/<uuid>.json         one Thing: current version (null once deleted), its version
+//!                            number and its history
 //! actions/<uuid>.json        one Action, likewise (a separate id space)
 //! keys/<uuid>.json           one key of the key tree
 //! documents/ontology.json    {"version": n, "json": "..."}
@@ -13,7 +14,7 @@
 //!
 //! **Atomicity.** Every method takes one process-wide lock (`LOCK`, a `std::sync::Mutex`) for
 //! its whole duration, so concurrent calls never interleave (no lost update, compare-and-set
-//! is exact). Every change of one object, key or document is one atomic file replacement
+//! is exact: `put_document` and `update_object_if` read, compare and write under it). Every change of one object, key or document is one atomic file replacement
 //! ([`crate::disk::write_json`]), so a crash never leaves half a change. The one multi-file
 //! change, deleting a key subtree, removes the deepest keys first: if it is interrupted, what
 //! remains is still a valid tree, and deleting the key again finishes the job.
@@ -30,11 +31,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use abi_stable::std_types::{ROption, RVec};
-use weft_plugin_api::aggregate::{self, AggregateRequest};
-use weft_plugin_api::filter::WhereFilter;
+use weft_plugin_api::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, PluginError,
-    PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
+    PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument, VersionedObject,
 };
 
 use crate::disk::{self, DocumentRecord, KeyRecord, Marker, ObjectFile, ObjectRecord};
@@ -70,34 +70,6 @@ fn document_file(name: DocumentName) -> &'static str {
         DocumentName::Ontology => "ontology.json",
         DocumentName::ConnectorState => "connector-state.json",
     }
-}
-
-fn document_label(name: DocumentName) -> &'static str {
-    match name {
-        DocumentName::Ontology => "ontology",
-        DocumentName::ConnectorState => "connector state",
-    }
-}
-
-/// `None` for an empty (or blank) filter; `Invalid` with the parser's words when it does not
-/// parse.
-fn parse_filter(json: &str) -> PluginResult<Option<WhereFilter>> {
-    if json.trim().is_empty() {
-        return Ok(None);
-    }
-    WhereFilter::parse(json)
-        .map(Some)
-        .map_err(PluginError::invalid)
-}
-
-/// A `u64` from the wire as a `usize`, saturating on 32-bit targets.
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
-/// Keys oldest first (created_ms, then id), the order the contract asks for.
-fn oldest_first(keys: &mut [StoredKey]) {
-    keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
 }
 
 /// Looks up referenced objects for filters and aggregates, reading each file at most once.
@@ -249,19 +221,14 @@ impl Store {
 
     /// Current objects matching `query`'s class, owners and filter (unordered, not paged).
     fn matching(&self, query: &ObjectQuery) -> PluginResult<(Vec<StoredObject>, Resolver<'_>)> {
-        let filter = parse_filter(&query.filter_json)?;
+        let matcher = QueryMatcher::new(query)?;
         let all = self.current_objects(query.kind)?;
         let resolver = Resolver::new(self, &all);
-        let class = query.class.as_str();
-        let mut matches: Vec<StoredObject> = all
+        let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
+        let matches: Vec<StoredObject> = all
             .into_iter()
-            .filter(|o| class.is_empty() || o.class.as_str() == class)
-            .filter(|o| query.owners.is_empty() || query.owners.contains(&o.owner))
+            .filter(|o| matcher.matches(o, &resolve))
             .collect();
-        if let Some(filter) = filter {
-            let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
-            matches.retain(|o| filter.matches(o, &resolve));
-        }
         Ok((matches, resolver))
     }
 
@@ -270,17 +237,11 @@ impl Store {
         let _guard = lock();
         let (kind, id) = (object.kind, object.id);
         match self.read_object(kind, id)? {
-            Some((_, Some(_))) => Err(PluginError::conflict(format!(
-                "{} {id} already exists",
-                kind.as_str()
-            ))),
-            Some((_, None)) => Err(PluginError::conflict(format!(
-                "{} {id} existed and was deleted; ids are never reused, choose a new one",
-                kind.as_str()
-            ))),
+            Some((_, current)) => Err(support::object_exists(kind, id, current.is_none())),
             None => {
                 let file = ObjectFile {
                     current: Some(ObjectRecord::from_stored(&object)?),
+                    version: support::FIRST_VERSION,
                     history: Vec::new(),
                 };
                 disk::write_json(&self.object_path(kind, id), &file, self.fsync)
@@ -306,55 +267,88 @@ impl Store {
             .collect()
     }
 
+    /// See [`weft_plugin_api::Connector::get_object_versioned`].
+    pub fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        let _guard = lock();
+        let Some((file, Some(object))) = self.read_object(kind, id)? else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedObject {
+            object,
+            version: file.version,
+        }))
+    }
+
     /// See [`weft_plugin_api::Connector::query_objects`].
     pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
         let _guard = lock();
-        let (mut matches, resolver) = self.matching(query)?;
+        let (matches, resolver) = self.matching(query)?;
         resolver.finish()?;
-        let total = matches.len() as u64;
-        matches.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
-        let objects: RVec<StoredObject> = matches
-            .into_iter()
-            .skip(to_usize(query.offset))
-            .take(to_usize(query.limit))
-            .collect();
-        Ok(ObjectPage { objects, total })
+        Ok(support::page(matches, query))
     }
 
     /// Replaces (`Some(new)`) or deletes (`None`) the current version of an object, archiving
-    /// the previous one in the same file write. `NotFound` when missing or deleted.
+    /// the previous one in the same file write, and answers the version it leaves. A
+    /// replacement adds one to the version; with `expected_version` only if the stored version
+    /// is that one (`Conflict` otherwise, and nothing is written). `NotFound` when missing or
+    /// deleted. The caller holds the lock, so the compare and the write are one step.
     fn replace_object(
         &self,
         kind: ObjectKind,
         id: Id,
         new: Option<&StoredObject>,
-    ) -> PluginResult<()> {
+        expected_version: Option<u64>,
+    ) -> PluginResult<u64> {
         let new = new.map(ObjectRecord::from_stored).transpose()?;
         let mut file = match self.read_object(kind, id)? {
             Some((file, Some(_))) => file,
-            _ => {
-                return Err(PluginError::not_found(format!(
-                    "{} {id} does not exist",
-                    kind.as_str()
-                )))
-            }
+            _ => return Err(support::object_missing(kind, id)),
         };
+        if new.is_some() {
+            let what = format!("{} {id}", kind.as_str());
+            file.version = match expected_version {
+                Some(expected) => support::compare_and_bump(what, file.version, expected)?,
+                None => support::next_version(what, file.version)?,
+            };
+        }
         if let Some(previous) = std::mem::replace(&mut file.current, new) {
             file.history.push(VersionRecord::new(previous, now_ms()));
         }
-        disk::write_json(&self.object_path(kind, id), &file, self.fsync)
+        disk::write_json(&self.object_path(kind, id), &file, self.fsync)?;
+        Ok(file.version)
     }
 
     /// See [`weft_plugin_api::Connector::update_object`].
     pub fn update_object(&self, object: StoredObject) -> PluginResult<()> {
         let _guard = lock();
-        self.replace_object(object.kind, object.id, Some(&object))
+        self.replace_object(object.kind, object.id, Some(&object), None)
+            .map(|_| ())
+    }
+
+    /// See [`weft_plugin_api::Connector::update_object_if`]: the compare and the write happen
+    /// under the process-wide lock.
+    pub fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> PluginResult<u64> {
+        let _guard = lock();
+        self.replace_object(
+            object.kind,
+            object.id,
+            Some(&object),
+            Some(expected_version),
+        )
     }
 
     /// See [`weft_plugin_api::Connector::delete_object`].
     pub fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
         let _guard = lock();
-        self.replace_object(kind, id, None)
+        self.replace_object(kind, id, None, None).map(|_| ())
     }
 
     /// See [`weft_plugin_api::Connector::object_history`].
@@ -381,16 +375,13 @@ impl Store {
 
     /// See [`weft_plugin_api::Connector::aggregate`].
     pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
-        let request: AggregateRequest = serde_json::from_str(request_json).map_err(|e| {
-            PluginError::invalid(format!("the aggregate request is not valid: {e}"))
-        })?;
+        let request = support::parse_aggregate_request(request_json)?;
         let _guard = lock();
         let (matches, resolver) = self.matching(query)?;
         let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
-        let result = aggregate::compute(&matches, &request, &resolve);
+        let result = support::aggregate_json(&matches, &request, &resolve);
         resolver.finish()?;
-        serde_json::to_string(&result)
-            .map_err(|e| PluginError::internal(format!("cannot encode the aggregate result: {e}")))
+        result
     }
 
     // ---- keys -------------------------------------------------------------------------
@@ -452,14 +443,14 @@ impl Store {
     pub fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
         let _guard = lock();
         if self.read_key(id)?.is_none() {
-            return Err(PluginError::not_found(format!("key {id} does not exist")));
+            return Err(support::key_missing(id));
         }
         let mut children: Vec<StoredKey> = self
             .all_keys()?
             .into_iter()
             .filter(|k| k.parent == ROption::RSome(id))
             .collect();
-        oldest_first(&mut children);
+        support::sort_oldest_first(&mut children);
         Ok(children)
     }
 
@@ -471,7 +462,7 @@ impl Store {
             .into_iter()
             .filter(|k| k.parent.is_none())
             .collect();
-        oldest_first(&mut roots);
+        support::sort_oldest_first(&mut roots);
         Ok(roots)
     }
 
@@ -479,17 +470,9 @@ impl Store {
     pub fn update_key(&self, key: StoredKey) -> PluginResult<()> {
         let _guard = lock();
         let Some(stored) = self.read_key(key.id)? else {
-            return Err(PluginError::not_found(format!(
-                "key {} does not exist",
-                key.id
-            )));
+            return Err(support::key_missing(key.id));
         };
-        if stored.parent != key.parent {
-            return Err(PluginError::invalid(format!(
-                "the parent of key {} cannot change",
-                key.id
-            )));
-        }
+        support::check_same_parent(&stored, &key)?;
         disk::write_json(
             &self.key_path(key.id),
             &KeyRecord::from_stored(&key),
@@ -502,7 +485,7 @@ impl Store {
     pub fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
         let _guard = lock();
         if self.read_key(id)?.is_none() {
-            return Err(PluginError::not_found(format!("key {id} does not exist")));
+            return Err(support::key_missing(id));
         }
         let mut children: HashMap<Id, Vec<StoredKey>> = HashMap::new();
         for key in self.all_keys()? {
@@ -510,15 +493,8 @@ impl Store {
                 children.entry(parent).or_default().push(key);
             }
         }
-        let mut subtree = vec![id];
-        let mut next = 0;
-        while next < subtree.len() {
-            if let Some(mut level) = children.remove(&subtree[next]) {
-                oldest_first(&mut level);
-                subtree.extend(level.iter().map(|k| k.id));
-            }
-            next += 1;
-        }
+        let subtree =
+            support::key_subtree(id, |parent| children.remove(&parent).unwrap_or_default());
         for gone in subtree.iter().rev() {
             disk::remove(&self.key_path(*gone), self.fsync)?;
         }
@@ -551,19 +527,11 @@ impl Store {
         let _guard = lock();
         let path = self.document_path(name);
         let stored = disk::read_json::<DocumentRecord>(&path)?.unwrap_or_default();
-        if stored.version != expected_version {
-            return Err(PluginError::conflict(format!(
-                "the {} document is at version {}, but the write expected version {expected_version}; read it again and retry",
-                document_label(name),
-                stored.version
-            )));
-        }
-        let Some(version) = expected_version.checked_add(1) else {
-            return Err(PluginError::internal(format!(
-                "the {} document's version cannot grow past {expected_version}",
-                document_label(name)
-            )));
-        };
+        let version = support::compare_and_bump(
+            format_args!("the {} document", support::document_label(name)),
+            stored.version,
+            expected_version,
+        )?;
         disk::write_json(&path, &DocumentRecord { version, json }, self.fsync)?;
         Ok(version)
     }

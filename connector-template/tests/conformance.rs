@@ -13,7 +13,7 @@ use weft_connector_tests::{conformance_tests, Subject};
 fn subject() -> Subject {
     let plugin = support::load_plugin();
     Subject::new(plugin.name.clone(), plugin.capabilities, move || {
-        support::open(&plugin, &support::fresh_dir("conformance"))
+        support::open_connector(&plugin, &support::fresh_dir("conformance"))
     })
 }
 
@@ -28,6 +28,7 @@ fn declares_name_and_capabilities() {
         | Capabilities::FILTER
         | Capabilities::FILTER_REFERENCE_PATHS
         | Capabilities::AGGREGATE
-        | Capabilities::PERSISTENT;
+        | Capabilities::PERSISTENT
+        | Capabilities::VERSIONED_WRITES;
     assert_eq!(s.capabilities, want);
 }

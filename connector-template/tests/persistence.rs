@@ -113,6 +113,77 @@ fn data_survives_a_new_connector_on_the_same_directory() {
     });
 }
 
+/// `VERSIONED_WRITES`: an object's version survives a new connector, and a file written before
+/// the connector kept versions (no `version` field) reads as version 1 and can be updated.
+#[test]
+fn versions_survive_and_files_without_a_version_read_as_version_1() {
+    let plugin = support::load_plugin();
+    let dir = support::fresh_dir("persistence");
+    let (city, old) = (Id::random(), Id::random());
+    {
+        let c = support::open_connector(&plugin, &dir);
+        let v = c.versions.expect("the template is built against 1.2");
+        block_on(async {
+            c.connector
+                .create_object(thing(city, 10, r#"{"n":1}"#))
+                .await
+                .unwrap();
+            c.connector
+                .update_object(thing(city, 10, r#"{"n":2}"#))
+                .await
+                .unwrap();
+            assert_eq!(
+                v.update_object_if(thing(city, 10, r#"{"n":3}"#), 2)
+                    .await
+                    .unwrap(),
+                3
+            );
+            c.connector
+                .create_object(thing(old, 11, r#"{"n":1}"#))
+                .await
+                .unwrap();
+        });
+    }
+    // Make `old` look like a file of an earlier template: no version field.
+    let file = dir.join("things").join(format!("{old}.json"));
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(json["version"], 1, "{json}");
+    json.as_object_mut().unwrap().remove("version");
+    std::fs::write(&file, json.to_string()).unwrap();
+
+    let c = support::open_connector(&plugin, &dir);
+    let v = c.versions.unwrap();
+    block_on(async {
+        let got = v
+            .get_object_versioned(ObjectKind::Thing, city)
+            .await
+            .unwrap();
+        let got = got.into_option().expect("the thing survives");
+        assert_eq!(
+            (got.version, got.object.properties_json.as_str()),
+            (3, r#"{"n":3}"#)
+        );
+        let got = v
+            .get_object_versioned(ObjectKind::Thing, old)
+            .await
+            .unwrap();
+        assert_eq!(got.into_option().map(|g| g.version), Some(1));
+        let e = v
+            .update_object_if(thing(old, 11, r#"{"n":9}"#), 2)
+            .await
+            .into_result()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+        assert_eq!(
+            v.update_object_if(thing(old, 11, r#"{"n":2}"#), 1)
+                .await
+                .unwrap(),
+            2
+        );
+    });
+}
+
 #[test]
 fn files_left_by_an_interrupted_write_are_cleaned_up() {
     let plugin = support::load_plugin();

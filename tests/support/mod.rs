@@ -76,12 +76,26 @@ impl Server {
         Self::spawn(&[], &[], false)
     }
 
+    /// Starts it on the plugin directory `dir` with `--database database` (e.g. a fixture).
+    pub fn start_on(dir: &std::path::Path, database: &str) -> Server {
+        Self::spawn_in(dir, &["--database", database], &[], true)
+    }
+
     fn spawn(args: &[&str], envs: &[(&str, &str)], fixed_root: bool) -> Server {
-        use std::io::BufRead;
         dev_memory_so();
+        Self::spawn_in(&build_dir(), args, envs, fixed_root)
+    }
+
+    fn spawn_in(
+        dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        fixed_root: bool,
+    ) -> Server {
+        use std::io::BufRead;
         let mut cmd = std::process::Command::new(weft_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--plugin-dir"])
-            .arg(build_dir())
+            .arg(dir)
             .args(args)
             .env_remove("WEFT_CONFIG_FILE")
             .env_remove("WEFT_LISTEN")
@@ -137,6 +151,36 @@ impl Server {
     /// `url` + `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits (at most `timeout`) for the process to exit; its exit status.
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Whether the process is still running (without reaping it: `kill -0`).
+    pub fn is_running_ref(&self) -> bool {
+        std::process::Command::new("kill")
+            .args(["-0", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
-use weft_connector_tests::weft_plugin_api::{ConnectorBox, HostLogger};
+use weft_connector_tests::weft_plugin_api::{ConnectorBox, HostLogger, OpenedConnector};
 
 /// The crate's library name: the built plugin is `lib<LIB_NAME>.so`. `rename.sh` changes it.
 pub const LIB_NAME: &str = "weft_connector_template";
@@ -18,12 +18,17 @@ pub fn load_plugin() -> LoadedPlugin {
     })
 }
 
-/// A connector on the store in `dir`.
-pub fn open(plugin: &LoadedPlugin, dir: &std::path::Path) -> ConnectorBox {
+/// A connector on the store in `dir`, with its versioned-writes object (as the host opens it).
+pub fn open_connector(plugin: &LoadedPlugin, dir: &std::path::Path) -> OpenedConnector {
     let config = serde_json::json!({ "path": dir }).to_string();
     plugin
-        .new_connector(&config, HostLogger::discard())
-        .unwrap_or_else(|e| panic!("new_connector with {config} failed: {e}"))
+        .open_connector(&config, HostLogger::discard())
+        .unwrap_or_else(|e| panic!("open_connector with {config} failed: {e}"))
+}
+
+/// A connector on the store in `dir`.
+pub fn open(plugin: &LoadedPlugin, dir: &std::path::Path) -> ConnectorBox {
+    open_connector(plugin, dir).connector
 }
 
 /// A new directory path (not yet created) under `<target>/tmp/<LIB_NAME>-<suite>/`. The first

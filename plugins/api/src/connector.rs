@@ -16,17 +16,30 @@
 //!   or key answer [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
 //! * **Capabilities.** An operation whose [`Capabilities`](crate::Capabilities) flag is not
 //!   declared answers [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+//!
+//! # Added in 1.2: versioned object writes
+//!
+//! [`Connector::get_object_versioned`] and [`Connector::update_object_if`] (capability
+//! [`VERSIONED_WRITES`](crate::Capabilities::VERSIONED_WRITES)) cannot be methods of
+//! [`ConnectorFfi`] (a 1.1 plugin's vtable would be refused), so they cross the boundary as a
+//! second ABI object, [`ObjectVersionsFfi`], over the **same** connector instance. The root
+//! module's `new_connector_parts` (added in 1.2) answers both objects as [`ConnectorParts`];
+//! the host reaches them through
+//! [`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), which answers
+//! an [`OpenedConnector`] whose `versions` is `None` for a plugin built before 1.2.
 
-use std::future::Future;
+use std::fmt;
+use std::future::{ready, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use abi_stable::sabi_trait;
 use abi_stable::std_types::{RBox, ROption, RResult, RString, RVec};
 use async_ffi::{FfiFuture, FutureExt};
 
-use crate::error::{PluginError, PluginResult};
+use crate::error::{PluginError, PluginResult, PANIC_MESSAGE_PREFIX};
 use crate::types::*;
 
 /// The future every connector call returns across the boundary.
@@ -85,6 +98,82 @@ pub trait ConnectorFfi: Send + Sync {
 /// An owned connector object as the host holds it.
 pub type ConnectorBox = ConnectorFfi_TO<'static, RBox<()>>;
 
+/// **Added in 1.2.** The ABI-stable versioned-write calls of a connector
+/// ([`VERSIONED_WRITES`](crate::Capabilities::VERSIONED_WRITES)): a second object over the same
+/// connector instance as its [`ConnectorBox`], made by the root module's `new_connector_parts`.
+/// Do not implement it by hand: implement [`Connector::get_object_versioned`] and
+/// [`Connector::update_object_if`] and export with
+/// [`export_connector!`](crate::export_connector).
+///
+/// Like [`ConnectorFfi`], it never gains methods within a major version; later additions get
+/// new root-module fields.
+#[sabi_trait]
+pub trait ObjectVersionsFfi: Send + Sync {
+    /// See [`Connector::get_object_versioned`].
+    fn get_object_versioned(&self, kind: ObjectKind, id: Id)
+        -> FfiResult<ROption<VersionedObject>>;
+    /// See [`Connector::update_object_if`].
+    fn update_object_if(&self, object: StoredObject, expected_version: u64) -> FfiResult<u64>;
+}
+
+/// **Added in 1.2.** An owned versioned-writes object as the host holds it.
+pub type ObjectVersionsBox = ObjectVersionsFfi_TO<'static, RBox<()>>;
+
+/// **Added in 1.2.** What the root module's `new_connector_parts` answers: two ABI objects over
+/// **one** connector instance, so a write through either is seen by both.
+#[repr(C)]
+#[derive(abi_stable::StableAbi)]
+pub struct ConnectorParts {
+    /// The connector contract ([`ConnectorFfi`]).
+    pub connector: ConnectorBox,
+    /// Its versioned writes ([`ObjectVersionsFfi`]); they answer `Unsupported` when the
+    /// connector does not declare [`VERSIONED_WRITES`](crate::Capabilities::VERSIONED_WRITES).
+    pub versions: ObjectVersionsBox,
+}
+
+/// **Added in 1.2.** A connector as the host opens it
+/// ([`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), or
+/// [`connector_parts`] for a statically linked one). A plain Rust value, never passed to a
+/// plugin.
+pub struct OpenedConnector {
+    /// The connector contract.
+    pub connector: ConnectorBox,
+    /// Its versioned writes over the same instance; `None` for a plugin built against an
+    /// interface older than 1.2, which has no such object.
+    pub versions: Option<ObjectVersionsBox>,
+}
+
+impl From<ConnectorParts> for OpenedConnector {
+    fn from(parts: ConnectorParts) -> Self {
+        OpenedConnector {
+            connector: parts.connector,
+            versions: Some(parts.versions),
+        }
+    }
+}
+
+/// A connector without a versions object (as from a plugin built before 1.2).
+impl From<ConnectorBox> for OpenedConnector {
+    fn from(connector: ConnectorBox) -> Self {
+        OpenedConnector {
+            connector,
+            versions: None,
+        }
+    }
+}
+
+impl fmt::Debug for OpenedConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedConnector")
+            .field("connector", &"ConnectorBox")
+            .field(
+                "versions",
+                &self.versions.as_ref().map(|_| "ObjectVersionsBox"),
+            )
+            .finish()
+    }
+}
+
 /// The two documents a connector keeps for the host.
 #[repr(u8)]
 #[derive(abi_stable::StableAbi, Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +188,26 @@ pub enum DocumentName {
 ///
 /// Ordering: [`query_objects`](Connector::query_objects) returns objects **newest first**
 /// (`created_ms` descending, ties broken by id ascending), so paging is stable.
+///
+/// # Versioned writes (added in 1.2, capability `VERSIONED_WRITES`)
+///
+/// A connector declaring [`VERSIONED_WRITES`](crate::Capabilities::VERSIONED_WRITES) keeps a
+/// version for every stored object, and lets writers replace an object by compare-and-set
+/// (read, change, write back only if nobody wrote in between — as
+/// [`put_document`](Connector::put_document) does for documents):
+///
+/// * [`create_object`](Connector::create_object) stores **version 1**;
+/// * every successful [`update_object`](Connector::update_object) or
+///   [`update_object_if`](Connector::update_object_if) adds 1 (a failed one changes nothing);
+/// * [`get_object_versioned`](Connector::get_object_versioned) answers the current object with
+///   its version;
+/// * [`update_object_if`](Connector::update_object_if) replaces the object only if its stored
+///   version still equals `expected_version`, comparing and writing in one atomic step against
+///   every other writer.
+///
+/// The two methods have default bodies answering `Unsupported`, so a connector written before
+/// 1.2 compiles unchanged (and does not declare the flag). A connector that declares the flag
+/// overrides both.
 pub trait Connector: Send + Sync + 'static {
     /// Stores a new object. [`Conflict`](crate::ErrorKind::Conflict) when an object of the same
     /// kind and id exists (or existed and was deleted: ids are never reused).
@@ -208,6 +317,157 @@ pub trait Connector: Send + Sync + 'static {
         json: String,
         expected_version: u64,
     ) -> impl Future<Output = PluginResult<u64>> + Send + 'static;
+
+    /// **Added in 1.2** (capability `VERSIONED_WRITES`; see the trait docs). The current version
+    /// of one object with its version number, `None` when missing or deleted.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VERSIONED_WRITES`.
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+        let _ = (kind, id);
+        ready(Err(versioned_writes_unsupported("get_object_versioned")))
+    }
+
+    /// **Added in 1.2** (capability `VERSIONED_WRITES`; see the trait docs). Replaces an object
+    /// (same kind and id) only if its stored version equals `expected_version`, answering the
+    /// new version (`expected_version + 1`). [`Conflict`](crate::ErrorKind::Conflict), and
+    /// nothing changes, when the stored version is another (the message names the stored and
+    /// the expected version); `NotFound` when the object is missing or deleted. With `HISTORY`
+    /// the previous version is archived in the same atomic step, exactly as `update_object`
+    /// does.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VERSIONED_WRITES`.
+    fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        let _ = (object, expected_version);
+        ready(Err(versioned_writes_unsupported("update_object_if")))
+    }
+}
+
+fn versioned_writes_unsupported(op: &str) -> PluginError {
+    PluginError::unsupported(format!(
+        "{op} needs the versioned-writes capability, which this connector does not declare"
+    ))
+}
+
+/// A shared connector is a connector: every call goes to the one instance. This is how
+/// [`connector_parts`] (and `export_connector!`) give the [`ConnectorBox`] and the
+/// [`ObjectVersionsBox`] of [`ConnectorParts`] one instance.
+impl<T: Connector> Connector for Arc<T> {
+    fn create_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).create_object(object)
+    }
+    fn get_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
+        (**self).get_object(kind, id)
+    }
+    fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
+        (**self).get_objects(kind, ids)
+    }
+    fn query_objects(
+        &self,
+        query: ObjectQuery,
+    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
+        (**self).query_objects(query)
+    }
+    fn update_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).update_object(object)
+    }
+    fn delete_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).delete_object(kind, id)
+    }
+    fn object_history(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
+        (**self).object_history(kind, id)
+    }
+    fn aggregate(
+        &self,
+        query: ObjectQuery,
+        request_json: String,
+    ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
+        (**self).aggregate(query, request_json)
+    }
+    fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).add_key(key)
+    }
+    fn get_key(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
+        (**self).get_key(id)
+    }
+    fn key_children(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        (**self).key_children(id)
+    }
+    fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        (**self).root_keys()
+    }
+    fn update_key(
+        &self,
+        key: StoredKey,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).update_key(key)
+    }
+    fn delete_key(&self, id: Id) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
+        (**self).delete_key(id)
+    }
+    fn get_document(
+        &self,
+        document: DocumentName,
+    ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
+        (**self).get_document(document)
+    }
+    fn put_document(
+        &self,
+        document: DocumentName,
+        json: String,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        (**self).put_document(document, json, expected_version)
+    }
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+        (**self).get_object_versioned(kind, id)
+    }
+    fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        (**self).update_object_if(object, expected_version)
+    }
 }
 
 /// Adapts a [`Connector`] to [`ConnectorFfi`], catching panics in every call and every poll.
@@ -228,6 +488,29 @@ pub fn connector_box<T: Connector>(connector: T) -> ConnectorBox {
     ConnectorFfi_TO::from_value(Guarded::new(connector), abi_stable::sabi_trait::TD_Opaque)
 }
 
+/// **Added in 1.2.** The ABI objects of one connector instance, both panic-guarded: what
+/// `export_connector!`'s `new_connector_parts` answers. Statically linked use (tests,
+/// benchmarks) gets the same [`OpenedConnector`] the loader answers for a library; `versions`
+/// is always `Some` (answering `Unsupported` when the connector does not implement versioned
+/// writes).
+pub fn connector_parts<T: Connector>(connector: T) -> OpenedConnector {
+    ConnectorParts::of(connector).into()
+}
+
+impl ConnectorParts {
+    /// Both ABI objects over one instance of `connector`.
+    pub fn of<T: Connector>(connector: T) -> Self {
+        let shared = Arc::new(connector);
+        ConnectorParts {
+            connector: connector_box(Arc::clone(&shared)),
+            versions: ObjectVersionsFfi_TO::from_value(
+                Guarded::new(shared),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+        }
+    }
+}
+
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -240,7 +523,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 pub(crate) fn panic_error(op: &str, payload: &(dyn std::any::Any + Send)) -> PluginError {
     PluginError::internal(format!(
-        "the plugin panicked in {op}: {}",
+        "{PANIC_MESSAGE_PREFIX}{op}: {}",
         panic_message(payload)
     ))
 }
@@ -387,5 +670,250 @@ impl<T: Connector> ConnectorFfi for Guarded<T> {
             },
             same,
         )
+    }
+}
+
+impl<T: Connector> ObjectVersionsFfi for Guarded<T> {
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> FfiResult<ROption<VersionedObject>> {
+        guard(
+            "get_object_versioned",
+            || self.inner.get_object_versioned(kind, id),
+            |r| r.map(ROption::from),
+        )
+    }
+    fn update_object_if(&self, object: StoredObject, expected_version: u64) -> FfiResult<u64> {
+        guard(
+            "update_object_if",
+            || self.inner.update_object_if(object, expected_version),
+            same,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn nope<T>() -> std::future::Ready<PluginResult<T>> {
+        ready(Err(PluginError::internal("not in this test")))
+    }
+
+    /// The 16 methods every connector has, answering `Internal` (only the versioned ones and
+    /// `create_object` matter here).
+    macro_rules! other_methods {
+        () => {
+            fn get_object(
+                &self,
+                _: ObjectKind,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
+                nope()
+            }
+            fn get_objects(
+                &self,
+                _: ObjectKind,
+                _: Vec<Id>,
+            ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
+                nope()
+            }
+            fn query_objects(
+                &self,
+                _: ObjectQuery,
+            ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
+                nope()
+            }
+            fn update_object(
+                &self,
+                _: StoredObject,
+            ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+                nope()
+            }
+            fn delete_object(
+                &self,
+                _: ObjectKind,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+                nope()
+            }
+            fn object_history(
+                &self,
+                _: ObjectKind,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
+                nope()
+            }
+            fn aggregate(
+                &self,
+                _: ObjectQuery,
+                _: String,
+            ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
+                nope()
+            }
+            fn add_key(
+                &self,
+                _: StoredKey,
+            ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+                nope()
+            }
+            fn get_key(
+                &self,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
+                nope()
+            }
+            fn key_children(
+                &self,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+                nope()
+            }
+            fn root_keys(
+                &self,
+            ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+                nope()
+            }
+            fn update_key(
+                &self,
+                _: StoredKey,
+            ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+                nope()
+            }
+            fn delete_key(
+                &self,
+                _: Id,
+            ) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
+                nope()
+            }
+            fn get_document(
+                &self,
+                _: DocumentName,
+            ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
+                nope()
+            }
+            fn put_document(
+                &self,
+                _: DocumentName,
+                _: String,
+                _: u64,
+            ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+                nope()
+            }
+        };
+    }
+
+    /// A connector written before 1.2: no versioned methods.
+    struct Before;
+
+    impl Connector for Before {
+        fn create_object(
+            &self,
+            _: StoredObject,
+        ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+            nope()
+        }
+        other_methods!();
+    }
+
+    /// Counts creates, answers the count as the version, and panics in `update_object_if`.
+    #[derive(Default)]
+    struct Probe {
+        creates: AtomicU64,
+    }
+
+    impl Connector for Probe {
+        fn create_object(
+            &self,
+            _: StoredObject,
+        ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            ready(Ok(()))
+        }
+        other_methods!();
+        fn get_object_versioned(
+            &self,
+            _: ObjectKind,
+            _: Id,
+        ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+            ready(Ok(Some(VersionedObject {
+                object: object(),
+                version: self.creates.load(Ordering::SeqCst),
+            })))
+        }
+        fn update_object_if(
+            &self,
+            _: StoredObject,
+            expected_version: u64,
+        ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+            assert_ne!(expected_version, 99, "deliberate panic");
+            async move {
+                assert_ne!(expected_version, 98, "deliberate panic while polled");
+                Ok(expected_version + 1)
+            }
+        }
+    }
+
+    fn object() -> StoredObject {
+        StoredObject {
+            kind: ObjectKind::Thing,
+            id: Id([1; 16]),
+            class: "City".into(),
+            context: RString::new(),
+            owner: Id([2; 16]),
+            created_ms: 1,
+            updated_ms: 1,
+            properties_json: "{}".into(),
+        }
+    }
+
+    fn now<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        match f.as_mut().poll(&mut Context::from_waker(waker)) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the test futures are ready at once"),
+        }
+    }
+
+    #[test]
+    fn default_versioned_methods_answer_unsupported_naming_the_capability() {
+        let opened = connector_parts(Before);
+        let versions = opened
+            .versions
+            .expect("parts always have a versions object");
+        let e = now(versions.get_object_versioned(ObjectKind::Thing, Id([1; 16]))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("versioned-writes"), "{e}");
+        let e = now(versions.update_object_if(object(), 1)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("update_object_if"), "{e}");
+    }
+
+    #[test]
+    fn parts_share_one_instance_and_report_panics() {
+        let opened = connector_parts(Probe::default());
+        let versions = opened.versions.unwrap();
+        now(opened.connector.create_object(object())).unwrap();
+        now(opened.connector.create_object(object())).unwrap();
+        let v = now(versions.get_object_versioned(ObjectKind::Thing, Id([1; 16])))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.version, 2, "both objects reach the same connector");
+        assert_eq!(now(versions.update_object_if(object(), 5)).unwrap(), 6);
+        let e = now(versions.update_object_if(object(), 99)).unwrap_err();
+        assert_eq!(e.panicked_in(), Some("update_object_if"), "{e}");
+        let e = now(versions.update_object_if(object(), 98)).unwrap_err();
+        assert_eq!(e.panicked_in(), Some("update_object_if"), "{e}");
+        assert!(e.message.contains("while polled"), "{e}");
+        // Still served after the panics.
+        assert_eq!(now(versions.update_object_if(object(), 1)).unwrap(), 2);
+        assert!(format!("{:?}", connector_parts(Before)).contains("ObjectVersionsBox"));
+        let plain: OpenedConnector = connector_box(Before).into();
+        assert!(plain.versions.is_none());
     }
 }

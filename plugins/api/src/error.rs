@@ -79,7 +79,27 @@ impl PluginError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
+
+    /// The operation a plugin panicked in (e.g. `"get_object"`), when this error is the one
+    /// the panic-catching adapters make of a panic: kind [`ErrorKind::Internal`] and a message
+    /// `"the plugin panicked in {op}: {payload}"` (see [`PANIC_MESSAGE_PREFIX`]). `None` for
+    /// every other error. Plugins built against 1.0 and 1.1 produce the same message, so a host
+    /// recognises their panics too.
+    pub fn panicked_in(&self) -> Option<&str> {
+        if self.kind != ErrorKind::Internal {
+            return None;
+        }
+        let rest = self.message.as_str().strip_prefix(PANIC_MESSAGE_PREFIX)?;
+        let op = rest.split_once(':').map_or(rest, |(op, _)| op);
+        (!op.is_empty()).then_some(op)
+    }
 }
+
+/// How the message of an error made from a plugin panic starts: the full message is
+/// `"the plugin panicked in {op}: {payload}"`, with `op` the operation (`get_object`,
+/// `new_connector`, `contains`, …) and `payload` the panic message.
+/// [`PluginError::panicked_in`] reads it back.
+pub const PANIC_MESSAGE_PREFIX: &str = "the plugin panicked in ";
 
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,14 +130,20 @@ impl Capabilities {
     pub const AGGREGATE: Capabilities = Capabilities(1 << 3);
     /// Data survives a restart of the process.
     pub const PERSISTENT: Capabilities = Capabilities(1 << 4);
+    /// **Added in 1.2.** Every object has a version, and the connector answers
+    /// [`get_object_versioned`](crate::Connector::get_object_versioned) and the compare-and-set
+    /// [`update_object_if`](crate::Connector::update_object_if) (through the root module's
+    /// `new_connector_parts`). Without it both answer [`ErrorKind::Unsupported`].
+    pub const VERSIONED_WRITES: Capabilities = Capabilities(1 << 5);
 
     /// Every flag with its name, for display.
-    pub const NAMED: [(Capabilities, &'static str); 5] = [
+    pub const NAMED: [(Capabilities, &'static str); 6] = [
         (Self::HISTORY, "history"),
         (Self::FILTER, "filter"),
         (Self::FILTER_REFERENCE_PATHS, "filter-reference-paths"),
         (Self::AGGREGATE, "aggregate"),
         (Self::PERSISTENT, "persistent"),
+        (Self::VERSIONED_WRITES, "versioned-writes"),
     ];
 
     /// No capability.
@@ -152,5 +178,39 @@ impl std::ops::BitOr for Capabilities {
 impl fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Capabilities({})", self.names().join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panicked_in_reads_the_operation_of_a_panic_error() {
+        let e = PluginError::internal(format!("{PANIC_MESSAGE_PREFIX}get_object: boom: again"));
+        assert_eq!(e.panicked_in(), Some("get_object"));
+        // The exact wording 1.0 and 1.1 plugins produce.
+        let old = PluginError::internal("the plugin panicked in new_connector: bad config");
+        assert_eq!(old.panicked_in(), Some("new_connector"));
+        // Another kind, another message, or no operation: not a panic.
+        let e = PluginError::unavailable(format!("{PANIC_MESSAGE_PREFIX}get_object: x"));
+        assert_eq!(e.panicked_in(), None);
+        assert_eq!(PluginError::internal("disk full").panicked_in(), None);
+        assert_eq!(
+            PluginError::internal(PANIC_MESSAGE_PREFIX).panicked_in(),
+            None
+        );
+    }
+
+    #[test]
+    fn versioned_writes_is_a_new_named_flag() {
+        let all = Capabilities::NAMED
+            .iter()
+            .fold(Capabilities::empty(), |a, (c, _)| a | *c);
+        assert_eq!(all.0.count_ones() as usize, Capabilities::NAMED.len());
+        assert_eq!(
+            Capabilities::VERSIONED_WRITES.names(),
+            vec!["versioned-writes"]
+        );
     }
 }

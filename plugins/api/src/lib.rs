@@ -12,7 +12,13 @@
 //! * [`StoredObject`], [`StoredKey`], [`ObjectQuery`], [`ObjectPage`]: the envelopes.
 //! * [`PluginError`] with an [`ErrorKind`] the host maps to an HTTP status.
 //! * [`Capabilities`]: optional behaviours a connector declares.
-//! * [`loader`]: how a host (or the conformance kit) loads a library, with one-line errors.
+//! * [`ObjectVersionsFfi`] and [`VersionedObject`] (1.2): compare-and-set object writes
+//!   ([`Capabilities::VERSIONED_WRITES`]), a second ABI object over the same connector.
+//! * [`loader`]: how a host (or the conformance kit) loads a library, with one-line errors;
+//!   [`loader::LoadedPlugin::open_connector`] answers every ABI object a connector has
+//!   ([`OpenedConnector`]).
+//! * [`support`]: what most connectors implement alike (filter parsing, newest-first paging,
+//!   owner and class matching, the key-deletion cascade, version checks), written once.
 //!
 //! ```ignore
 //! use weft_plugin_api::*;
@@ -38,7 +44,14 @@
 //!   1.N"; its accessor returns `Option`, `None` for plugins built before it;
 //! * a new [`Capabilities`] flag (older plugins never declare it, so the host treats them as
 //!   lacking it);
-//! * documentation, helpers in [`filter`] and [`aggregate`] that do not change the JSON formats.
+//! * a new `#[sabi_trait]` or `#[repr(C)]` type reached **only** through such a new root-module
+//!   field (e.g. [`ObjectVersionsFfi`] and [`ConnectorParts`] through `new_connector_parts` in
+//!   1.2): a plugin built before it lacks the field, so its layout never meets the new type;
+//! * a new method **with a default body** on the safe traits [`Connector`] and
+//!   [`Contextionary`] (existing source compiles unchanged), reaching the host through such a
+//!   new ABI object;
+//! * documentation, helpers in [`filter`], [`aggregate`] and [`support`] that do not change the
+//!   JSON formats.
 //!
 //! Breaking (major release):
 //! * any change to a `#[sabi_trait]` ([`ConnectorFfi`], [`ContextionaryFfi`]): adding, removing,
@@ -54,8 +67,21 @@
 //! the loader.
 //!
 //! A host refuses a plugin of another major version with one line naming both versions. The
-//! repository tests the promise with a fixture plugin built against the 1.0 shape (feature
-//! `fixture-interface-1-0`, which lacks `config_help`) and one built as a 2.0 interface.
+//! repository tests the promise with fixture plugins built against the 1.0 shape (feature
+//! `fixture-interface-1-0`, which lacks `config_help` and the 1.2 fields), the 1.1 shape
+//! (feature `fixture-interface-1-1`, which lacks `new_connector_parts` and
+//! `new_contextionary_parts`) and a 2.0 interface.
+//!
+//! # What each minor version added
+//!
+//! * **1.1**: `config_help` in both root modules.
+//! * **1.2**: [`Capabilities::VERSIONED_WRITES`], [`VersionedObject`], [`ObjectVersionsFfi`],
+//!   [`ConnectorParts`] and the connector root module's `new_connector_parts`
+//!   ([`Connector::get_object_versioned`], [`Connector::update_object_if`]);
+//!   [`WordLookupFfi`], [`ContextionaryParts`] and the contextionary root module's
+//!   `new_contextionary_parts` (look-ups whose panics are errors);
+//!   [`PANIC_MESSAGE_PREFIX`] and [`PluginError::panicked_in`] (the message format is the one
+//!   earlier plugins produce); the [`support`] module.
 #![deny(missing_docs)]
 #![allow(non_local_definitions)]
 
@@ -67,18 +93,21 @@ pub mod filter;
 pub mod loader;
 pub mod log;
 pub mod module;
+pub mod support;
 pub mod types;
 
 pub use async_ffi::{FfiFuture, FutureExt as FfiFutureExt};
 pub use connector::{
-    connector_box, Connector, ConnectorBox, ConnectorFfi, ConnectorFfi_TO, DocumentName, FfiResult,
-    Guarded,
+    connector_box, connector_parts, Connector, ConnectorBox, ConnectorFfi, ConnectorFfi_TO,
+    ConnectorParts, DocumentName, FfiResult, Guarded, ObjectVersionsBox, ObjectVersionsFfi,
+    ObjectVersionsFfi_TO, OpenedConnector,
 };
 pub use contextionary::{
-    contextionary_box, Contextionary, ContextionaryBox, ContextionaryFfi, ContextionaryFfi_TO,
-    GuardedContextionary,
+    contextionary_box, contextionary_parts, Contextionary, ContextionaryBox, ContextionaryFfi,
+    ContextionaryFfi_TO, ContextionaryParts, GuardedContextionary, OpenedContextionary,
+    WordLookupBox, WordLookupFfi, WordLookupFfi_TO,
 };
-pub use error::{Capabilities, ErrorKind, PluginError, PluginResult};
+pub use error::{Capabilities, ErrorKind, PluginError, PluginResult, PANIC_MESSAGE_PREFIX};
 pub use log::{HostLogger, LogLevel, PluginLogger};
 pub use module::{
     ConnectorModule, ConnectorModuleRef, ContextionaryModule, ContextionaryModuleRef,

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
-use crate::connector::ConnectorBox;
-use crate::contextionary::ContextionaryBox;
+use crate::connector::{ConnectorBox, ConnectorParts, OpenedConnector};
+use crate::contextionary::{ContextionaryBox, ContextionaryParts, OpenedContextionary};
 use crate::error::{Capabilities, PluginError};
 use crate::log::HostLogger;
 use crate::module::*;
@@ -192,6 +192,37 @@ fn contextionary_help(_: ContextionaryModuleRef) -> Option<String> {
     None
 }
 
+/// The signature of `new_connector_parts` (added in 1.2).
+type NewConnectorParts =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ConnectorParts, PluginError>;
+/// The signature of `new_contextionary_parts` (added in 1.2).
+type NewContextionaryParts =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ContextionaryParts, PluginError>;
+
+#[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+fn connector_parts_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts> {
+    m.new_connector_parts()
+}
+#[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+fn contextionary_parts_fn(m: ContextionaryModuleRef) -> Option<NewContextionaryParts> {
+    m.new_contextionary_parts()
+}
+// A fixture build of an interface before 1.2 has no `new_*_parts` fields at all.
+#[cfg(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1"))]
+fn connector_parts_fn(_: ConnectorModuleRef) -> Option<NewConnectorParts> {
+    None
+}
+#[cfg(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1"))]
+fn contextionary_parts_fn(_: ContextionaryModuleRef) -> Option<NewContextionaryParts> {
+    None
+}
+
 /// Whether `theirs` has the same major but a lower minor version than `ours`.
 fn is_older_minor(theirs: &str, ours: &str) -> bool {
     let minor = |v: &str| -> u64 {
@@ -241,13 +272,26 @@ impl LoadedPlugin {
         config_json: &str,
         log: HostLogger,
     ) -> Result<ConnectorBox, PluginError> {
-        match self.module {
-            Module::Connector(m) => (m.new_connector())(RStr::from_str(config_json), log).into_result(),
-            Module::Contextionary(_) => Err(PluginError::invalid(format!(
-                "plugin {} ({}) is a contextionary, not a connector; name a connector in database.name",
-                self.name,
-                self.path.display()
-            ))),
+        let m = self.connector_module()?;
+        (m.new_connector())(RStr::from_str(config_json), log).into_result()
+    }
+
+    /// **Added in 1.2.** Builds a connector from `config_json` with every ABI object its
+    /// plugin has: through the root module's `new_connector_parts` when the plugin has it
+    /// (built against 1.2 or later; `versions` is then `Some`), else through `new_connector`
+    /// with `versions: None`. An `Invalid` error when this is a contextionary.
+    pub fn open_connector(
+        &self,
+        config_json: &str,
+        log: HostLogger,
+    ) -> Result<OpenedConnector, PluginError> {
+        let m = self.connector_module()?;
+        let config = RStr::from_str(config_json);
+        match connector_parts_fn(m) {
+            Some(parts) => parts(config, log).into_result().map(OpenedConnector::from),
+            None => (m.new_connector())(config, log)
+                .into_result()
+                .map(OpenedConnector::from),
         }
     }
 
@@ -257,10 +301,45 @@ impl LoadedPlugin {
         config_json: &str,
         log: HostLogger,
     ) -> Result<ContextionaryBox, PluginError> {
+        let m = self.contextionary_module()?;
+        (m.new_contextionary())(RStr::from_str(config_json), log).into_result()
+    }
+
+    /// **Added in 1.2.** Builds a contextionary from `config_json` with every ABI object its
+    /// plugin has: through `new_contextionary_parts` when the plugin has it (`lookups` is then
+    /// `Some`), else through `new_contextionary` with `lookups: None`. An `Invalid` error when
+    /// this is a connector.
+    pub fn open_contextionary(
+        &self,
+        config_json: &str,
+        log: HostLogger,
+    ) -> Result<OpenedContextionary, PluginError> {
+        let m = self.contextionary_module()?;
+        let config = RStr::from_str(config_json);
+        match contextionary_parts_fn(m) {
+            Some(parts) => parts(config, log)
+                .into_result()
+                .map(OpenedContextionary::from),
+            None => (m.new_contextionary())(config, log)
+                .into_result()
+                .map(OpenedContextionary::from),
+        }
+    }
+
+    fn connector_module(&self) -> Result<ConnectorModuleRef, PluginError> {
         match self.module {
-            Module::Contextionary(m) => {
-                (m.new_contextionary())(RStr::from_str(config_json), log).into_result()
-            }
+            Module::Connector(m) => Ok(m),
+            Module::Contextionary(_) => Err(PluginError::invalid(format!(
+                "plugin {} ({}) is a contextionary, not a connector; name a connector in database.name",
+                self.name,
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn contextionary_module(&self) -> Result<ContextionaryModuleRef, PluginError> {
+        match self.module {
+            Module::Contextionary(m) => Ok(m),
             Module::Connector(_) => Err(PluginError::invalid(format!(
                 "plugin {} ({}) is a connector, not a contextionary; name a contextionary in contextionary.name",
                 self.name,

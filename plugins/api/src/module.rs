@@ -15,11 +15,18 @@ use crate::error::{Capabilities, PluginError};
 use crate::log::HostLogger;
 
 /// The interface version this copy of `weft-plugin-api` speaks (`MAJOR.MINOR.PATCH`).
-#[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-2-0")))]
+#[cfg(not(any(
+    feature = "fixture-interface-1-0",
+    feature = "fixture-interface-1-1",
+    feature = "fixture-interface-2-0"
+)))]
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Test fixture: the previous minor interface.
+/// Test fixture: an older minor interface (1.0).
 #[cfg(feature = "fixture-interface-1-0")]
 pub const INTERFACE_VERSION: &str = "1.0.0";
+/// Test fixture: the previous minor interface (1.1).
+#[cfg(feature = "fixture-interface-1-1")]
+pub const INTERFACE_VERSION: &str = "1.1.0";
 /// Test fixture: a future, incompatible major interface.
 #[cfg(feature = "fixture-interface-2-0")]
 pub const INTERFACE_VERSION: &str = "2.0.0";
@@ -46,6 +53,16 @@ pub struct ConnectorModule {
     /// **Added in 1.1.** Help text for the plugin's config keys, shown by `weft plugins check`.
     #[cfg(not(feature = "fixture-interface-1-0"))]
     pub config_help: extern "C" fn() -> RStr<'static>,
+    /// **Added in 1.2.** Builds a connector like `new_connector`, answering both its ABI objects
+    /// over one instance: the contract and its versioned writes
+    /// ([`ConnectorParts`](crate::ConnectorParts)). The host prefers it when present
+    /// ([`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector)).
+    #[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+    pub new_connector_parts:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::connector::ConnectorParts, PluginError>,
 }
 
 /// The root module of a contextionary library.
@@ -67,6 +84,16 @@ pub struct ContextionaryModule {
     /// **Added in 1.1.** Help text for the plugin's config keys.
     #[cfg(not(feature = "fixture-interface-1-0"))]
     pub config_help: extern "C" fn() -> RStr<'static>,
+    /// **Added in 1.2.** Builds a contextionary like `new_contextionary`, answering both its ABI
+    /// objects over one instance: the contract and the look-ups that report panics
+    /// ([`ContextionaryParts`](crate::ContextionaryParts)). The host prefers it when present
+    /// ([`LoadedPlugin::open_contextionary`](crate::loader::LoadedPlugin::open_contextionary)).
+    #[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+    pub new_contextionary_parts:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::contextionary::ContextionaryParts, PluginError>,
 }
 
 /// `RootModule::NAME` of connector libraries; the loader reads it to tell kinds apart.
@@ -113,7 +140,9 @@ pub fn construct<T>(
 ///
 /// `new` receives a [`PluginContext`](crate::PluginContext) and returns
 /// `Result<impl Connector, PluginError>`. The constructor, every call and every poll run under
-/// `catch_unwind`.
+/// `catch_unwind`. The root module carries both constructors: `new_connector` (the
+/// [`ConnectorBox`]) and, since 1.2, `new_connector_parts` (that box plus the versioned-writes
+/// object over the same instance).
 #[macro_export]
 macro_rules! export_connector {
     (
@@ -149,12 +178,25 @@ macro_rules! export_connector {
                     Ok($crate::connector_box(connector))
                 })
             }
+            #[allow(dead_code)]
+            extern "C" fn new_connector_parts(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ConnectorParts, $crate::PluginError> {
+                $crate::module::construct("new_connector_parts", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let connector = ($new)(ctx)?;
+                    Ok($crate::ConnectorParts::of(connector))
+                })
+            }
             $crate::__connector_module!(
                 plugin_name,
                 interface_version,
                 capabilities,
                 new_connector,
-                config_help
+                config_help,
+                new_connector_parts
             )
             .leak_into_prefix()
         }
@@ -163,11 +205,42 @@ macro_rules! export_connector {
 
 #[doc(hidden)]
 #[cfg(not(feature = "fixture-interface-1-0"))]
+#[cfg(not(feature = "fixture-interface-1-1"))]
 #[cfg(not(feature = "fixture-interface-2-0"))]
 #[cfg(not(feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
+        $crate::ConnectorModule {
+            plugin_name: $n,
+            interface_version: $v,
+            capabilities: $c,
+            new_connector: $new,
+            config_help: $help,
+            new_connector_parts: $parts,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "fixture-interface-1-0")]
+#[macro_export]
+macro_rules! __connector_module {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
+        $crate::ConnectorModule {
+            plugin_name: $n,
+            interface_version: $v,
+            capabilities: $c,
+            new_connector: $new,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "fixture-interface-1-1")]
+#[macro_export]
+macro_rules! __connector_module {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -179,24 +252,10 @@ macro_rules! __connector_module {
 }
 
 #[doc(hidden)]
-#[cfg(feature = "fixture-interface-1-0")]
-#[macro_export]
-macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident) => {
-        $crate::ConnectorModule {
-            plugin_name: $n,
-            interface_version: $v,
-            capabilities: $c,
-            new_connector: $new,
-        }
-    };
-}
-
-#[doc(hidden)]
 #[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident) => {{
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {{
         extern "C" fn fixture_breaking_change() -> u64 {
             2
         }
@@ -207,6 +266,7 @@ macro_rules! __connector_module {
             fixture_breaking_change,
             new_connector: $new,
             config_help: $help,
+            new_connector_parts: $parts,
         }
     }};
 }
@@ -236,6 +296,7 @@ macro_rules! export_contextionary {
             extern "C" fn interface_version() -> ::abi_stable::std_types::RStr<'static> {
                 ::abi_stable::std_types::RStr::from_str($crate::INTERFACE_VERSION)
             }
+            #[allow(dead_code)]
             extern "C" fn config_help() -> ::abi_stable::std_types::RStr<'static> {
                 ::abi_stable::std_types::RStr::from_str($help)
             }
@@ -251,13 +312,70 @@ macro_rules! export_contextionary {
                     Ok($crate::contextionary_box(c))
                 })
             }
-            $crate::ContextionaryModule {
+            #[allow(dead_code)]
+            extern "C" fn new_contextionary_parts(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ContextionaryParts, $crate::PluginError>
+            {
+                $crate::module::construct("new_contextionary_parts", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let c = ($new)(ctx)?;
+                    Ok($crate::ContextionaryParts::of(c))
+                })
+            }
+            $crate::__contextionary_module!(
                 plugin_name,
                 interface_version,
                 new_contextionary,
                 config_help,
-            }
+                new_contextionary_parts
+            )
             .leak_into_prefix()
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "fixture-interface-1-0"))]
+#[cfg(not(feature = "fixture-interface-1-1"))]
+#[macro_export]
+macro_rules! __contextionary_module {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+        $crate::ContextionaryModule {
+            plugin_name: $n,
+            interface_version: $v,
+            new_contextionary: $new,
+            config_help: $help,
+            new_contextionary_parts: $parts,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "fixture-interface-1-0")]
+#[macro_export]
+macro_rules! __contextionary_module {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+        $crate::ContextionaryModule {
+            plugin_name: $n,
+            interface_version: $v,
+            new_contextionary: $new,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "fixture-interface-1-1")]
+#[macro_export]
+macro_rules! __contextionary_module {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+        $crate::ContextionaryModule {
+            plugin_name: $n,
+            interface_version: $v,
+            new_contextionary: $new,
+            config_help: $help,
         }
     };
 }

@@ -239,3 +239,15 @@ pub struct WordDistance {
     /// 1 − cosine similarity; 0 is identical direction.
     pub distance: f32,
 }
+
+/// An object together with its version, as
+/// [`Connector::get_object_versioned`](crate::Connector::get_object_versioned) answers it.
+/// **Added in 1.2.**
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct VersionedObject {
+    /// The current version of the object.
+    pub object: StoredObject,
+    /// 1 after `create_object`; every successful `update_object` or `update_object_if` adds 1.
+    pub version: u64,
+}

@@ -20,12 +20,14 @@
 //! `target/<profile>/deps/`), and [`cdylib_path`] finds it next to the test executable (or
 //! wherever `WEFT_CONNECTOR_SO` points), so the kit tests the library exactly as the host loads
 //! it. A statically linked connector can be tested
-//! with [`Subject::new`] and [`weft_plugin_api::connector_box`] instead.
+//! with [`Subject::new`] and [`weft_plugin_api::connector_parts`] (or
+//! [`weft_plugin_api::connector_box`]) instead.
 //!
 //! # How the checks run
 //!
-//! * A [`Subject`] is a factory of **fresh, empty** connectors plus the capabilities the
-//!   connector declares. Every check takes its own connector, so checks are independent and
+//! * A [`Subject`] is a factory of **fresh, empty** connectors (each an
+//!   [`OpenedConnector`]: the connector and, for plugins built against interface 1.2 or later,
+//!   its versioned-writes object) plus the capabilities the connector declares. Every check takes its own connector, so checks are independent and
 //!   run in parallel threads (cargo's default). A connector backed by a shared server must make
 //!   each instance empty (e.g. a new keyspace per `new_connector` call, chosen by its config).
 //! * Each check runs on its own thread under `futures::executor::block_on`: there is **no tokio
@@ -38,6 +40,10 @@
 //!   operation answers [`ErrorKind::Unsupported`](weft_plugin_api::ErrorKind::Unsupported)
 //!   rather than a silent empty answer. `PERSISTENT` cannot be checked inside one process and is
 //!   only noted.
+//! * Versioned object writes (`VERSIONED_WRITES`, interface 1.2) are checked through the
+//!   subject's versioned-writes object, which must then exist; without the flag,
+//!   `check_capability_versioned_writes` accepts a connector without that object (built before
+//!   1.2) or one whose versioned calls answer `Unsupported`.
 //! * Failure messages start with the connector's name and say which call misbehaved, what the
 //!   contract expects and what the connector answered.
 #![deny(missing_docs)]
@@ -50,7 +56,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use weft_plugin_api::loader;
-use weft_plugin_api::{Capabilities, ConnectorBox, HostLogger, PluginKind};
+use weft_plugin_api::{Capabilities, ConnectorBox, HostLogger, OpenedConnector, PluginKind};
 
 pub use weft_plugin_api;
 
@@ -64,31 +70,36 @@ pub struct Subject {
     /// The capabilities the connector declares; checks of undeclared behaviours expect
     /// `Unsupported`.
     pub capabilities: Capabilities,
-    factory: Box<dyn Fn() -> ConnectorBox + Send + Sync>,
+    factory: Box<dyn Fn() -> OpenedConnector + Send + Sync>,
 }
 
 impl Subject {
-    /// A subject for a statically linked connector. `factory` must return a **fresh, empty**
-    /// connector on every call (checks run in parallel, each on its own connector).
+    /// A subject from a factory of connectors. `factory` must return a **fresh, empty**
+    /// connector on every call (checks run in parallel, each on its own connector), either an
+    /// [`OpenedConnector`] (from [`LoadedPlugin::open_connector`](loader::LoadedPlugin::open_connector)
+    /// or [`weft_plugin_api::connector_parts`]: with its versioned-writes object) or a plain
+    /// [`ConnectorBox`] (then without one, as a plugin built before interface 1.2; a subject
+    /// declaring `VERSIONED_WRITES` needs the former).
     ///
     /// ```ignore
-    /// Subject::new("my-store", Capabilities::HISTORY, || connector_box(MyStore::default()))
+    /// Subject::new("my-store", Capabilities::HISTORY, || connector_parts(MyStore::default()))
     /// ```
-    pub fn new(
+    pub fn new<C: Into<OpenedConnector>>(
         name: impl Into<String>,
         capabilities: Capabilities,
-        factory: impl Fn() -> ConnectorBox + Send + Sync + 'static,
+        factory: impl Fn() -> C + Send + Sync + 'static,
     ) -> Subject {
         Subject {
             name: name.into(),
             capabilities,
-            factory: Box::new(factory),
+            factory: Box::new(move || factory().into()),
         }
     }
 
     /// Loads the connector library at `path` the way the host does
-    /// ([`weft_plugin_api::loader::load`]) and builds one connector per check with
-    /// `config_json`. Name and capabilities are the ones the library declares.
+    /// ([`weft_plugin_api::loader::load`]) and opens one connector per check with
+    /// `config_json` ([`LoadedPlugin::open_connector`](loader::LoadedPlugin::open_connector)).
+    /// Name and capabilities are the ones the library declares.
     ///
     /// # Panics
     ///
@@ -119,10 +130,10 @@ impl Subject {
             capabilities,
             factory: Box::new(move || {
                 plugin
-                    .new_connector(&config, HostLogger::discard())
+                    .open_connector(&config, HostLogger::discard())
                     .unwrap_or_else(|e| {
                         panic!(
-                            "connector {:?} ({}): new_connector with config {config:?} failed: {e}",
+                            "connector {:?} ({}): opening it with config {config:?} failed: {e}",
                             plugin.name,
                             plugin.path.display()
                         )
@@ -131,9 +142,14 @@ impl Subject {
         }
     }
 
+    /// A fresh, empty connector with its versioned-writes object (when it has one).
+    pub fn open(&self) -> OpenedConnector {
+        (self.factory)()
+    }
+
     /// A fresh, empty connector.
     pub fn connector(&self) -> ConnectorBox {
-        (self.factory)()
+        self.open().connector
     }
 
     /// Whether the subject declares every flag of `capability`.
@@ -326,6 +342,12 @@ macro_rules! __weft_check_list {
             check_key_root_keys
             check_key_update
             check_key_delete_cascade
+            // versioned object writes
+            check_versioned_create_is_version_1
+            check_versioned_writes_count
+            check_versioned_stale_is_conflict
+            check_versioned_missing_is_not_found
+            check_versioned_history
             // documents
             check_document_initially_empty
             check_document_compare_and_set
@@ -335,6 +357,9 @@ macro_rules! __weft_check_list {
             check_concurrent_updates_of_one_object
             check_concurrent_key_adds
             check_concurrent_document_writes
+            check_concurrent_versioned_counter
+            check_concurrent_versioned_appends
+            check_concurrent_versioned_disjoint_properties
             // data
             check_large_object
             check_unicode_round_trip
@@ -345,6 +370,7 @@ macro_rules! __weft_check_list {
             check_capability_filter_reference_paths
             check_capability_aggregate
             check_capability_persistent
+            check_capability_versioned_writes
         }
     };
 }

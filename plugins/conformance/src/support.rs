@@ -8,7 +8,8 @@ use abi_stable::std_types::{ROption, RString, RVec};
 use serde_json::{json, Map, Value};
 use weft_plugin_api::{
     Capabilities, ConnectorBox, DocumentName, ErrorKind, Id, ObjectHistory, ObjectKind, ObjectPage,
-    ObjectQuery, PluginResult, StoredKey, StoredObject, VersionedDocument,
+    ObjectQuery, ObjectVersionsBox, PluginResult, StoredKey, StoredObject, VersionedDocument,
+    VersionedObject,
 };
 
 use crate::Subject;
@@ -189,6 +190,8 @@ pub(crate) fn requires(s: &Subject, capability: Capabilities, check: &str) -> bo
 pub(crate) struct Conn<'s> {
     pub(crate) s: &'s Subject,
     pub(crate) c: ConnectorBox,
+    /// Its versioned writes over the same instance (`None` for a plugin built before 1.2).
+    pub(crate) v: Option<ObjectVersionsBox>,
 }
 
 /// `if !cond { c.fail(format!(…)) }`.
@@ -204,9 +207,11 @@ pub(crate) use ensure;
 impl<'s> Conn<'s> {
     /// A fresh, empty connector.
     pub(crate) fn new(s: &'s Subject) -> Self {
+        let opened = s.open();
         Conn {
             s,
-            c: s.connector(),
+            c: opened.connector,
+            v: opened.versions,
         }
     }
 
@@ -353,6 +358,61 @@ impl<'s> Conn<'s> {
             .await
             .into_result()
             .map(RString::into_string)
+    }
+
+    // ----- versioned writes -----
+
+    /// The versioned-writes object, which a connector declaring `VERSIONED_WRITES` must have.
+    pub(crate) fn versions(&self) -> &ObjectVersionsBox {
+        match &self.v {
+            Some(v) => v,
+            None => self.fail(
+                "declares VERSIONED_WRITES, but opening it gave no versioned-writes object (its \
+                 root module has no new_connector_parts: was it built against weft-plugin-api \
+                 older than 1.2?)",
+            ),
+        }
+    }
+    pub(crate) async fn try_get_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        self.versions()
+            .get_object_versioned(kind, id)
+            .await
+            .into_result()
+            .map(ROption::into_option)
+    }
+    pub(crate) async fn get_versioned(&self, kind: ObjectKind, id: Id) -> Option<VersionedObject> {
+        let r = self.try_get_versioned(kind, id).await;
+        self.ok(&format!("get_object_versioned({kind:?} {id})"), r)
+    }
+    /// `get_object_versioned` of an object that must exist.
+    pub(crate) async fn current_version(&self, o: &StoredObject) -> VersionedObject {
+        match self.get_versioned(o.kind, o.id).await {
+            Some(v) => v,
+            None => self.fail(format!(
+                "get_object_versioned({}) answered None, but the object exists",
+                describe(o)
+            )),
+        }
+    }
+    pub(crate) async fn try_update_if(&self, o: &StoredObject, expected: u64) -> PluginResult<u64> {
+        self.versions()
+            .update_object_if(o.clone(), expected)
+            .await
+            .into_result()
+    }
+    pub(crate) async fn update_if(&self, o: &StoredObject, expected: u64) -> u64 {
+        let r = self.try_update_if(o, expected).await;
+        self.ok(
+            &format!(
+                "update_object_if({}, expected version {expected})",
+                describe(o)
+            ),
+            r,
+        )
     }
 
     // ----- keys -----

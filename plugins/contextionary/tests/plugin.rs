@@ -94,3 +94,49 @@ fn a_missing_path_is_an_invalid_config() {
         e.message
     );
 }
+
+/// Interface 1.2: the plugin has `new_contextionary_parts`, so opening it answers the look-ups
+/// whose panics are errors, over the same embeddings (a three-word file written here, so this
+/// test needs no download).
+#[test]
+fn opens_with_word_lookups_over_the_same_embeddings() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("weft-contextionary-lookups");
+    let path = dir.join(format!("tiny-{}.fifu", std::process::id()));
+    let words = vec!["berlin".to_string(), "paris".into(), "city".into()];
+    let matrix = vec![3.0, 4.0, 0.0, 1.0, 1.0, 1.0];
+    weft_contextionary_core::write_embeddings(&path, words, matrix, 2, &[]).unwrap();
+    let plugin = loader::load(&library()).unwrap();
+    let config = serde_json::json!({ "path": path }).to_string();
+    let opened = plugin
+        .open_contextionary(&config, HostLogger::discard())
+        .expect("open the tiny embeddings");
+    let lookups = opened
+        .lookups
+        .expect("built against 1.2: the plugin has look-ups");
+    assert_eq!(opened.contextionary.vocabulary_size(), 3);
+    assert_eq!(lookups.try_contains("paris".into()).into_result(), Ok(true));
+    assert_eq!(
+        lookups.try_contains("zebrafoo".into()).into_result(),
+        Ok(false)
+    );
+    let v = lookups.try_vector("berlin".into()).into_result().unwrap();
+    assert_eq!(
+        v.into_option().map(|v| v.into_vec()),
+        opened
+            .contextionary
+            .vector("berlin".into())
+            .into_option()
+            .map(|v| v.into_vec())
+    );
+    assert!(lookups
+        .try_vector("zebrafoo".into())
+        .into_result()
+        .unwrap()
+        .is_none());
+    let e = plugin
+        .open_contextionary("{}", HostLogger::discard())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    let _ = std::fs::remove_file(&path);
+}

@@ -16,9 +16,10 @@
 //! `cargo build` output). Set `WEFT_DEV_MEMORY_SO=/path/to/libweft_dev_memory.so` to measure
 //! another file.
 //!
-//! Both connectors go through the same ABI object (`ConnectorBox`, the `Guarded` adapter with
-//! `catch_unwind`): the difference measured is the call into a separately loaded library, with
-//! its own copy of std and of weft-plugin-api. Rounds alternate between the two (and which goes
+//! Both connectors are opened the way the host opens them (`open_connector` for the library,
+//! `connector_parts` for the linked one) and go through the same ABI object (`ConnectorBox`, the
+//! `Guarded` adapter with `catch_unwind`, over a shared instance): the difference measured is
+//! the call into a separately loaded library, with its own copy of std and of weft-plugin-api. Rounds alternate between the two (and which goes
 //! first), and the median of each is reported with the ratio `so/static`, goal ≤ 1.10. It prints
 //! numbers and asserts nothing.
 
@@ -30,7 +31,7 @@ use std::time::Instant;
 
 use abi_stable::std_types::{ROption, RResult, RString};
 use weft_dev_memory::DevMemory;
-use weft_plugin_api::{connector_box, ConnectorBox, HostLogger, Id, ObjectKind, StoredObject};
+use weft_plugin_api::{connector_parts, ConnectorBox, HostLogger, Id, ObjectKind, StoredObject};
 
 const OBJECTS: usize = 10_000;
 const ROUNDS: usize = 7;
@@ -129,9 +130,10 @@ fn main() -> Result<(), String> {
     let path = library_path()?;
     let plugin = weft_plugin_api::loader::load(&path).map_err(|e| e.to_string())?;
     let loaded = plugin
-        .new_connector("{}", HostLogger::discard())
-        .map_err(|e| format!("new_connector: {e}"))?;
-    let linked = connector_box(DevMemory::new());
+        .open_connector("{}", HostLogger::discard())
+        .map_err(|e| format!("open_connector: {e}"))?
+        .connector;
+    let linked = connector_parts(DevMemory::new()).connector;
 
     let objects: Vec<StoredObject> = (0..OBJECTS).map(object).collect();
     fill(&loaded, &objects)?;

@@ -2,16 +2,22 @@
 //! arguments uses it).
 //!
 //! It owns, in the process's memory:
-//! * Things and Actions (two separate id spaces), each with its current version and its history
-//!   (every version replaced by an update or a delete, kept newest last internally and answered
-//!   newest first);
+//! * Things and Actions (two separate id spaces), each with its current version, its version
+//!   number (1 at creation, one more per update: `VERSIONED_WRITES`) and its history (every
+//!   version replaced by an update or a delete, kept newest last internally and answered newest
+//!   first);
 //! * the key tree (keys by id, plus an index of each key's children);
 //! * the two versioned documents (ontology and connector state), written by compare-and-set.
 //!
 //! **It keeps nothing across restarts**: everything is lost when the process exits, so it does
 //! not declare [`Capabilities::PERSISTENT`]. It declares `HISTORY`, `FILTER`,
-//! `FILTER_REFERENCE_PATHS` and `AGGREGATE`, evaluating filters and aggregates with the reference
-//! implementations in [`weft_plugin_api::filter`] and [`weft_plugin_api::aggregate`].
+//! `FILTER_REFERENCE_PATHS`, `AGGREGATE` and `VERSIONED_WRITES`, evaluating filters and
+//! aggregates with the reference implementations in [`weft_plugin_api::filter`] and
+//! [`weft_plugin_api::aggregate`] (through [`weft_plugin_api::support`], which also gives it the
+//! contract's paging order, key-deletion cascade and version checks).
+//!
+//! The exported root module sits behind the default cargo feature `plugin`; a library that
+//! links dev-memory (e.g. a fixture plugin delegating to [`DevMemory`]) turns it off.
 //!
 //! Concurrency: objects, keys and documents each sit behind one lock (`RwLock` for objects and
 //! keys, `Mutex` for documents); every write takes its lock once and does the whole change under
@@ -26,26 +32,27 @@ use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use abi_stable::std_types::{ROption, RString, RVec};
-use weft_plugin_api::aggregate::{self, AggregateRequest};
-use weft_plugin_api::filter::WhereFilter;
+use abi_stable::std_types::{ROption, RString};
+use weft_plugin_api::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
     ObjectQuery, ObjectVersion, PluginContext, PluginError, PluginResult, StoredKey, StoredObject,
-    VersionedDocument,
+    VersionedDocument, VersionedObject,
 };
 
 /// What this connector can do (no `PERSISTENT`: it forgets everything on exit).
 pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER)
     .union(Capabilities::FILTER_REFERENCE_PATHS)
-    .union(Capabilities::AGGREGATE);
+    .union(Capabilities::AGGREGATE)
+    .union(Capabilities::VERSIONED_WRITES);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "dev-memory takes no configuration (database_config may be omitted \
 or {}). It keeps every object, key and document in the process's memory: nothing survives a \
 restart.";
 
+#[cfg(feature = "plugin")]
 weft_plugin_api::export_connector! {
     name: "dev-memory",
     capabilities: CAPABILITIES,
@@ -53,11 +60,12 @@ weft_plugin_api::export_connector! {
     new: DevMemory::from_context,
 }
 
-/// One object id's life: its current version (`None` once deleted) and earlier versions,
-/// oldest first.
+/// One object id's life: its current version (`None` once deleted), that version's number and
+/// earlier versions, oldest first.
 #[derive(Debug)]
 struct Entry {
     current: Option<StoredObject>,
+    version: u64,
     history: Vec<ObjectVersion>,
 }
 
@@ -90,16 +98,13 @@ impl Objects {
 
     /// Current objects of `query.kind` matching class, owners and filter (unordered).
     fn matching(&self, query: &ObjectQuery) -> PluginResult<Vec<&StoredObject>> {
-        let filter = parse_filter(&query.filter_json)?;
+        let matcher = QueryMatcher::new(query)?;
         let resolve = |kind: ObjectKind, id: Id| self.current(kind, &id).cloned();
-        let class = query.class.as_str();
         Ok(self
             .space(query.kind)
             .values()
             .filter_map(|e| e.current.as_ref())
-            .filter(|o| class.is_empty() || o.class.as_str() == class)
-            .filter(|o| query.owners.is_empty() || query.owners.contains(&o.owner))
-            .filter(|o| filter.as_ref().is_none_or(|f| f.matches(o, &resolve)))
+            .filter(|o| matcher.matches(o, &resolve))
             .collect())
     }
 }
@@ -116,7 +121,7 @@ impl Keys {
     /// `ids` as keys, oldest first (created_ms, then id).
     fn sorted(&self, ids: impl Iterator<Item = Id>) -> Vec<StoredKey> {
         let mut keys: Vec<StoredKey> = ids.filter_map(|id| self.by_id.get(&id).cloned()).collect();
-        keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        support::sort_oldest_first(&mut keys);
         keys
     }
 }
@@ -170,29 +175,6 @@ fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `None` for an empty (or blank) filter, `Invalid` with the parser's message when it does not
-/// parse.
-fn parse_filter(json: &str) -> PluginResult<Option<WhereFilter>> {
-    if json.trim().is_empty() {
-        return Ok(None);
-    }
-    WhereFilter::parse(json)
-        .map(Some)
-        .map_err(PluginError::invalid)
-}
-
-fn document_name(name: DocumentName) -> &'static str {
-    match name {
-        DocumentName::Ontology => "ontology",
-        DocumentName::ConnectorState => "connector state",
-    }
-}
-
-/// A `u64` from the wire as a `usize`, saturating on 32-bit targets.
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
 impl DevMemory {
     /// An empty store.
     pub fn new() -> Self {
@@ -224,21 +206,17 @@ impl DevMemory {
         let mut objects = write(&self.objects);
         let space = objects.space_mut(object.kind);
         match space.get(&object.id) {
-            Some(e) if e.current.is_some() => Err(PluginError::conflict(format!(
-                "{} {} already exists",
-                object.kind.as_str(),
-                object.id
-            ))),
-            Some(_) => Err(PluginError::conflict(format!(
-                "{} {} existed and was deleted; ids are never reused, choose a new one",
-                object.kind.as_str(),
-                object.id
-            ))),
+            Some(e) => Err(support::object_exists(
+                object.kind,
+                object.id,
+                e.current.is_none(),
+            )),
             None => {
                 space.insert(
                     object.id,
                     Entry {
                         current: Some(object),
+                        version: support::FIRST_VERSION,
                         history: Vec::new(),
                     },
                 );
@@ -249,22 +227,21 @@ impl DevMemory {
 
     fn do_query(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
         let objects = read(&self.objects);
-        let mut matches = objects.matching(query)?;
-        let total = matches.len() as u64;
-        matches.sort_unstable_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
-        let page: RVec<StoredObject> = matches
-            .into_iter()
-            .skip(to_usize(query.offset))
-            .take(to_usize(query.limit))
-            .cloned()
-            .collect();
-        Ok(ObjectPage {
-            objects: page,
-            total,
+        Ok(support::page(objects.matching(query)?, query))
+    }
+
+    fn do_get_versioned(&self, kind: ObjectKind, id: Id) -> Option<VersionedObject> {
+        let objects = read(&self.objects);
+        let entry = objects.space(kind).get(&id)?;
+        Some(VersionedObject {
+            object: entry.current.clone()?,
+            version: entry.version,
         })
     }
 
-    fn do_update(&self, object: StoredObject) -> PluginResult<()> {
+    /// `update_object` (`expected_version` `None`) and `update_object_if`: one write lock for
+    /// the check, the replacement, the archived version and the new version number.
+    fn do_update(&self, object: StoredObject, expected_version: Option<u64>) -> PluginResult<u64> {
         let mut objects = write(&self.objects);
         let (kind, id) = (object.kind, object.id);
         let entry = objects
@@ -272,10 +249,14 @@ impl DevMemory {
             .get_mut(&id)
             .filter(|e| e.current.is_some());
         let Some(entry) = entry else {
-            return Err(PluginError::not_found(format!(
-                "{} {id} does not exist",
-                kind.as_str()
-            )));
+            return Err(support::object_missing(kind, id));
+        };
+        let stored = entry.version;
+        let version = match expected_version {
+            Some(expected) => {
+                support::compare_and_bump(format_args!("{} {id}", kind.as_str()), stored, expected)?
+            }
+            None => support::next_version(format_args!("{} {id}", kind.as_str()), stored)?,
         };
         if let Some(previous) = entry.current.replace(object) {
             entry.history.push(ObjectVersion {
@@ -283,7 +264,8 @@ impl DevMemory {
                 archived_ms: now_ms(),
             });
         }
-        Ok(())
+        entry.version = version;
+        Ok(version)
     }
 
     fn do_delete(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
@@ -293,10 +275,7 @@ impl DevMemory {
             .get_mut(&id)
             .and_then(|e| e.current.take().map(|p| (e, p)));
         let Some((entry, previous)) = previous else {
-            return Err(PluginError::not_found(format!(
-                "{} {id} does not exist",
-                kind.as_str()
-            )));
+            return Err(support::object_missing(kind, id));
         };
         entry.history.push(ObjectVersion {
             object: previous,
@@ -320,16 +299,11 @@ impl DevMemory {
     }
 
     fn do_aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
-        let request: AggregateRequest = serde_json::from_str(request_json).map_err(|e| {
-            PluginError::invalid(format!("the aggregate request is not valid: {e}"))
-        })?;
+        let request = support::parse_aggregate_request(request_json)?;
         let objects = read(&self.objects);
         let matches: Vec<StoredObject> = objects.matching(query)?.into_iter().cloned().collect();
         let resolve = |kind: ObjectKind, id: Id| objects.current(kind, &id).cloned();
-        let result = aggregate::compute(&matches, &request, &resolve);
-        serde_json::to_string(&result).map_err(|e| {
-            PluginError::internal(format!("could not serialise the aggregate result: {e}"))
-        })
+        support::aggregate_json(&matches, &request, &resolve)
     }
 
     fn do_add_key(&self, key: StoredKey) -> PluginResult<()> {
@@ -356,7 +330,7 @@ impl DevMemory {
     fn do_key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
         let keys = read(&self.keys);
         if !keys.by_id.contains_key(&id) {
-            return Err(PluginError::not_found(format!("key {id} does not exist")));
+            return Err(support::key_missing(id));
         }
         let children = keys.children.get(&id).into_iter().flatten().copied();
         Ok(keys.sorted(children))
@@ -375,17 +349,9 @@ impl DevMemory {
     fn do_update_key(&self, key: StoredKey) -> PluginResult<()> {
         let mut keys = write(&self.keys);
         let Some(stored) = keys.by_id.get_mut(&key.id) else {
-            return Err(PluginError::not_found(format!(
-                "key {} does not exist",
-                key.id
-            )));
+            return Err(support::key_missing(key.id));
         };
-        if stored.parent != key.parent {
-            return Err(PluginError::invalid(format!(
-                "the parent of key {} cannot change",
-                key.id
-            )));
-        }
+        support::check_same_parent(stored, &key)?;
         *stored = key;
         Ok(())
     }
@@ -393,16 +359,14 @@ impl DevMemory {
     fn do_delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
         let mut keys = write(&self.keys);
         let Some(parent) = keys.by_id.get(&id).map(|k| k.parent) else {
-            return Err(PluginError::not_found(format!("key {id} does not exist")));
+            return Err(support::key_missing(id));
         };
-        // Breadth first from the key; each level's children oldest first.
-        let mut deleted = vec![id];
-        let mut next = 0;
-        while next < deleted.len() {
-            let children = keys.children.remove(&deleted[next]).unwrap_or_default();
-            deleted.extend(keys.sorted(children.into_iter()).into_iter().map(|k| k.id));
-            next += 1;
-        }
+        // The key first, then breadth first, each level's children oldest first.
+        let mut children = std::mem::take(&mut keys.children);
+        let deleted = support::key_subtree(id, |parent| {
+            keys.sorted(children.remove(&parent).unwrap_or_default().into_iter())
+        });
+        keys.children = children;
         for gone in &deleted {
             keys.by_id.remove(gone);
         }
@@ -425,19 +389,11 @@ impl DevMemory {
     ) -> PluginResult<u64> {
         let mut documents = lock(&self.documents);
         let doc = documents.get_mut(name);
-        if doc.version != expected_version {
-            return Err(PluginError::conflict(format!(
-                "the {} document is at version {}, but the write expected version {expected_version}; read it again and retry",
-                document_name(name),
-                doc.version
-            )));
-        }
-        let Some(version) = expected_version.checked_add(1) else {
-            return Err(PluginError::internal(format!(
-                "the {} document's version cannot grow past {expected_version}",
-                document_name(name)
-            )));
-        };
+        let version = support::compare_and_bump(
+            format_args!("the {} document", support::document_label(name)),
+            doc.version,
+            expected_version,
+        )?;
         *doc = VersionedDocument {
             json: RString::from(json),
             version,
@@ -485,7 +441,7 @@ impl Connector for DevMemory {
         &self,
         object: StoredObject,
     ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        ready(self.do_update(object))
+        ready(self.do_update(object, None).map(|_| ()))
     }
 
     fn delete_object(
@@ -554,17 +510,34 @@ impl Connector for DevMemory {
 
     fn put_document(
         &self,
-        document: DocumentName,
+        name: DocumentName,
         json: String,
+        expected: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        ready(self.do_put_document(name, json, expected))
+    }
+
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+        ready(Ok(self.do_get_versioned(kind, id)))
+    }
+
+    fn update_object_if(
+        &self,
+        object: StoredObject,
         expected_version: u64,
     ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        ready(self.do_put_document(document, json, expected_version))
+        ready(self.do_update(object, Some(expected_version)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abi_stable::std_types::RVec;
     use std::sync::Arc;
 
     use futures::executor::block_on as now;
@@ -717,6 +690,42 @@ mod tests {
         assert!(now(store.get_object(ObjectKind::Thing, id))
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn versions_count_writes_and_compare_and_set_is_exact() {
+        let store = DevMemory::new();
+        let id = Id::random();
+        let get = |store: &DevMemory| now(store.get_object_versioned(ObjectKind::Thing, id));
+        assert_eq!(get(&store).unwrap(), None);
+        now(store.create_object(thing(id, 1, "{}"))).unwrap();
+        assert_eq!(get(&store).unwrap().unwrap().version, 1);
+        now(store.update_object(thing(id, 1, r#"{"n":1}"#))).unwrap();
+        assert_eq!(
+            now(store.update_object_if(thing(id, 1, r#"{"n":2}"#), 2)),
+            Ok(3)
+        );
+        let e = now(store.update_object_if(thing(id, 1, r#"{"n":9}"#), 2)).unwrap_err();
+        assert_eq!(e.kind, weft_plugin_api::ErrorKind::Conflict);
+        assert!(
+            e.message.contains("version 3") && e.message.contains("version 2"),
+            "{e}"
+        );
+        let current = get(&store).unwrap().unwrap();
+        assert_eq!(
+            (current.version, current.object.properties_json.as_str()),
+            (3, r#"{"n":2}"#)
+        );
+        let history = now(store.object_history(ObjectKind::Thing, id)).unwrap();
+        assert_eq!(
+            history.versions.len(),
+            2,
+            "update_object_if archives like update_object"
+        );
+        now(store.delete_object(ObjectKind::Thing, id)).unwrap();
+        assert_eq!(get(&store).unwrap(), None);
+        let e = now(store.update_object_if(thing(id, 1, "{}"), 3)).unwrap_err();
+        assert_eq!(e.kind, weft_plugin_api::ErrorKind::NotFound);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! unfiltered answer); a declared one works.
 
 use serde_json::json;
-use weft_plugin_api::{Capabilities, ErrorKind, ObjectKind, ObjectQuery};
+use weft_plugin_api::{Capabilities, ErrorKind, ObjectKind, ObjectQuery, StoredObject};
 
 use crate::support::*;
 use crate::Subject;
@@ -220,4 +220,57 @@ pub async fn check_capability_persistent(s: &Subject) {
         s.name,
         declared(s, Capabilities::PERSISTENT)
     );
+}
+
+/// `VERSIONED_WRITES` (interface 1.2): declared, the connector has a versioned-writes object and
+/// `get_object_versioned` answers a new object at version 1; undeclared, either it has no such
+/// object (a plugin built before 1.2) or both `get_object_versioned` and `update_object_if`
+/// answer `Unsupported` (never a made-up version).
+pub async fn check_capability_versioned_writes(s: &Subject) {
+    let c = Conn::new(s);
+    let o = labelled(ObjectKind::Thing, "City", "v1", T0, json!({}));
+    c.create(&o).await;
+    if s.has(Capabilities::VERSIONED_WRITES) {
+        let v = c.current_version(&o).await;
+        c.same(
+            "the version get_object_versioned answers after create_object (VERSIONED_WRITES is declared)",
+            &v.version,
+            &1,
+        );
+        return;
+    }
+    let Some(versions) = &c.v else {
+        eprintln!(
+            "note: connector {:?} does not declare VERSIONED_WRITES and has no versioned-writes \
+             object (built against an interface before 1.2)",
+            s.name
+        );
+        return;
+    };
+    let r = versions
+        .get_object_versioned(o.kind, o.id)
+        .await
+        .into_result();
+    c.expect_err(
+        &format!("get_object_versioned({})", describe(&o)),
+        r,
+        ErrorKind::Unsupported,
+        "the connector does not declare VERSIONED_WRITES, so get_object_versioned must be Unsupported",
+    );
+    let changed = StoredObject {
+        updated_ms: T0 + 1,
+        ..o.clone()
+    };
+    let r = versions.update_object_if(changed, 1).await.into_result();
+    c.expect_err(
+        &format!("update_object_if({}, expected version 1)", describe(&o)),
+        r,
+        ErrorKind::Unsupported,
+        "the connector does not declare VERSIONED_WRITES, so update_object_if must be Unsupported",
+    );
+    c.get_same(
+        "after an Unsupported update_object_if (nothing may change)",
+        &o,
+    )
+    .await;
 }

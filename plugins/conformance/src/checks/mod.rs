@@ -15,6 +15,7 @@ mod history;
 mod keys;
 mod objects;
 mod query;
+mod versions;
 
 pub use aggregate::*;
 pub use capabilities::*;
@@ -26,3 +27,4 @@ pub use history::*;
 pub use keys::*;
 pub use objects::*;
 pub use query::*;
+pub use versions::*;

@@ -1,0 +1,400 @@
+//! [`Core`]: the state every front end shares — the connector, the key tree, the contextionary,
+//! the ontology cache — and the ontology services (reading it, changing it under the schema
+//! rules, keeping it consistent with the stored objects).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::RwLock;
+use tokio_util::task::TaskTracker;
+use weft_plugin_api::{DocumentName, ErrorKind as PluginErrorKind, ObjectKind, ObjectQuery};
+
+use crate::access::Visibility;
+use crate::handles::{ConnectorHandle, ContextionaryHandle, WriteMode};
+use crate::keys::{KeyTree, Principal};
+use crate::ontology::{kind_word, Keyword, Ontology, SchemaError};
+use crate::{Error, Result};
+
+/// What a plugin the server runs with is, as `/meta` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInfo {
+    /// Declared name.
+    pub name: String,
+    /// `connector` or `contextionary`.
+    pub kind: String,
+    /// The `weft-plugin-api` version it was built against.
+    pub interface_version: String,
+    /// Declared capabilities.
+    pub capabilities: Vec<String>,
+}
+
+/// A plugin and how it is doing now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginStatus {
+    /// What it is.
+    pub info: PluginInfo,
+    /// Connectors: `compare-and-set` or `serialised-by-host`.
+    pub write_mode: Option<String>,
+    /// `ok`, or `poisoned: panicked in <op>: …; restart the server`.
+    pub status: String,
+}
+
+/// Settings of the core that come from the configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// This server's public URL (references to it are local).
+    pub public_url: String,
+    /// Default and maximum page size.
+    pub limit: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            limit: 100,
+        }
+    }
+}
+
+/// Everything a front end needs, shared by all of them.
+pub struct Core {
+    /// The storage connector.
+    pub conn: ConnectorHandle,
+    /// This server's public URL (references to it are local).
+    pub public_url: String,
+    /// Default and maximum page size.
+    pub limit: u64,
+    /// The plugins this server runs with.
+    pub plugins: Vec<PluginInfo>,
+    /// The key tree.
+    pub keys: KeyTree,
+    /// The contextionary, when one is configured (schema words are then validated).
+    pub c11y: Option<ContextionaryHandle>,
+    ontology: RwLock<(u64, Arc<Ontology>)>,
+    /// Object writes hold it shared, schema changes exclusively: on this host no object is
+    /// stored against an ontology that changed after it was validated.
+    pub(crate) gate: Arc<RwLock<()>>,
+    /// `async: true` creates still running (drained at shutdown).
+    pub(crate) background: TaskTracker,
+}
+
+/// How often a read-modify-write is retried when another writer moved the object.
+pub(crate) const MAX_ATTEMPTS: u32 = 64;
+
+impl Core {
+    /// A new core over `conn`.
+    pub fn new(conn: ConnectorHandle, config: CoreConfig, plugins: Vec<PluginInfo>) -> Self {
+        Core {
+            keys: KeyTree::new(conn.clone()),
+            c11y: None,
+            conn,
+            public_url: config.public_url,
+            limit: config.limit,
+            plugins,
+            ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
+            gate: Arc::new(RwLock::new(())),
+            background: TaskTracker::new(),
+        }
+    }
+
+    /// Runs with `c` as the contextionary.
+    pub fn with_contextionary(mut self, c: ContextionaryHandle) -> Self {
+        self.c11y = Some(c);
+        self
+    }
+
+    /// The plugins and how each is doing (for `/meta`).
+    pub fn plugin_status(&self) -> Vec<PluginStatus> {
+        self.plugins
+            .iter()
+            .map(|p| {
+                let is_conn = p.kind == "connector" && *p.name == *self.conn.name;
+                PluginStatus {
+                    info: p.clone(),
+                    write_mode: is_conn.then(|| self.conn.write_mode().as_str().to_string()),
+                    status: match (is_conn, self.conn.poisoned()) {
+                        (true, Some(why)) => format!("poisoned: {why}; restart the server"),
+                        _ => "ok".into(),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// How object writes are kept atomic.
+    pub fn write_mode(&self) -> WriteMode {
+        self.conn.write_mode()
+    }
+
+    /// Waits (at most `timeout`) until every `async: true` create accepted so far is stored or
+    /// has failed (failures are logged with the object id). Answers how many were still running
+    /// when the time ran out.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        self.background.close();
+        let _ = tokio::time::timeout(timeout, self.background.wait()).await;
+        self.background.len()
+    }
+
+    /// What the caller sees: every object for a root key, otherwise the objects owned by its
+    /// key and its descendants. The only way to make a [`Visibility`].
+    pub async fn visibility(&self, p: &Principal) -> Result<Visibility> {
+        if p.is_root() {
+            return Ok(Visibility::everything_for_root(p));
+        }
+        let owners = self.keys.subtree(p.id()).await?;
+        Ok(Visibility::owners(p.id(), owners))
+    }
+
+    /// 403 unless the caller reaches objects owned by `owner` (its own or its descendants').
+    pub async fn check_owner(&self, p: &Principal, owner: weft_plugin_api::Id) -> Result<()> {
+        if self.keys.reaches(p, owner).await? {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "key {} may not access this object: it belongs to key {owner}, which is not in its subtree",
+                p.id()
+            )))
+        }
+    }
+
+    /// Whether a reference's `locationUrl` names this server.
+    pub fn is_local(&self, url: &str) -> bool {
+        let norm = |u: &str| u.trim_end_matches('/').to_string();
+        norm(url) == norm(crate::ontology::LOCALHOST_URL) || norm(url) == norm(&self.public_url)
+    }
+
+    /// The current ontology (re-read from the connector when its version changed, so several
+    /// hosts sharing one store see each other's changes).
+    pub async fn ontology(&self) -> Result<Arc<Ontology>> {
+        Ok(self.ontology_versioned().await?.1)
+    }
+
+    /// The ontology last read, without asking the connector (for `/meta` while the connector
+    /// is unavailable or poisoned).
+    pub async fn cached_ontology(&self) -> Arc<Ontology> {
+        self.ontology.read().await.1.clone()
+    }
+
+    /// [`Core::ontology`] with the version of the stored document it was read from (what
+    /// caches derived from the ontology, such as the GraphQL schema, are keyed by).
+    pub async fn ontology_versioned(&self) -> Result<(u64, Arc<Ontology>)> {
+        let doc = self.conn.get_document(DocumentName::Ontology).await?;
+        {
+            let cached = self.ontology.read().await;
+            if cached.0 == doc.version {
+                return Ok((doc.version, cached.1.clone()));
+            }
+        }
+        let parsed = Arc::new(Ontology::from_json(&doc.json).map_err(Error::internal)?);
+        *self.ontology.write().await = (doc.version, parsed.clone());
+        Ok((doc.version, parsed))
+    }
+
+    /// Applies `change` to the ontology and stores it with compare-and-set, retrying when
+    /// another host changed it meanwhile. Nothing is stored when `change` refuses. Holds the
+    /// schema gate, so no object write of this host interleaves. With `empty`, the change is
+    /// made only while the class has no objects, checked before and again after storing (an
+    /// object stored meanwhile by another host sharing the store makes it undo the change).
+    async fn change_ontology<F>(&self, change: F, empty: Option<Empty<'_>>) -> Result<Arc<Ontology>>
+    where
+        F: Fn(&mut Ontology) -> Result<(), SchemaError>,
+    {
+        let _gate = self.gate.write().await;
+        if let Some(e) = &empty {
+            self.refuse_if_instances(e).await?;
+        }
+        for _ in 0..8 {
+            let doc = self.conn.get_document(DocumentName::Ontology).await?;
+            let before = Ontology::from_json(&doc.json).map_err(Error::internal)?;
+            let mut o = before.clone();
+            change(&mut o).map_err(|e| match e {
+                SchemaError::Invalid(m) => Error::unprocessable(m),
+                SchemaError::NotFound(m) => Error::not_found(m),
+            })?;
+            if let Some(c) = &self.c11y {
+                crate::c11y::annotate(c, &before, &mut o).await?;
+            }
+            match self
+                .conn
+                .put_document(DocumentName::Ontology, o.to_json(), doc.version)
+                .await
+            {
+                Ok(v) => {
+                    if let Some(e) = &empty {
+                        if let Err(err) = self.refuse_if_instances(e).await {
+                            // Another host stored an object of the class meanwhile: undo.
+                            match self
+                                .conn
+                                .put_document(DocumentName::Ontology, doc.json.to_string(), v)
+                                .await
+                            {
+                                Ok(_) => return Err(err),
+                                Err(undo) => {
+                                    tracing::error!(
+                                        "the schema change could not be undone after objects of {} appeared: {undo}",
+                                        e.class
+                                    );
+                                    return Err(err);
+                                }
+                            }
+                        }
+                    }
+                    let o = Arc::new(o);
+                    *self.ontology.write().await = (v, o.clone());
+                    return Ok(o);
+                }
+                Err(e) if e.kind == PluginErrorKind::Conflict => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::conflict(
+            "the ontology kept changing under this request; try again",
+        ))
+    }
+
+    /// How many objects of `class` are stored.
+    async fn instances(&self, kind: ObjectKind, class: &str) -> Result<u64> {
+        let mut q = ObjectQuery::all(kind, 0);
+        q.class = class.into();
+        Ok(self.conn.query_objects(q).await?.total)
+    }
+
+    async fn refuse_if_instances(&self, e: &Empty<'_>) -> Result<()> {
+        let n = self.instances(e.kind, e.class).await?;
+        if n > 0 {
+            return Err(Error::unprocessable(format!(
+                "cannot {}: class {} has {n} stored {}{}; delete them first (changing the schema under stored objects would orphan their data)",
+                e.what,
+                e.class,
+                kind_word(e.kind),
+                if n == 1 { "" } else { "s" }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a class.
+    pub async fn add_class(&self, kind: ObjectKind, c: crate::ontology::Class) -> Result<()> {
+        self.change_ontology(|o| o.add_class(kind, c.clone()), None)
+            .await
+            .map(drop)
+    }
+
+    /// Renames a class (refused while it has objects) or replaces its keywords.
+    pub async fn update_class(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+        new_name: Option<String>,
+        keywords: Option<Vec<Keyword>>,
+    ) -> Result<()> {
+        let what = format!("rename class {name}");
+        let empty = new_name
+            .as_deref()
+            .is_some_and(|n| n != name)
+            .then_some(Empty {
+                kind,
+                class: name,
+                what: &what,
+            });
+        self.change_ontology(
+            |o| o.update_class(kind, name, new_name.clone(), keywords.clone()),
+            empty,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a class (refused while it has objects or another class refers to it): 400.
+    pub async fn delete_class(&self, kind: ObjectKind, name: &str) -> Result<()> {
+        if self.ontology().await?.class(kind, name).is_none() {
+            return Err(Error::bad_request(format!(
+                "there is no {} class {name:?} to delete",
+                kind_word(kind)
+            )));
+        }
+        let what = format!("delete class {name}");
+        self.change_ontology(
+            |o| o.delete_class(kind, name),
+            Some(Empty {
+                kind,
+                class: name,
+                what: &what,
+            }),
+        )
+        .await
+        .map_err(|e| match e.kind {
+            crate::ErrorKind::Invalid | crate::ErrorKind::NotFound => {
+                e.with_kind(crate::ErrorKind::BadRequest)
+            }
+            _ => e,
+        })
+        .map(drop)
+    }
+
+    /// Adds a property to a class.
+    pub async fn add_property(
+        &self,
+        kind: ObjectKind,
+        class: &str,
+        p: crate::ontology::Property,
+    ) -> Result<()> {
+        self.change_ontology(|o| o.add_property(kind, class, p.clone()), None)
+            .await
+            .map(drop)
+    }
+
+    /// Renames a property (refused while its class has objects) or replaces its keywords.
+    pub async fn update_property(
+        &self,
+        kind: ObjectKind,
+        class: &str,
+        name: &str,
+        new_name: Option<String>,
+        keywords: Option<Vec<Keyword>>,
+    ) -> Result<()> {
+        let what = format!("rename property {class}.{name}");
+        let empty = new_name
+            .as_deref()
+            .is_some_and(|n| n != name)
+            .then_some(Empty {
+                kind,
+                class,
+                what: &what,
+            });
+        self.change_ontology(
+            |o| o.update_property(kind, class, name, new_name.clone(), keywords.clone()),
+            empty,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes a property (refused while its class has objects).
+    pub async fn delete_property(&self, kind: ObjectKind, class: &str, name: &str) -> Result<()> {
+        let what = format!("delete property {class}.{name}");
+        self.change_ontology(
+            |o| o.delete_property(kind, class, name),
+            Some(Empty {
+                kind,
+                class,
+                what: &what,
+            }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Whether writes of this connector are compare-and-set.
+    pub(crate) fn cas(&self) -> bool {
+        self.conn.write_mode() == WriteMode::CompareAndSet
+    }
+}
+
+/// A schema change that needs a class without objects.
+struct Empty<'a> {
+    kind: ObjectKind,
+    class: &'a str,
+    what: &'a str,
+}

@@ -1,0 +1,29 @@
+//! `weft-core`: what every front end of Weft (REST, GraphQL, the P2P network) shares — the
+//! caller ([`Principal`]) and the key tree, who may do and see what ([`Access`],
+//! [`Visibility`]), and the services: objects (validation, reference checks, atomic writes),
+//! the ontology (schema rules, the contextionary's annotation) and keys — with one [`Error`]
+//! type whose [`ErrorKind`] each front end maps to its protocol.
+//!
+//! Owns: the rules. Reaches storage only through [`ConnectorHandle`] and embeddings only
+//! through [`ContextionaryHandle`]; blocking plugin work (nearest-neighbour searches) runs on
+//! tokio's blocking pool.
+//!
+//! Must not know: HTTP or GraphQL (no poem, poem-openapi, async-graphql, reqwest or hyper: a
+//! test in `tests/` checks the dependency tree), request and response shapes, configuration
+//! files, how plugins are found on disk.
+
+pub mod access;
+pub mod c11y;
+mod core;
+pub mod error;
+pub mod handles;
+pub mod keys;
+pub mod objects;
+pub mod ontology;
+pub mod plugin_log;
+
+pub use crate::access::{Access, Visibility};
+pub use crate::core::{Core, CoreConfig, PluginInfo, PluginStatus};
+pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::handles::{ConnectorHandle, ContextionaryHandle, WriteMode};
+pub use crate::keys::{KeyTree, NewKey, Principal, Right};

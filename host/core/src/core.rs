@@ -77,6 +77,8 @@ pub struct Core {
     pub(crate) gate: Arc<RwLock<()>>,
     /// `async: true` creates still running (drained at shutdown).
     pub(crate) background: TaskTracker,
+    /// The P2P network, when this server is a peer (set once at start-up).
+    network: std::sync::OnceLock<Arc<dyn crate::Network>>,
 }
 
 /// How often a read-modify-write is retried when another writer moved the object.
@@ -95,7 +97,18 @@ impl Core {
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
             gate: Arc::new(RwLock::new(())),
             background: TaskTracker::new(),
+            network: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Joins this server to a network (once; a second call is ignored and answers `false`).
+    pub fn set_network(&self, network: Arc<dyn crate::Network>) -> bool {
+        self.network.set(network).is_ok()
+    }
+
+    /// The network, when this server is a peer.
+    pub fn network(&self) -> Option<&Arc<dyn crate::Network>> {
+        self.network.get()
     }
 
     /// Runs with `c` as the contextionary.

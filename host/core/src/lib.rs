@@ -18,12 +18,15 @@ mod core;
 pub mod error;
 pub mod handles;
 pub mod keys;
+pub mod network;
 pub mod objects;
 pub mod ontology;
 pub mod plugin_log;
+pub mod questions;
 
 pub use crate::access::{Access, Visibility};
 pub use crate::core::{Core, CoreConfig, PluginInfo, PluginStatus};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::handles::{ConnectorHandle, ContextionaryHandle, WriteMode};
 pub use crate::keys::{KeyTree, NewKey, Principal, Right};
+pub use crate::network::Network;

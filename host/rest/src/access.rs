@@ -69,6 +69,8 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weft.c11y.classes.get", Access::Read),
     ("weaviate.graphql.post", Access::Read),
     ("weaviate.graphql.batch", Access::Read),
+    // P2P membership (weft-p2p, api.rs): peer-facing, no key.
+    // P2P questions (weft-p2p, questions.rs): peer-facing, no key.
 ];
 
 /// The access of `operation_id`, if declared.

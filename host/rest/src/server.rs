@@ -10,6 +10,7 @@ use std::sync::Arc;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use weft_core::{Access, ConnectorHandle, Core, CoreConfig, Principal};
+use weft_p2p::PeerNode;
 
 use crate::access::Operations;
 use crate::{ApiError, ApiResult};
@@ -32,9 +33,10 @@ type Apis = (
     crate::meta::MetaApi,
     crate::c11y::C11yApi,
     crate::graphql::GraphqlApi,
+    weft_p2p::Apis,
 );
 
-fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
+fn service(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> OpenApiService<Apis, ()> {
     let apis = (
         crate::keys::KeysApi(app.clone()),
         crate::things::ThingsApi(app.clone()),
@@ -47,6 +49,7 @@ fn service(app: Arc<App>) -> OpenApiService<Apis, ()> {
         crate::meta::MetaApi(app.clone()),
         crate::c11y::C11yApi(app.clone()),
         crate::graphql::GraphqlApi::new(app),
+        weft_p2p::apis(peer),
     );
     OpenApiService::new(apis, "Weft", env!("CARGO_PKG_VERSION"))
         .description(
@@ -130,7 +133,7 @@ pub fn openapi_document() -> String {
     // The document does not depend on state; build it over an inert connector.
     let conn = ConnectorHandle::unavailable();
     let app = Arc::new(App::new(conn, CoreConfig::default(), vec![]));
-    finish_document(&service(app).spec())
+    finish_document(&service(app, None).spec())
 }
 
 /// The caller of a request (set by the authorisation middleware).
@@ -208,9 +211,9 @@ async fn authorize(
 
 /// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
 /// from the binary, no network needed).
-pub fn routes(app: Arc<App>) -> impl poem::Endpoint {
+pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
     use poem::IntoResponse;
-    let api = service(app.clone());
+    let api = service(app.clone(), peer);
     let raw = api.spec();
     let spec = finish_document(&raw);
     let ui = Arc::new(api.swagger_ui_html().replace(&raw, &spec));

@@ -106,6 +106,29 @@ pub struct Network {
     pub public_url: Option<String>,
     /// This peer's name in the network.
     pub peer_name: Option<String>,
+    /// Seconds between pings to the genesis (default 10).
+    #[serde(default)]
+    pub ping_interval_s: Option<u64>,
+    /// Credentials this server uses for network queries to each peer (Weaviate 0.12's
+    /// `{url, api_key, api_token}`); a peer without an entry is asked without a key.
+    #[serde(default)]
+    pub peers: Vec<PeerCredentials>,
+    /// Forward the caller's own `X-API-KEY`/`X-API-TOKEN` to peers that have no configured
+    /// credentials (default false: a key of this server means nothing to another).
+    #[serde(default)]
+    pub forward_caller_key: bool,
+}
+
+/// `network.peers[]`: the key to use for one peer.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerCredentials {
+    /// The peer's URL (as it registered it).
+    pub url: String,
+    /// `X-API-KEY` at that peer.
+    pub api_key: String,
+    /// `X-API-TOKEN` at that peer.
+    pub api_token: String,
 }
 
 /// `P2P`.

@@ -139,7 +139,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         println!("weft: listening on http://{addr}{BASE_PATH}");
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
-                weft_rest::routes(app.clone()),
+                weft_rest::routes(app.clone(), None),
                 shutdown_signal(),
                 Some(SHUTDOWN_GRACE),
             )

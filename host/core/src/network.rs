@@ -1,0 +1,181 @@
+//! The network port: what the core and the front ends may ask of the P2P network, without
+//! knowing how it talks (that is `weft-p2p`, which implements [`Network`] and is handed to the
+//! core at start-up with [`crate::Core::set_network`]).
+//!
+//! Owns: the shapes of peers, network questions and their answers. Must not know: HTTP,
+//! genesis or bootstrap protocols.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use weft_plugin_api::ObjectKind;
+
+use crate::ontology::Ontology;
+use crate::Result;
+
+/// A peer of the network, as this server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its registration id (from the genesis, or made by the bootstrapped peer that stored it).
+    pub id: uuid::Uuid,
+    /// Its name: a DNS-like label, unique in the network (`peerName`).
+    pub name: String,
+    /// Its base URL, e.g. `http://127.0.0.1:8081` (`peerUri`).
+    pub uri: String,
+    /// The MD5 of its schema (ontology JSON) as it last said.
+    pub schema_hash: String,
+    /// When it was last heard from, Unix ms (0 when unknown).
+    pub last_contact_ms: i64,
+}
+
+/// A known peer with its schema, once downloaded.
+#[derive(Debug, Clone)]
+pub struct KnownPeer {
+    /// The peer.
+    pub peer: Peer,
+    /// Its ontology, `None` until downloaded (or when the download failed).
+    pub schema: Option<Arc<Ontology>>,
+}
+
+/// A class a network question asks about: by name and keywords, matched by meaning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassQuestion {
+    /// The class name as the asker calls it (e.g. `Town`).
+    pub name: String,
+    /// Keywords with weights that place it (empty: the name's parts).
+    #[serde(default)]
+    pub keywords: Vec<(String, f32)>,
+    /// The least certainty (0..1, 1 − cosine distance) a class must match with.
+    pub certainty: f32,
+    /// At most this many objects per matching class (`None`: the server's limit).
+    #[serde(default)]
+    pub first: Option<u64>,
+}
+
+/// A property condition of a network question: the property is matched by meaning, its value
+/// by `operator`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyQuestion {
+    /// The property name as the asker calls it.
+    pub name: String,
+    /// Keywords with weights (empty: the name's parts).
+    #[serde(default)]
+    pub keywords: Vec<(String, f32)>,
+    /// The least certainty the property must match with.
+    pub certainty: f32,
+    /// `Equal`, `NotEqual`, `LessThan`, … as in `where` filters.
+    pub operator: String,
+    /// The value compared with.
+    pub value: serde_json::Value,
+}
+
+/// What a network question asks (GraphQL `Network { Fetch | Introspect }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    /// Things or Actions.
+    pub kind: ObjectKindName,
+    /// Classes, by meaning.
+    pub classes: Vec<ClassQuestion>,
+    /// Property conditions, by meaning (all must hold).
+    #[serde(default)]
+    pub properties: Vec<PropertyQuestion>,
+    /// Introspect: answer which classes and properties match, no objects.
+    #[serde(default)]
+    pub introspect: bool,
+}
+
+/// `thing` or `action` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKindName {
+    /// Things.
+    Thing,
+    /// Actions.
+    Action,
+}
+
+impl From<ObjectKindName> for ObjectKind {
+    fn from(k: ObjectKindName) -> Self {
+        match k {
+            ObjectKindName::Thing => ObjectKind::Thing,
+            ObjectKindName::Action => ObjectKind::Action,
+        }
+    }
+}
+
+impl From<ObjectKind> for ObjectKindName {
+    fn from(k: ObjectKind) -> Self {
+        match k {
+            ObjectKind::Thing => ObjectKindName::Thing,
+            ObjectKind::Action => ObjectKindName::Action,
+        }
+    }
+}
+
+/// One object a peer found: `weaviate://<peer>/<uuid>` and how certain the match is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Beacon {
+    /// `weaviate://<peerName>/<uuid>`.
+    pub beacon: String,
+    /// 0..1.
+    pub certainty: f32,
+}
+
+/// A class of a peer that matched, with the properties that matched (introspection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedClass {
+    /// The peer's class name.
+    pub class: String,
+    /// 0..1.
+    pub certainty: f32,
+    /// The peer's property names that matched the question's, with their certainty.
+    #[serde(default)]
+    pub properties: Vec<(String, f32)>,
+}
+
+/// One peer's answer to a question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Answer {
+    /// The objects found (Fetch).
+    #[serde(default)]
+    pub beacons: Vec<Beacon>,
+    /// The classes that matched (Introspect, and Fetch for reference).
+    #[serde(default)]
+    pub classes: Vec<MatchedClass>,
+}
+
+/// What came back from one peer: its answer, or why none came.
+#[derive(Debug, Clone)]
+pub struct PeerAnswer {
+    /// The peer's name.
+    pub peer: String,
+    /// Its answer, or an error (e.g. "did not answer within 2 s").
+    pub answer: Result<Answer>,
+}
+
+/// The network, as the core and the front ends use it.
+pub trait Network: Send + Sync {
+    /// The peers known now, with their schemas once downloaded, and a version that changes
+    /// whenever the set of peers or one of their schemas changes (what caches built from it,
+    /// such as the GraphQL schema, are keyed by).
+    fn peers(&self) -> (u64, Vec<KnownPeer>);
+
+    /// Whether `url` (a reference's `locationUrl`) names a known peer.
+    fn knows_url(&self, url: &str) -> bool;
+
+    /// Runs a `Local` GraphQL query on the peer named `peer` with the credentials configured for
+    /// it, answering the peer's JSON response (`{"data": …, "errors": …}`), or an error when it
+    /// did not answer within `timeout`.
+    fn query_peer(
+        &self,
+        peer: &str,
+        query: String,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<serde_json::Value>>;
+
+    /// Asks every known peer `question` and collects the answers that arrive within `timeout`;
+    /// a peer that did not answer in time has an error naming it.
+    fn ask(&self, question: Question, timeout: Duration) -> BoxFuture<'static, Vec<PeerAnswer>>;
+}

@@ -1,0 +1,1 @@
+//! Answering network questions from this server's own objects, by meaning. (Being written.)

@@ -242,16 +242,21 @@ fn a_generated_root_key_is_printed_once_and_works() {
 fn the_tree_rules_hold() {
     let api = Api::new(Server::start());
     let r = Creds::root();
-    // A child cannot exceed its parent's rights.
+    // Making a child needs the write right.
     let reader = api.child(&r, json!({"read": true}));
+    let (s, b) = api.call(&reader, "POST", "/keys", Some(json!({"read": true})));
+    assert_eq!(s, 403, "{b}");
+    assert!(message(&b).contains("write right"), "{b}");
+    // A child cannot exceed its parent's rights.
+    let writer = api.child(&r, json!({"read": true, "write": true}));
     let (s, b) = api.call(
-        &reader,
+        &writer,
         "POST",
         "/keys",
-        Some(json!({"read": true, "write": true})),
+        Some(json!({"read": true, "delete": true})),
     );
     assert_eq!(s, 422, "{b}");
-    assert!(message(&b).contains("write right"), "{b}");
+    assert!(message(&b).contains("delete right"), "{b}");
     // A child cannot outlive its parent, nor expire in the past.
     let t = now_ms() + 60_000;
     let mortal = api.child(
@@ -501,4 +506,91 @@ fn a_reference_to_an_invisible_object_reads_as_a_missing_one() {
     );
     assert_eq!(s, 422, "{body}");
     assert!(message(&body).contains("Secret"), "{body}");
+}
+
+/// Issue "Hardening", key tree: a key is held to its ancestors' `ipOrigin` (and shown it), a
+/// child's ranges lie within its parent's, renewing needs write and deleting delete, and a
+/// deleted key's objects go to its parent.
+#[test]
+fn restrictions_are_inherited_and_a_deleted_keys_objects_go_to_its_parent() {
+    let api = Api::new(Server::start());
+    let r = Creds::root();
+    let from_2 = Client::builder()
+        .local_address(Some("127.0.0.2".parse::<IpAddr>().unwrap()))
+        .build()
+        .unwrap();
+    let as_from_2 = |c: &Creds, path: &str| {
+        api.raw(
+            &from_2,
+            "GET",
+            path,
+            &[("X-API-KEY", &c.key), ("X-API-TOKEN", &c.token)],
+            None,
+        )
+    };
+    // A parent limited to 127.0.0.1; its child asks for no range of its own.
+    let parent = api.child(
+        &r,
+        json!({"read": true, "write": true, "delete": true, "ipOrigin": ["127.0.0.1/32"]}),
+    );
+    let child = api.child(&parent, json!({"read": true, "write": true}));
+    let me = api.ok_as(&child, "GET", "/keys/me", None);
+    assert_eq!(me["ipOrigin"], json!(["127.0.0.1/32"]), "{me}");
+    let (s, b) = as_from_2(&child, "/keys/me");
+    assert_eq!(s, 403, "the child works from outside its parent's range: {b}");
+    assert!(message(&b).contains("127.0.0.1/32"), "{b}");
+    // A range outside the parent's is refused; one inside it is fine.
+    let (s, b) = api.call(
+        &parent,
+        "POST",
+        "/keys",
+        Some(json!({"read": true, "ipOrigin": ["127.0.0.0/8"]})),
+    );
+    assert_eq!(s, 422, "{b}");
+    assert!(message(&b).contains("within"), "{b}");
+    api.child(&parent, json!({"read": true, "ipOrigin": ["127.0.0.1/32"]}));
+
+    // Renewing needs write, deleting needs delete (on top of the tree rules).
+    let no_write = api.child(&r, json!({"read": true, "delete": true}));
+    let no_delete = api.child(&r, json!({"read": true, "write": true}));
+    let leaf = api.child(&no_delete, json!({"read": true}));
+    let (s, b) = api.call(&no_delete, "DELETE", &format!("/keys/{}", leaf.key), None);
+    assert_eq!(s, 403, "deleting without the delete right: {b}");
+    assert!(message(&b).contains("delete right"), "{b}");
+    let (s, b) = api.call(&no_write, "PUT", &format!("/keys/{}/renew-token", no_write.key), None);
+    assert_eq!(s, 403, "{b}");
+
+    // Deleting a key moves its subtree's objects to its parent.
+    api.ok_as(
+        &r,
+        "POST",
+        "/schema/things",
+        Some(json!({"class": "City", "properties": [{"name": "name", "@dataType": ["string"]}]})),
+    );
+    let a = api.child(&r, all_rights());
+    let a1 = api.child(&a, all_rights());
+    let a11 = api.child(&a1, all_rights());
+    let mut ids = vec![];
+    for (who, name) in [(&a1, "one"), (&a11, "two")] {
+        let made = api.ok_as(
+            who,
+            "POST",
+            "/things",
+            Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": name}}})),
+        );
+        ids.push(made["thingId"].as_str().unwrap().to_string());
+    }
+    let (s, b) = api.call(&a, "DELETE", &format!("/keys/{}", a1.key), None);
+    assert_eq!(s, 204, "{b}");
+    for id in &ids {
+        let got = api.ok_as(&a, "GET", &format!("/things/{id}"), None);
+        assert_eq!(got["key"]["$cref"], a.key.as_str(), "{got}");
+    }
+    let listed = api.ok_as(&a, "GET", "/things", None);
+    assert_eq!(listed["totalResults"], 2, "{listed}");
+    // And a root deleting A: A's objects now belong to the root.
+    let (s, b) = api.call(&r, "DELETE", &format!("/keys/{}", a.key), None);
+    assert_eq!(s, 204, "{b}");
+    let got = api.ok_as(&r, "GET", &format!("/things/{}", ids[0]), None);
+    assert_eq!(got["key"]["$cref"], r.key.as_str(), "{got}");
 }

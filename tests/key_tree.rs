@@ -79,3 +79,43 @@ async fn the_stored_token_is_a_hash_and_a_wrong_token_is_refused() {
     // A second start on the same store makes no new root.
     assert!(tree.ensure_root(None).await.unwrap().is_none());
 }
+
+/// When the configured root key changes, the old root stops working (its children do not),
+/// and no key can give it a token again.
+#[tokio::test]
+async fn a_new_configured_root_revokes_the_old_one() {
+    let conn = ConnectorHandle::from_box(
+        connector_box(weft_dev_memory::DevMemory::new()),
+        "dev-memory",
+        weft_dev_memory::CAPABILITIES,
+    );
+    let tree = KeyTree::new(conn.clone());
+    let (old, old_token) = (Id::random(), Id::random().to_string());
+    tree.ensure_root(Some((old, old_token.clone()))).await.unwrap();
+    let child_token = Id::random().to_string();
+    let child = key(Id::random(), Some(old), &child_token, -1);
+    conn.add_key(child.clone()).await.unwrap();
+    let (new, new_token) = (Id::random(), Id::random().to_string());
+    tree.ensure_root(Some((new, new_token.clone()))).await.unwrap();
+
+    let e = tree
+        .authenticate(Some(&old.to_string()), Some(&old_token), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind.http_status(), 401, "{e}");
+    let root = tree
+        .authenticate(Some(&new.to_string()), Some(&new_token), None)
+        .await
+        .unwrap();
+    tree.authenticate(Some(&child.id.to_string()), Some(&child_token), None)
+        .await
+        .unwrap();
+    // The new root cannot renew the old one back to life.
+    let e = tree.renew(&root, old).await.unwrap_err();
+    assert_eq!(e.kind.http_status(), 403, "{e}");
+    // Starting again with the same root changes nothing.
+    tree.ensure_root(Some((new, new_token.clone()))).await.unwrap();
+    tree.authenticate(Some(&new.to_string()), Some(&new_token), None)
+        .await
+        .unwrap();
+}

@@ -64,6 +64,18 @@ impl Right {
     }
 }
 
+/// The CIDR ranges of a key's `ipOrigin` (an unparsable entry, which creation refuses, matches
+/// nothing).
+fn cidrs(k: &StoredKey) -> Vec<ipnet::IpNet> {
+    k.ip_origin
+        .iter()
+        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
+        .collect()
+}
+
+/// The token hash of a root key replaced by another: no token matches it.
+pub const REVOKED_ROOT: &str = "revoked: replaced by another configured root key";
+
 /// `sha256:<hex>` of a token.
 pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -106,17 +118,25 @@ impl Principal {
         self.key.parent.is_none()
     }
 
-    /// 403 unless the key holds `right`.
+    /// 403 unless the key holds `right` — itself and every ancestor: a key's effective rights
+    /// are its own and all of its ancestors'.
     pub fn require(&self, right: Right) -> Result<()> {
-        if right.held_by(&self.key) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(format!(
+        if !right.held_by(&self.key) {
+            return Err(Error::forbidden(format!(
                 "key {} lacks the {} right needed here; use a key with it (its parent may create one)",
                 self.key.id,
                 right.name()
-            )))
+            )));
         }
+        if let Some(a) = self.ancestors.iter().find(|a| !right.held_by(a)) {
+            return Err(Error::forbidden(format!(
+                "key {} may not use the {} right: its ancestor key {} lacks it, and a key has no right its ancestors lack",
+                self.key.id,
+                right.name(),
+                a.id
+            )));
+        }
+        Ok(())
     }
 
     /// 403 unless this is a root key.
@@ -231,6 +251,20 @@ impl KeyTree {
                 }
                 None => self.conn.add_key(root_key(id, &hash)).await.map_err(fail)?,
             }
+            // One root: any other root key stops working (its token is revoked). Its child keys
+            // keep working, and the new root reaches everything.
+            for mut old in self.conn.root_keys().await.map_err(fail)? {
+                if old.id == id || old.token_hash.as_str() == REVOKED_ROOT {
+                    continue;
+                }
+                old.token_hash = REVOKED_ROOT.into();
+                self.conn.update_key(old.clone()).await.map_err(fail)?;
+                self.invalidate(&[old.id]);
+                tracing::warn!(
+                    "the configured root key is now {id}; the previous root key {} no longer works (its child keys do)",
+                    old.id
+                );
+            }
             return Ok(None);
         }
         if !self.conn.root_keys().await.map_err(fail)?.is_empty() {
@@ -281,19 +315,26 @@ impl KeyTree {
                 format_ms(a.expires_ms)
             )));
         }
-        if !k.ip_origin.is_empty() {
-            let allowed = k
-                .ip_origin
-                .iter()
-                .filter_map(|c| c.parse::<ipnet::IpNet>().ok());
-            let ok = peer.is_some_and(|ip| allowed.clone().any(|net| net.contains(&ip)));
+        // `ipOrigin` holds for the key and every ancestor: the request must come from within
+        // each restricting key's ranges.
+        for r in std::iter::once(&k).chain(ancestors.iter()) {
+            if r.ip_origin.is_empty() {
+                continue;
+            }
+            let allowed = cidrs(r);
+            let ok = peer.is_some_and(|ip| allowed.iter().any(|net| net.contains(&ip)));
             if !ok {
                 let from = peer
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "an unknown address".into());
+                let whose = if r.id == k.id {
+                    format!("key {id}")
+                } else {
+                    format!("key {id} (through its ancestor key {})", r.id)
+                };
                 return Err(Error::forbidden(format!(
-                    "key {id} may only be used from {}; this request comes from {from}",
-                    k.ip_origin
+                    "{whose} may only be used from {}; this request comes from {from}",
+                    r.ip_origin
                         .iter()
                         .map(|c| c.as_str())
                         .collect::<Vec<_>>()
@@ -369,20 +410,44 @@ impl KeyTree {
                 )));
             }
         }
+        let mut wanted = vec![];
         for cidr in &req.ip_origin {
-            cidr.parse::<ipnet::IpNet>().map_err(|e| {
+            wanted.push(cidr.parse::<ipnet::IpNet>().map_err(|e| {
                 Error::unprocessable(format!(
                     "ipOrigin {cidr:?} is not a CIDR range ({e}); write e.g. \"127.0.0.1/32\""
                 ))
-            })?;
+            })?);
         }
+        // A child's ranges lie within those of its parent and every ancestor that has some.
+        for r in std::iter::once(parent).chain(p.ancestors.iter()) {
+            if r.ip_origin.is_empty() {
+                continue;
+            }
+            let allowed = cidrs(r);
+            if let Some(out) = wanted
+                .iter()
+                .find(|w| !allowed.iter().any(|a| a.contains(*w)))
+            {
+                return Err(Error::unprocessable(format!(
+                    "ipOrigin {out} is not within the ranges of key {} ({}); a child's ipOrigin must lie within its parent's",
+                    r.id,
+                    r.ip_origin.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        // Without ranges of its own, a child is shown its parent's (which it is held to anyway).
+        let ip_origin: Vec<String> = if req.ip_origin.is_empty() {
+            parent.ip_origin.iter().map(|c| c.to_string()).collect()
+        } else {
+            req.ip_origin.clone()
+        };
         let token = Id::random().to_string();
         let key = StoredKey {
             id: Id::random(),
             parent: Some(parent.id).into(),
             token_hash: hash_token(&token).into(),
             email: req.email.unwrap_or_default().into(),
-            ip_origin: req.ip_origin.into_iter().map(Into::into).collect(),
+            ip_origin: ip_origin.into_iter().map(Into::into).collect(),
             expires_ms: expires,
             read: req.read,
             write: req.write,
@@ -415,26 +480,38 @@ impl KeyTree {
         Ok(self.conn.key_children(id).await?)
     }
 
-    /// `DELETE /keys/{id}`: strict descendants only; the whole subtree goes.
-    pub async fn delete(&self, p: &Principal, id: Id) -> Result<()> {
-        self.visible_key(p, id).await?;
+    /// The key `p` may delete (a strict descendant), or why not. Deleting goes through
+    /// `Core::delete_key`, which re-owns the subtree's objects first.
+    pub async fn deletable(&self, p: &Principal, id: Id) -> Result<StoredKey> {
+        let k = self.visible_key(p, id).await?;
         if id == p.id() {
             return Err(Error::forbidden(
                 "a key cannot delete itself; its parent (or an ancestor) may delete it",
             ));
         }
+        Ok(k)
+    }
+
+    /// Deletes a key and its subtree (no rules checked, objects left as they are: use
+    /// `Core::delete_key`); answers the deleted ids.
+    pub(crate) async fn delete_subtree(&self, id: Id) -> Result<Vec<Id>> {
         let deleted = self.conn.delete_key(id).await.map_err(|e| match e.kind {
             ErrorKind::NotFound => Error::not_found(format!("there is no key {id}")),
             _ => e.into(),
         })?;
         self.invalidate(&deleted);
-        Ok(())
+        Ok(deleted)
     }
 
     /// `PUT /keys/{id}/renew-token`: a descendant's token, or one's own for the root. The old
     /// token stops working at once.
     pub async fn renew(&self, p: &Principal, id: Id) -> Result<(StoredKey, String)> {
         let mut k = self.visible_key(p, id).await?;
+        if k.parent.is_none() && id != p.id() {
+            return Err(Error::forbidden(format!(
+                "key {id} is another root key; a root key's token comes from the configuration (auth.root_key, auth.root_token)"
+            )));
+        }
         if id == p.id() && !p.is_root() {
             return Err(Error::forbidden(
                 "a key cannot renew its own token (only the root can); ask its parent",

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod network;
 pub mod objects;
 pub mod ontology;
+mod ownership;
 pub mod plugin_log;
 pub mod questions;
 

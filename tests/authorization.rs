@@ -537,7 +537,10 @@ fn restrictions_are_inherited_and_a_deleted_keys_objects_go_to_its_parent() {
     let me = api.ok_as(&child, "GET", "/keys/me", None);
     assert_eq!(me["ipOrigin"], json!(["127.0.0.1/32"]), "{me}");
     let (s, b) = as_from_2(&child, "/keys/me");
-    assert_eq!(s, 403, "the child works from outside its parent's range: {b}");
+    assert_eq!(
+        s, 403,
+        "the child works from outside its parent's range: {b}"
+    );
     assert!(message(&b).contains("127.0.0.1/32"), "{b}");
     // A range outside the parent's is refused; one inside it is fine.
     let (s, b) = api.call(
@@ -557,7 +560,12 @@ fn restrictions_are_inherited_and_a_deleted_keys_objects_go_to_its_parent() {
     let (s, b) = api.call(&no_delete, "DELETE", &format!("/keys/{}", leaf.key), None);
     assert_eq!(s, 403, "deleting without the delete right: {b}");
     assert!(message(&b).contains("delete right"), "{b}");
-    let (s, b) = api.call(&no_write, "PUT", &format!("/keys/{}/renew-token", no_write.key), None);
+    let (s, b) = api.call(
+        &no_write,
+        "PUT",
+        &format!("/keys/{}/renew-token", no_write.key),
+        None,
+    );
     assert_eq!(s, 403, "{b}");
 
     // Deleting a key moves its subtree's objects to its parent.
@@ -593,4 +601,62 @@ fn restrictions_are_inherited_and_a_deleted_keys_objects_go_to_its_parent() {
     assert_eq!(s, 204, "{b}");
     let got = api.ok_as(&r, "GET", &format!("/things/{}", ids[0]), None);
     assert_eq!(got["key"]["$cref"], r.key.as_str(), "{got}");
+}
+
+/// Behind a reverse proxy: `X-Forwarded-For` names the client only when the connection comes
+/// from a `trusted_proxies` address, and then only its right-most untrusted hop counts.
+#[test]
+fn x_forwarded_for_is_honoured_only_from_trusted_proxies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weft.json");
+    std::fs::write(
+        &config,
+        json!({"environments": [{"name": "default", "trusted_proxies": ["127.0.0.1/32"]}]})
+            .to_string(),
+    )
+    .unwrap();
+    let api = Api::new(Server::start_with(
+        &["--config-file", config.to_str().unwrap()],
+        &[],
+    ));
+    let k = api.child(
+        &Creds::root(),
+        json!({"read": true, "ipOrigin": ["10.9.8.7/32"]}),
+    );
+    let from_2 = Client::builder()
+        .local_address(Some("127.0.0.2".parse::<IpAddr>().unwrap()))
+        .build()
+        .unwrap();
+    let me = |http: &Client, xff: &str| {
+        api.raw(
+            http,
+            "GET",
+            "/keys/me",
+            &[
+                ("X-API-KEY", &k.key),
+                ("X-API-TOKEN", &k.token),
+                ("X-Forwarded-For", xff),
+            ],
+            None,
+        )
+        .0
+    };
+    assert_eq!(me(&api.http, "10.9.8.7"), 200, "from the trusted proxy");
+    assert_eq!(me(&api.http, "10.9.8.6"), 403);
+    assert_eq!(me(&api.http, "10.9.8.7, 192.0.2.1"), 403, "a forged left entry");
+    assert_eq!(me(&api.http, "192.0.2.1, 10.9.8.7"), 200, "the right-most hop");
+    assert_eq!(me(&from_2, "10.9.8.7"), 403, "from an untrusted address");
+    // A range that does not parse stops the server with one line naming the key.
+    std::fs::write(
+        &config,
+        json!({"environments": [{"name": "default", "trusted_proxies": ["proxy"]}]}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(weft_e2e_tests::weft_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config-file"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trusted_proxies[0]"));
 }

@@ -91,12 +91,16 @@ async fn a_new_configured_root_revokes_the_old_one() {
     );
     let tree = KeyTree::new(conn.clone());
     let (old, old_token) = (Id::random(), Id::random().to_string());
-    tree.ensure_root(Some((old, old_token.clone()))).await.unwrap();
+    tree.ensure_root(Some((old, old_token.clone())))
+        .await
+        .unwrap();
     let child_token = Id::random().to_string();
     let child = key(Id::random(), Some(old), &child_token, -1);
     conn.add_key(child.clone()).await.unwrap();
     let (new, new_token) = (Id::random(), Id::random().to_string());
-    tree.ensure_root(Some((new, new_token.clone()))).await.unwrap();
+    tree.ensure_root(Some((new, new_token.clone())))
+        .await
+        .unwrap();
 
     let e = tree
         .authenticate(Some(&old.to_string()), Some(&old_token), None)
@@ -114,7 +118,9 @@ async fn a_new_configured_root_revokes_the_old_one() {
     let e = tree.renew(&root, old).await.unwrap_err();
     assert_eq!(e.kind.http_status(), 403, "{e}");
     // Starting again with the same root changes nothing.
-    tree.ensure_root(Some((new, new_token.clone()))).await.unwrap();
+    tree.ensure_root(Some((new, new_token.clone())))
+        .await
+        .unwrap();
     tree.authenticate(Some(&new.to_string()), Some(&new_token), None)
         .await
         .unwrap();

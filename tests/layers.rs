@@ -67,11 +67,17 @@ fn front_ends_sit_on_the_core_and_not_on_each_other_upwards() {
         assert!(!graphql.contains(not), "weft-graphql depends on {not}");
     }
     // Network queries reach the network through weft-core's `Network` port, not weft-p2p.
-    assert!(!graphql.contains("weft-p2p"), "weft-graphql depends on weft-p2p");
+    assert!(
+        !graphql.contains("weft-p2p"),
+        "weft-graphql depends on weft-p2p"
+    );
     let p2p = dependencies("weft-p2p");
     assert!(p2p.contains("weft-core"));
     for not in ["weft-rest", "weft-graphql", "weft"] {
-        assert!(!p2p.contains(not), "weft-p2p depends on {not}, a front end beside or above it");
+        assert!(
+            !p2p.contains(not),
+            "weft-p2p depends on {not}, a front end beside or above it"
+        );
     }
     let rest = dependencies("weft-rest");
     assert!(rest.contains("weft-core") && rest.contains("weft-graphql"));

@@ -108,6 +108,9 @@ impl Server {
             .env_remove("WEFT_ROOT_TOKEN")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
+        for var in P2P_ENV {
+            cmd.env_remove(var);
+        }
         if fixed_root {
             cmd.env("WEFT_ROOT_KEY", ROOT_KEY)
                 .env("WEFT_ROOT_TOKEN", ROOT_TOKEN);
@@ -155,6 +158,17 @@ impl Server {
 }
 
 impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (at most `timeout`) for the process to exit; its exit status.
     pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
         let _ = std::process::Command::new("kill")
@@ -364,4 +378,287 @@ pub fn message(body: &serde_json::Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// P2P: genesis servers and peers as real processes.
+
+/// The environment variables of the P2P settings, removed from every server the tests start
+/// unless a test sets them.
+pub const P2P_ENV: [&str; 7] = [
+    "WEFT_PEER_NAME",
+    "WEFT_GENESIS_URL",
+    "WEFT_BOOTSTRAPPED_PEERS",
+    "WEFT_FIRST_PEER",
+    "WEFT_REQUEST_CONTEXTIONARY",
+    "WEFT_PING_INTERVAL_S",
+    "WEFT_DATA_DIR",
+];
+
+/// A running `weft genesis` on 127.0.0.1; killed (SIGKILL) when dropped.
+pub struct GenesisServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl GenesisServer {
+    /// Starts `weft genesis --listen 127.0.0.1:0 ARGS` (e.g. `--liveness-timeout 1.5`).
+    pub fn start(args: &[&str]) -> GenesisServer {
+        Self::start_on(0, args)
+    }
+
+    /// Starts it on `port` (0: any free port), e.g. again on the port of one stopped.
+    pub fn start_on(port: u16, args: &[&str]) -> GenesisServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(weft_bin())
+            .args(["genesis", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env(
+                "WEFT_LOG",
+                std::env::var("WEFT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start weft genesis");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut printed = vec![];
+        let url = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => match line.strip_prefix("weft genesis: listening on ") {
+                    Some(url) => break url.trim_end_matches('/').to_string(),
+                    None => printed.push(line),
+                },
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("weft genesis did not report its address within 30 s; it printed {printed:?}");
+                }
+            }
+        };
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {url}"));
+        GenesisServer { child, url, port }
+    }
+
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `GET /peers`: the names of the registered peers, sorted.
+    pub fn peer_names(&self) -> Vec<String> {
+        let b = get_json(&format!("{}/peers", self.url)).unwrap_or_default();
+        let mut names: Vec<String> = b
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["peerName"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for GenesisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking client for the P2P tests: no proxy, 5 s per request.
+pub fn p2p_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// `GET url` without a key: the JSON body of a 2xx answer, else `None`.
+pub fn get_json(url: &str) -> Option<serde_json::Value> {
+    let r = p2p_client().get(url).send().ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().ok()
+}
+
+/// The environment of a peer named `name`: its public URL is `http://127.0.0.1:0` (the port it
+/// binds), its data directory `data_dir`, its ping interval `ping_interval_s`.
+pub fn peer_env(
+    name: &str,
+    data_dir: &std::path::Path,
+    ping_interval_s: &str,
+) -> Vec<(String, String)> {
+    vec![
+        ("WEFT_PEER_NAME".into(), name.into()),
+        ("WEFT_PUBLIC_URL".into(), "http://127.0.0.1:0".into()),
+        ("WEFT_PING_INTERVAL_S".into(), ping_interval_s.into()),
+        ("WEFT_DATA_DIR".into(), data_dir.display().to_string()),
+    ]
+}
+
+/// Starts a peer (`weft serve` with dev-memory) with `env` and `args`.
+pub fn start_peer(args: &[&str], env: &[(String, String)]) -> Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Server::start_with(args, &env)
+}
+
+impl Server {
+    /// The server's base URL, `http://127.0.0.1:PORT` (what peers know it by).
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches("/weaviate/v1").to_string()
+    }
+
+    /// `GET /weaviate/v1/p2p/peers` without a key: the known peers' names, sorted (empty when
+    /// the request fails).
+    pub fn known_peers(&self) -> Vec<String> {
+        let b = get_json(&self.at("/p2p/peers")).unwrap_or_default();
+        let mut names: Vec<String> = b
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Runs `weft serve` (dev-memory, 127.0.0.1:0) with `args` and `env` until it exits (at most
+/// `timeout`, else it is killed and this panics): its exit status, stdout and stderr.
+pub fn serve_until_exit(
+    args: &[&str],
+    env: &[(String, String)],
+    timeout: std::time::Duration,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    dev_memory_so();
+    let mut cmd = std::process::Command::new(weft_bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--plugin-dir"])
+        .arg(build_dir())
+        .args(args)
+        .env_remove("WEFT_CONFIG_FILE")
+        .env_remove("WEFT_LISTEN")
+        .env_remove("WEFT_PLUGIN_DIR")
+        .env("WEFT_LOG", "warn")
+        .env("WEFT_ROOT_KEY", ROOT_KEY)
+        .env("WEFT_ROOT_TOKEN", ROOT_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for var in P2P_ENV {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start weft");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("weft serve did not exit within {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    (
+        status,
+        out_t.join().unwrap_or_default(),
+        err_t.join().unwrap_or_default(),
+    )
+}
+
+/// A second, smaller contextionary (the 2,000 most frequent GloVe words): another content hash
+/// than [`test_contextionary`]'s. `WEFT_TEST_CONTEXTIONARY_SMALL`, else
+/// `target/contextionary/glove-top2000.fifu`, made with `weft contextionary fetch --top 2000`
+/// when missing (from the package cache `scripts/fetch-test-contextionary.sh` filled).
+pub fn small_test_contextionary() -> PathBuf {
+    if let Some(p) = std::env::var_os("WEFT_TEST_CONTEXTIONARY_SMALL") {
+        return must_exist(
+            PathBuf::from(p),
+            "WEFT_TEST_CONTEXTIONARY_SMALL names no file",
+        );
+    }
+    let p = target_dir().join("contextionary/glove-top2000.fifu");
+    let mut index = p.as_os_str().to_owned();
+    index.push(".hnsw");
+    if !p.exists() || !PathBuf::from(index).exists() {
+        let out = std::process::Command::new(weft_bin())
+            .args(["contextionary", "fetch", "--top", "2000", "--out"])
+            .arg(&p)
+            .output()
+            .expect("run weft contextionary fetch");
+        assert!(
+            out.status.success(),
+            "weft contextionary fetch --top 2000 --out {} failed: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    must_exist(p, "weft contextionary fetch --top 2000 did not write it")
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes; how long it took, or `None`.
+pub fn wait_for(
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if check() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+impl Server {
+    /// The server's resident memory now, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
 }

@@ -46,6 +46,10 @@ pub struct CoreConfig {
     pub public_url: String,
     /// Default and maximum page size.
     pub limit: u64,
+    /// What one request may ask.
+    pub limits: crate::Limits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for CoreConfig {
@@ -53,6 +57,8 @@ impl Default for CoreConfig {
         CoreConfig {
             public_url: "http://127.0.0.1:8080".into(),
             limit: 100,
+            limits: crate::Limits::default(),
+            trusted_proxies: vec![],
         }
     }
 }
@@ -65,6 +71,10 @@ pub struct Core {
     pub public_url: String,
     /// Default and maximum page size.
     pub limit: u64,
+    /// What one request may ask.
+    pub limits: crate::Limits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The plugins this server runs with.
     pub plugins: Vec<PluginInfo>,
     /// The key tree.
@@ -93,6 +103,8 @@ impl Core {
             conn,
             public_url: config.public_url,
             limit: config.limit,
+            limits: config.limits,
+            trusted_proxies: config.trusted_proxies,
             plugins,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
             gate: Arc::new(RwLock::new(())),
@@ -171,10 +183,74 @@ impl Core {
         }
     }
 
-    /// Whether a reference's `locationUrl` names this server.
+    /// The address a request comes from: the connection's peer, or — when that peer is a
+    /// trusted proxy — the right-most address of `X-Forwarded-For` that is not a trusted proxy
+    /// (the one the nearest untrusted hop connected from; addresses left of it could be forged).
+    pub fn client_address(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        forwarded_for: &[&str],
+    ) -> Option<std::net::IpAddr> {
+        let peer = peer?;
+        let trusted = |ip: &std::net::IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return Some(peer);
+        }
+        let hops: Vec<std::net::IpAddr> = forwarded_for
+            .iter()
+            .flat_map(|h| h.split(','))
+            .map(str::trim)
+            .map_while(|h| h.parse().ok())
+            .collect();
+        hops.iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .or(hops.first())
+            .copied()
+            .or(Some(peer))
+    }
+
+    /// Whether a reference's `locationUrl` names this server: the contract's
+    /// `http://localhost/`, this server's public URL, or its own port on a loopback name
+    /// (`127.0.0.1`, `localhost`, `[::1]`) — in any spelling (host case, trailing slash, an
+    /// explicit default port).
     pub fn is_local(&self, url: &str) -> bool {
-        let norm = |u: &str| u.trim_end_matches('/').to_string();
-        norm(url) == norm(crate::ontology::LOCALHOST_URL) || norm(url) == norm(&self.public_url)
+        let Some(u) = SimpleUrl::parse(url) else {
+            return false;
+        };
+        if SimpleUrl::parse(crate::ontology::LOCALHOST_URL).as_ref() == Some(&u) {
+            return true;
+        }
+        let Some(own) = SimpleUrl::parse(&self.public_url) else {
+            return false;
+        };
+        u == own
+            || (u.is_loopback()
+                && u.port == own.port
+                && u.scheme == own.scheme
+                && u.path.is_empty())
+    }
+
+    /// Checks a reference's `locationUrl`: this server, or a peer the network knows; anything
+    /// else is refused with 422 (so the server is never made to call an address nobody
+    /// configured). Answers whether it is local.
+    pub fn check_location(&self, property: &str, url: &str) -> Result<bool> {
+        if self.is_local(url) {
+            return Ok(true);
+        }
+        if self.network().is_some_and(|n| n.knows_url(url)) {
+            return Ok(false);
+        }
+        Err(Error::unprocessable(format!(
+            "property {property:?} refers to locationUrl {url:?}, which is neither this server nor a peer it knows; allowed are {}, {} (or this server's port on 127.0.0.1 or localhost){}",
+            crate::ontology::LOCALHOST_URL,
+            self.public_url,
+            if self.network().is_some() {
+                " and the URL of a known peer (GET /p2p/peers lists them)"
+            } else {
+                "; this server is not part of a network, so no peer is known"
+            }
+        )))
     }
 
     /// The current ontology (re-read from the connector when its version changed, so several
@@ -405,9 +481,165 @@ impl Core {
     }
 }
 
+/// The parts of an `http(s)` URL that say which server it names, normalised: scheme and host
+/// lower-cased, the default port made explicit, trailing slashes dropped from the path.
+#[derive(Debug, PartialEq, Eq)]
+struct SimpleUrl {
+    scheme: String,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl SimpleUrl {
+    fn parse(url: &str) -> Option<SimpleUrl> {
+        let (scheme, rest) = url.trim().split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') || path.contains(['?', '#']) {
+            return None;
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !p.contains(']') => (h, p.parse().ok()?),
+            _ => (authority, default_port),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(SimpleUrl {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+            path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn is_loopback(&self) -> bool {
+        matches!(self.host.as_str(), "localhost" | "[::1]")
+            || self
+                .host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
 /// A schema change that needs a class without objects.
 struct Empty<'a> {
     kind: ObjectKind,
     class: &'a str,
     what: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(public_url: &str) -> Core {
+        Core::new(
+            ConnectorHandle::unavailable(),
+            CoreConfig {
+                public_url: public_url.into(),
+                ..CoreConfig::default()
+            },
+            vec![],
+        )
+    }
+
+    #[test]
+    fn this_server_is_local_in_any_spelling_and_nothing_else_is() {
+        let c = core("http://127.0.0.1:8081");
+        for local in [
+            "http://localhost/",
+            "http://localhost",
+            "HTTP://LOCALHOST:80/",
+            "http://127.0.0.1:8081",
+            "http://127.0.0.1:8081/",
+            "http://localhost:8081",
+            "http://LocalHost:8081//",
+            "http://[::1]:8081",
+        ] {
+            assert!(c.is_local(local), "{local}");
+        }
+        for other in [
+            "http://127.0.0.1:8082",
+            "https://127.0.0.1:8081",
+            "http://10.0.0.1:8081",
+            "http://example.org/",
+            "http://localhost:8081/elsewhere",
+            "http://user@localhost/",
+            "ftp://localhost/",
+            "localhost",
+            "",
+        ] {
+            assert!(!c.is_local(other), "{other}");
+        }
+        let c = core("https://Weft.Example.org/base/");
+        assert!(c.is_local("https://weft.example.org:443/base"));
+        assert!(!c.is_local("https://weft.example.org/"));
+    }
+
+    #[test]
+    fn a_reference_elsewhere_is_refused_naming_the_url_and_what_is_allowed() {
+        let c = core("http://127.0.0.1:8081");
+        assert!(c
+            .check_location("inCity", "http://localhost:8081/")
+            .unwrap());
+        let e = c
+            .check_location("inCity", "http://169.254.169.254/")
+            .unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Invalid);
+        assert!(
+            e.message.contains("http://169.254.169.254/")
+                && e.message.contains("http://localhost/")
+                && e.message.contains("http://127.0.0.1:8081")
+                && e.message.contains("inCity"),
+            "{e}"
+        );
+    }
+
+    /// A network that knows one peer.
+    struct OnePeer;
+
+    impl crate::Network for OnePeer {
+        fn peers(&self) -> (u64, Vec<crate::network::KnownPeer>) {
+            (0, vec![])
+        }
+        fn knows_url(&self, url: &str) -> bool {
+            url.trim_end_matches('/') == "http://127.0.0.1:9000"
+        }
+        fn query_peer(
+            &self,
+            _: &str,
+            _: String,
+            _: Duration,
+            _: Option<crate::network::CallerKey>,
+        ) -> futures::future::BoxFuture<'static, Result<serde_json::Value>> {
+            Box::pin(async { Err(Error::unsupported("no")) })
+        }
+        fn ask(
+            &self,
+            _: crate::network::Question,
+            _: Duration,
+        ) -> futures::future::BoxFuture<'static, Vec<crate::network::PeerAnswer>> {
+            Box::pin(async { vec![] })
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_known_peer_is_allowed_and_not_local() {
+        let c = core("http://127.0.0.1:8081");
+        assert!(c.check_location("p", "http://127.0.0.1:9000/").is_err());
+        c.set_network(Arc::new(OnePeer));
+        assert!(!c.check_location("p", "http://127.0.0.1:9000/").unwrap());
+        let e = c.check_location("p", "http://127.0.0.1:9001/").unwrap_err();
+        assert!(e.message.contains("known peer"), "{e}");
+    }
 }

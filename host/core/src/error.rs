@@ -19,6 +19,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with what is stored, or contention persisted (409).
     Conflict,
+    /// The request is over a configured limit (413).
+    TooLarge,
     /// The request is well-formed but invalid, e.g. against the ontology (422).
     Invalid,
     /// A fault inside the server or a plugin (500).
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::TooLarge => 413,
             ErrorKind::Invalid => 422,
             ErrorKind::Internal => 500,
             ErrorKind::Unsupported => 501,
@@ -85,6 +88,10 @@ impl Error {
     /// [`ErrorKind::Conflict`].
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, m)
+    }
+    /// [`ErrorKind::TooLarge`].
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooLarge, m)
     }
     /// [`ErrorKind::Invalid`].
     pub fn unprocessable(m: impl Into<String>) -> Self {

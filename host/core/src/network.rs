@@ -39,6 +39,34 @@ pub struct KnownPeer {
     pub schema: Option<Arc<Ontology>>,
 }
 
+/// The key a caller presented (`X-API-KEY`, `X-API-TOKEN`), carried only so that a network
+/// query may forward it to a peer when `network.forward_caller_key` is configured.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallerKey {
+    /// `X-API-KEY`.
+    pub key: String,
+    /// `X-API-TOKEN`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for CallerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerKey")
+            .field("key", &self.key)
+            .field("token", &"…")
+            .finish()
+    }
+}
+
+/// A keyword of a network question, with its weight (> 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuestionKeyword {
+    /// The word.
+    pub value: String,
+    /// Its weight.
+    pub weight: f32,
+}
+
 /// A class a network question asks about: by name and keywords, matched by meaning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassQuestion {
@@ -46,7 +74,7 @@ pub struct ClassQuestion {
     pub name: String,
     /// Keywords with weights that place it (empty: the name's parts).
     #[serde(default)]
-    pub keywords: Vec<(String, f32)>,
+    pub keywords: Vec<QuestionKeyword>,
     /// The least certainty (0..1, 1 − cosine distance) a class must match with.
     pub certainty: f32,
     /// At most this many objects per matching class (`None`: the server's limit).
@@ -55,20 +83,25 @@ pub struct ClassQuestion {
 }
 
 /// A property condition of a network question: the property is matched by meaning, its value
-/// by `operator`.
+/// by `operator`. Without `operator` (introspection) only the property's meaning is asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertyQuestion {
     /// The property name as the asker calls it.
     pub name: String,
     /// Keywords with weights (empty: the name's parts).
     #[serde(default)]
-    pub keywords: Vec<(String, f32)>,
+    pub keywords: Vec<QuestionKeyword>,
     /// The least certainty the property must match with.
     pub certainty: f32,
-    /// `Equal`, `NotEqual`, `LessThan`, … as in `where` filters.
-    pub operator: String,
-    /// The value compared with.
-    pub value: serde_json::Value,
+    /// `Equal`, `NotEqual`, `GreaterThan`, `GreaterThanEqual`, `LessThan`, `LessThanEqual`, as
+    /// in `where` filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// The value compared with: a JSON string, number or boolean. A string compared with a
+    /// `date` property is read as an RFC 3339 date; a value of another type than the matched
+    /// property's never matches (as in `where` filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
 }
 
 /// What a network question asks (GraphQL `Network { Fetch | Introspect }`).
@@ -114,11 +147,26 @@ impl From<ObjectKind> for ObjectKindName {
     }
 }
 
-/// One object a peer found: `weaviate://<peer>/<uuid>` and how certain the match is.
+/// One object a peer found: `weaviate://<peer>/<uuid>` and how certain the match is. A network
+/// question never sees an object's contents: only its id, the class it is of and the
+/// certainty with which that class (and the asked properties) matched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Beacon {
     /// `weaviate://<peerName>/<uuid>`.
     pub beacon: String,
+    /// 0..1: the lowest of the certainties of its class and of the properties the conditions
+    /// matched.
+    pub certainty: f32,
+    /// The peer's class the object is of.
+    #[serde(default)]
+    pub class: String,
+}
+
+/// A property of a peer's class that matched a property of the question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedProperty {
+    /// The peer's property name.
+    pub property: String,
     /// 0..1.
     pub certainty: f32,
 }
@@ -130,9 +178,10 @@ pub struct MatchedClass {
     pub class: String,
     /// 0..1.
     pub certainty: f32,
-    /// The peer's property names that matched the question's, with their certainty.
+    /// The peer's properties that matched the question's, one per asked property, in the
+    /// question's order.
     #[serde(default)]
-    pub properties: Vec<(String, f32)>,
+    pub properties: Vec<MatchedProperty>,
 }
 
 /// One peer's answer to a question.
@@ -166,13 +215,16 @@ pub trait Network: Send + Sync {
     fn knows_url(&self, url: &str) -> bool;
 
     /// Runs a `Local` GraphQL query on the peer named `peer` with the credentials configured for
-    /// it, answering the peer's JSON response (`{"data": …, "errors": …}`), or an error when it
-    /// did not answer within `timeout`.
+    /// its URL — or, when none are and forwarding is configured, with `caller` (the key the
+    /// caller of this server presented); otherwise without a key. Answers the peer's JSON
+    /// response (`{"data": …, "errors": …}`), or an error when it did not answer within
+    /// `timeout` or refused (the message need not name the peer: the caller does).
     fn query_peer(
         &self,
         peer: &str,
         query: String,
         timeout: Duration,
+        caller: Option<CallerKey>,
     ) -> BoxFuture<'static, Result<serde_json::Value>>;
 
     /// Asks every known peer `question` and collects the answers that arrive within `timeout`;

@@ -159,8 +159,8 @@ impl Core {
             .validate_object(kind, &class, &props)
             .map_err(Error::unprocessable)?;
         for r in refs {
-            if !self.is_local(&r.reference.location_url) {
-                continue; // a peer's object: the network layer resolves it
+            if !self.check_location(&r.property, &r.reference.location_url)? {
+                continue; // a known peer's object: the network resolves it
             }
             let Some(target_kind) = r.reference.kind else {
                 return Err(Error::unprocessable(format!(
@@ -276,6 +276,12 @@ impl Core {
         bodies: Vec<ObjectBody>,
         is_async: bool,
     ) -> Result<Vec<Result<ObjectView>>> {
+        crate::Limits::check(
+            "the batch's number of items",
+            "max_batch_items",
+            bodies.len(),
+            self.limits.max_batch_items,
+        )?;
         let gate = self.gate.clone().read_owned().await;
         let (version, ontology) = self.ontology_versioned().await?;
         let vis = self.visibility(p).await?;

@@ -17,6 +17,7 @@ use weft_plugin_api::aggregate::{self, AggregateRequest, AggregateResult};
 use weft_plugin_api::filter::WhereFilter;
 use weft_plugin_api::{Capabilities, Id, ObjectKind, ObjectQuery, StoredObject};
 
+use weft_core::network::CallerKey;
 use weft_core::ontology::{parse_reference, Ontology};
 use weft_core::{Core as App, Error as ApiError, Principal, Result as ApiResult, Visibility};
 
@@ -45,21 +46,67 @@ type Hop = (String, Option<String>);
 /// What one HTTP request may see, and what it has fetched so far.
 pub struct RequestEnv {
     app: Arc<App>,
+    /// The caller.
+    principal: Principal,
+    /// The key the caller presented, for network queries that forward it.
+    caller_key: Option<CallerKey>,
     /// What the caller may see (asked of the core).
     vis: Visibility,
     /// Objects reached through references: `None` for missing or not visible.
     cache: Mutex<HashMap<(ObjectKind, Id), Option<StoredObject>>>,
+    /// Objects read from the connector for this request so far (`limits.max_query_objects`).
+    read: std::sync::atomic::AtomicU64,
 }
 
 impl RequestEnv {
-    /// The environment of a request by `principal`.
-    pub async fn new(app: Arc<App>, principal: &Principal) -> ApiResult<Self> {
+    /// The environment of a request by `principal`, who presented `caller_key`.
+    pub async fn new(
+        app: Arc<App>,
+        principal: &Principal,
+        caller_key: Option<CallerKey>,
+    ) -> ApiResult<Self> {
         let vis = app.visibility(principal).await?;
         Ok(RequestEnv {
             vis,
             app,
+            principal: principal.clone(),
+            caller_key,
             cache: Mutex::new(HashMap::new()),
+            read: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Counts `n` more objects read for this request; an error naming the limit once the
+    /// request has read more than `limits.max_query_objects`.
+    fn account(&self, n: u64) -> ApiResult<()> {
+        let limit = self.app.limits.max_query_objects;
+        let total = self
+            .read
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(n);
+        if total > limit {
+            return Err(weft_core::Limits::refuse(
+                &format!("this query's reading of {total} objects"),
+                "max_query_objects",
+                limit,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The caller.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The key the caller presented.
+    pub fn caller_key(&self) -> Option<CallerKey> {
+        self.caller_key.clone()
+    }
+
+    /// The network, when this server is a peer.
+    pub fn network(&self) -> Option<Arc<dyn weft_core::Network>> {
+        self.app.network().cloned()
     }
 
     /// The server's default and maximum page size.
@@ -100,6 +147,7 @@ impl RequestEnv {
             if missing.is_empty() {
                 continue;
             }
+            self.account(missing.len() as u64)?;
             let found = self.app.conn.get_objects(kind, missing.clone()).await?;
             let mut cache = self.cache();
             for (i, id) in missing.into_iter().enumerate() {
@@ -203,7 +251,9 @@ impl RequestEnv {
             let mut q = self.query(kind, class, filter);
             q.offset = offset;
             q.limit = limit;
-            return Ok(self.app.conn.query_objects(q).await?.objects.into_vec());
+            let objects = self.app.conn.query_objects(q).await?.objects.into_vec();
+            self.account(objects.len() as u64)?;
+            return Ok(objects);
         }
         if limit == 0 {
             return Ok(vec![]);
@@ -233,6 +283,7 @@ impl RequestEnv {
             loop {
                 let page = self.app.conn.query_objects(q.clone()).await?;
                 let n = page.objects.len() as u64;
+                self.account(n)?;
                 out.extend(page.objects);
                 q.offset += n;
                 if n == 0 || q.offset >= page.total {
@@ -259,6 +310,7 @@ impl RequestEnv {
         loop {
             let page = self.app.conn.query_objects(q.clone()).await?;
             let n = page.objects.len() as u64;
+            self.account(n)?;
             let objects = page.objects.into_vec();
             self.prefetch(&objects, &paths).await?;
             let resolve = |k: ObjectKind, id: Id| self.cached(k, id);

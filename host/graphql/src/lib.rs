@@ -1,8 +1,11 @@
-//! `weft-graphql`: GraphQL: `Local { Get, GetMeta, Aggregate }` over the objects of this server, with a schema
-//! generated at run time from the ontology.
+//! `weft-graphql`: GraphQL: `Local { Get, GetMeta, Aggregate }` over the objects of this server,
+//! and — when this server is a peer — `Network { Get, Fetch, Introspect }` over the peers it
+//! knows ([`network`]), with a schema generated at run time from the ontology and the peers'
+//! downloaded schemas.
 //!
-//! Owns: the schema (built by [`schema`] from one ontology version and swapped atomically when the
-//! version changes, so a class added over REST is queryable by the very next request); the
+//! Owns: the schema (built by [`schema`] from one ontology version and one version of the
+//! network's peer list, and swapped atomically when either changes, so a class added over REST
+//! — or a peer that joined — is queryable by the very next request); the
 //! `where`/`groupBy` arguments and their type checks ([`arguments`]); where answers come from —
 //! the connector when it declares the capability, the host otherwise — and who may see what
 //! ([`data`]). Must not know: HTTP (the endpoints are in `weft-rest`), how a connector stores
@@ -14,6 +17,7 @@
 
 mod arguments;
 mod data;
+pub mod network;
 mod schema;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -21,6 +25,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_graphql::dynamic::Schema;
 use async_graphql::{Response, ServerError, Variables};
 
+use weft_core::network::CallerKey;
 use weft_core::{Core as App, Principal, Result as ApiResult};
 
 /// One GraphQL request: `{query, operationName, variables}`.
@@ -37,10 +42,14 @@ pub struct GraphqlRequest {
 /// A schema built from one ontology version, or why none could be built.
 type Built = Arc<Result<Schema, String>>;
 
-/// The GraphQL service: the schema cached by ontology version.
+/// What a schema is built from: the ontology version and, when this server is a peer, the
+/// version of its peer list (which moves when a peer comes, goes or changes its schema).
+type Version = (u64, Option<u64>);
+
+/// The GraphQL service: the schema cached by (ontology version, network version).
 #[derive(Default)]
 pub struct Graphql {
-    current: RwLock<Option<(u64, Built)>>,
+    current: RwLock<Option<(Version, Built)>>,
 }
 
 impl Graphql {
@@ -49,10 +58,12 @@ impl Graphql {
         Self::default()
     }
 
-    /// The schema of the current ontology: the cached one while the version is unchanged,
-    /// otherwise built anew and swapped in.
+    /// The schema of the current ontology and peer list: the cached one while both versions
+    /// are unchanged, otherwise built anew and swapped in.
     async fn schema(&self, app: &App) -> ApiResult<Built> {
-        let (version, ontology) = app.ontology_versioned().await?;
+        let (ontology_version, ontology) = app.ontology_versioned().await?;
+        let peers = app.network().map(|n| n.peers());
+        let version = (ontology_version, peers.as_ref().map(|p| p.0));
         if let Some((v, built)) = self
             .current
             .read()
@@ -63,9 +74,13 @@ impl Graphql {
                 return Ok(built.clone());
             }
         }
-        let built: Built = Arc::new(schema::build(ontology));
+        let built: Built = Arc::new(schema::build(
+            ontology,
+            peers.as_ref().map(|(_, p)| p.as_slice()),
+            &app.limits,
+        ));
         if let Err(e) = built.as_ref() {
-            tracing::debug!("GraphQL schema of ontology version {version}: {e}");
+            tracing::debug!("GraphQL schema of (ontology, network) version {version:?}: {e}");
         }
         *self.current.write().unwrap_or_else(PoisonError::into_inner) =
             Some((version, built.clone()));
@@ -92,8 +107,21 @@ impl Graphql {
         principal: &Principal,
         requests: Vec<GraphqlRequest>,
     ) -> ApiResult<Vec<Response>> {
+        self.execute_as(app, principal, None, requests).await
+    }
+
+    /// [`Graphql::execute`] for a caller that presented `caller_key` (which a `Network` query
+    /// forwards to peers without configured credentials when `network.forward_caller_key` is
+    /// on).
+    pub async fn execute_as(
+        &self,
+        app: &Arc<App>,
+        principal: &Principal,
+        caller_key: Option<CallerKey>,
+        requests: Vec<GraphqlRequest>,
+    ) -> ApiResult<Vec<Response>> {
         let built = self.schema(app).await?;
-        let env = Arc::new(data::RequestEnv::new(app.clone(), principal).await?);
+        let env = Arc::new(data::RequestEnv::new(app.clone(), principal, caller_key).await?);
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             let error = |m: &str| Response::from_errors(vec![ServerError::new(m, None)]);
@@ -102,6 +130,13 @@ impl Graphql {
                     "the request has no \"query\"; send {\"query\": \"{ Local { Get { Things { <Class> { uuid } } } } }\"}",
                 ),
                 (Err(why), Some(_)) => error(why),
+                (Ok(schema), Some(query)) if aliases(&query) > app.limits.max_graphql_aliases => {
+                    error(&format!(
+                        "the query has {} aliased fields, over the limit limits.max_graphql_aliases = {}; ask for fewer, or raise limits.max_graphql_aliases in the configuration",
+                        aliases(&query),
+                        app.limits.max_graphql_aliases
+                    ))
+                }
                 (Ok(schema), Some(query)) => {
                     let mut req = async_graphql::Request::new(query).data(env.clone());
                     if let Some(name) = r.operation_name {
@@ -110,11 +145,63 @@ impl Graphql {
                     if let Some(vars) = r.variables {
                         req = req.variables(Variables::from_json(vars));
                     }
-                    schema.execute(req).await
+                    name_the_limits(schema.execute(req).await, &app.limits)
                 }
             };
             out.push(answer);
         }
         Ok(out)
     }
+}
+
+/// How many aliased fields a query document has, in its operations and its fragments (0 for a
+/// document that does not parse: execution then answers the parse error). Counted before the
+/// query runs, so a query of thousands of aliased `Get`s is refused without doing any of them.
+fn aliases(query: &str) -> usize {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn count(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(i) => count(&i.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return 0;
+    };
+    let ops: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count(&f.node.selection_set.node))
+        .sum();
+    ops + fragments
+}
+
+/// async-graphql refuses a too deep or too complex query before running it, in words that do not
+/// say which setting decides; this says it.
+fn name_the_limits(mut r: Response, limits: &weft_core::Limits) -> Response {
+    for e in &mut r.errors {
+        if e.message.contains("nested too deep") || e.message.contains("recursion limit exceeded") {
+            e.message = format!(
+                "the query is nested deeper than the limit limits.max_graphql_depth = {}; select less deeply, or raise limits.max_graphql_depth in the configuration",
+                limits.max_graphql_depth
+            );
+        } else if e.message.contains("too complex") {
+            e.message = format!(
+                "the query is more complex than the limit limits.max_graphql_complexity = {} (each field counts one); ask for fewer fields or objects, or raise limits.max_graphql_complexity in the configuration",
+                limits.max_graphql_complexity
+            );
+        }
+    }
+    r
 }

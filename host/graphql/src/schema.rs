@@ -33,13 +33,14 @@ use weft_plugin_api::ObjectKind;
 
 use super::arguments;
 use super::data::{Obj, RequestEnv};
+use weft_core::network::KnownPeer;
 use weft_core::ontology::{Class, Ontology, Property};
 use weft_core::Error as ApiError;
 
 const QUERY: &str = "WeaviateObj";
 const LOCAL: &str = "WeaviateLocalObj";
-const WHERE: &str = "WhereInpObj";
-const OPERATOR: &str = "WhereOperatorEnum";
+pub(crate) const WHERE: &str = "WhereInpObj";
+pub(crate) const OPERATOR: &str = "WhereOperatorEnum";
 const META_COUNT: &str = "MetaCountObj";
 const META_INT: &str = "MetaIntPropertyObj";
 const META_NUMBER: &str = "MetaNumberPropertyObj";
@@ -89,7 +90,7 @@ struct PropView {
 }
 
 /// Type names handed out so far, each with what it is for (to explain a collision).
-struct Registry {
+pub(crate) struct Registry {
     names: HashMap<String, String>,
     types: Vec<Type>,
 }
@@ -106,7 +107,17 @@ impl Registry {
         }
     }
 
-    fn add(&mut self, name: &str, what: String, ty: impl Into<Type>) -> Result<(), String> {
+    /// Whether `name` is taken.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        what: String,
+        ty: impl Into<Type>,
+    ) -> Result<(), String> {
         if let Some(first) = self.names.get(name) {
             return Err(format!(
                 "the GraphQL schema cannot be built: the type name {name} is needed for {first} and for {what}; rename the class"
@@ -118,9 +129,14 @@ impl Registry {
     }
 }
 
-/// Builds the schema of `ontology`. Fails when there is no class yet or a class name collides
-/// with a generated type name.
-pub fn build(ontology: Arc<Ontology>) -> Result<Schema, String> {
+/// Builds the schema of `ontology` and, when this server is a peer, of the `peers` it knows
+/// (`Network`). Fails when there is nothing to query (no class and no network) or a class name
+/// collides with a generated type name.
+pub fn build(
+    ontology: Arc<Ontology>,
+    peers: Option<&[KnownPeer]>,
+    limits: &weft_core::Limits,
+) -> Result<Schema, String> {
     let kinds: Vec<(ObjectKind, &str, &[Class])> = [
         (ObjectKind::Thing, "Things", &ontology.things.classes[..]),
         (ObjectKind::Action, "Actions", &ontology.actions.classes[..]),
@@ -128,7 +144,7 @@ pub fn build(ontology: Arc<Ontology>) -> Result<Schema, String> {
     .into_iter()
     .filter(|(_, _, classes)| !classes.is_empty())
     .collect();
-    if kinds.is_empty() {
+    if kinds.is_empty() && peers.is_none() {
         return Err(
             "the schema has no classes yet, so there is nothing to query; add one with POST /schema/things or POST /schema/actions"
                 .into(),
@@ -136,16 +152,42 @@ pub fn build(ontology: Arc<Ontology>) -> Result<Schema, String> {
     }
     let mut reg = Registry::new();
     shared_types(&mut reg)?;
+    let mut root = Object::new(QUERY);
+    if !kinds.is_empty() {
+        root = root.field(local_types(&mut reg, &ontology, &kinds)?);
+    }
+    if let Some(peers) = peers {
+        root = root.field(super::network::types(&mut reg, peers)?);
+    }
+    reg.add(QUERY, "the query root".into(), root)?;
+    let mut builder = Schema::build(QUERY, None, None);
+    for t in reg.types {
+        builder = builder.register(t);
+    }
+    builder
+        .data(ontology)
+        .limit_depth(limits.max_graphql_depth)
+        .limit_complexity(limits.max_graphql_complexity)
+        .finish()
+        .map_err(|e| format!("the GraphQL schema cannot be built: {}", e.0))
+}
+
+/// The types of `Local`, and its field.
+fn local_types(
+    reg: &mut Registry,
+    ontology: &Ontology,
+    kinds: &[(ObjectKind, &str, &[Class])],
+) -> Result<Field, String> {
     let mut local = Object::new(LOCAL).description("Queries of this server's own objects.");
     for section in [Section::Get, Section::GetMeta, Section::Aggregate] {
         let section_type = format!("WeaviateLocal{}Obj", section.name());
         let mut section_obj = Object::new(&section_type);
-        for (kind, word, classes) in &kinds {
+        for (kind, word, classes) in kinds {
             let kind_type = format!("WeaviateLocal{}{word}Obj", section.name());
             let mut kind_obj = Object::new(&kind_type);
             for class in classes.iter() {
                 kind_obj = kind_obj.field(class_field(section, *kind, class));
-                class_types(&mut reg, section, &ontology, class)?;
+                class_types(reg, section, ontology, class)?;
             }
             reg.add(
                 &kind_type,
@@ -162,21 +204,11 @@ pub fn build(ontology: Arc<Ontology>) -> Result<Schema, String> {
         local = local.field(container(section.name(), &section_type));
     }
     reg.add(LOCAL, "Local".into(), local)?;
-    let root = Object::new(QUERY).field(container("Local", LOCAL));
-    reg.add(QUERY, "the query root".into(), root)?;
-    let mut builder = Schema::build(QUERY, None, None);
-    for t in reg.types {
-        builder = builder.register(t);
-    }
-    builder
-        .data(ontology)
-        .limit_depth(64)
-        .finish()
-        .map_err(|e| format!("the GraphQL schema cannot be built: {}", e.0))
+    Ok(container("Local", LOCAL))
 }
 
 /// A field that only groups others (`Local`, `Get`, `Things`, …).
-fn container(name: &str, ty: &str) -> Field {
+pub(crate) fn container(name: &str, ty: &str) -> Field {
     Field::new(name, TypeRef::named_nn(ty), |_| {
         FieldFuture::Value(Some(FieldValue::owned_any(())))
     })
@@ -505,7 +537,7 @@ async fn get_objects<'b>(
 
 /// Reports a resolver's error with the field's path (the dynamic schema leaves it out) and
 /// answers null for the field.
-fn report<'b>(
+pub(crate) fn report<'b>(
     ctx: &ResolverContext<'_>,
     r: Result<Option<FieldValue<'b>>, Error>,
 ) -> Result<Option<FieldValue<'b>>, Error> {
@@ -587,7 +619,7 @@ fn count_arg(ctx: &ResolverContext<'_>, name: &str) -> Result<Option<u64>, Error
     }
 }
 
-fn api_error(e: ApiError) -> Error {
+pub(crate) fn api_error(e: ApiError) -> Error {
     Error::new(e.message)
 }
 

@@ -126,6 +126,9 @@ pub struct PeerNode {
     pub directory: Directory,
     /// The client every outgoing call uses (bounded time-outs per call).
     pub http: reqwest::Client,
+    /// Membership state: registration, the genesis's list, this server's contextionary
+    /// ([`membership`]).
+    pub membership: membership::Membership,
 }
 
 impl PeerNode {
@@ -135,12 +138,22 @@ impl PeerNode {
             core,
             config,
             directory: Directory::default(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: http_client(),
+            membership: membership::Membership::default(),
         })
     }
+}
+
+/// The HTTP client for calls to other servers: no proxy (peers are reached directly) and no
+/// redirects (this server only calls addresses the configuration, the genesis or a bootstrapped
+/// peer gave it); every call sets its own time-out.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 /// The peer-facing REST operations, for the REST front end to serve under its base path.

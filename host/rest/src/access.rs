@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use poem::http::Method;
 use weft_core::Access;
 
-/// Access by operation id. `/keys` operations need any valid key: the key tree's own rules
-/// (a key sees and manages only its subtree) apply in the key service.
+/// Access by operation id. Reading keys needs any valid key, making a child or renewing a token
+/// the write right, deleting the delete right; on top, the key tree's own rules (a key sees and
+/// manages only its subtree) apply in the key service.
 pub const OPERATIONS: &[(&str, Access)] = &[
     // Things and Actions.
     ("weaviate.things.list", Access::Read),
@@ -55,13 +56,13 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weaviate.schema.actions.properties.update", Access::Root),
     ("weaviate.schema.actions.properties.delete", Access::Root),
     // Keys.
-    ("weaviate.key.create", Access::AnyKey),
+    ("weaviate.key.create", Access::Write),
     ("weaviate.keys.me.get", Access::AnyKey),
     ("weaviate.keys.me.children.get", Access::AnyKey),
     ("weaviate.keys.get", Access::AnyKey),
     ("weaviate.keys.children.get", Access::AnyKey),
-    ("weaviate.keys.delete", Access::AnyKey),
-    ("weaviate.keys.renew.token", Access::AnyKey),
+    ("weaviate.keys.delete", Access::Delete),
+    ("weaviate.keys.renew.token", Access::Write),
     // Meta, contextionary, GraphQL (`Local` reads).
     ("weaviate.meta.get", Access::Read),
     ("weft.c11y.words", Access::Read),
@@ -70,7 +71,18 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weaviate.graphql.post", Access::Read),
     ("weaviate.graphql.batch", Access::Read),
     // P2P membership (weft-p2p, api.rs): peer-facing, no key.
+    ("weaviate.p2p.health", Access::None),
+    ("weaviate.p2p.genesis_update", Access::None),
+    ("weft.p2p.ping", Access::None),
+    ("weft.p2p.peers.list", Access::None),
+    ("weft.p2p.schema", Access::None),
+    ("weft.p2p.contextionary.get", Access::None),
+    ("weft.p2p.contextionary.download", Access::None),
+    ("weaviate.peers.announce", Access::None),
+    ("weaviate.peers.echo", Access::None),
     // P2P questions (weft-p2p, questions.rs): peer-facing, no key.
+    ("weaviate.peers.questions.create", Access::None),
+    ("weaviate.peers.answers.create", Access::None),
 ];
 
 /// The access of `operation_id`, if declared.

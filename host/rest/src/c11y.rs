@@ -111,12 +111,15 @@ fn kind_name(k: ObjectKind) -> String {
     weft_core::ontology::kind_word(k).to_string()
 }
 
-fn check_k(k: Option<u32>) -> ApiResult<u32> {
+fn check_k(k: Option<u32>, limits: &weft_core::Limits) -> ApiResult<u32> {
     match k.unwrap_or(10) {
         0 => Err(ApiError::unprocessable("k must be at least 1")),
-        k if k > 1000 => Err(ApiError::unprocessable(format!(
-            "k {k} is too large; ask for at most 1000"
-        ))),
+        k if k > limits.max_c11y_k => {
+            Err(
+                weft_core::Limits::refuse(&format!("k {k}"), "max_c11y_k", limits.max_c11y_k)
+                    .into(),
+            )
+        }
         k => Ok(k),
     }
 }
@@ -137,9 +140,16 @@ impl C11yApi {
         k: Query<Option<u32>>,
     ) -> ApiResult<Json<C11yWordsResponse>> {
         let c = contextionary(&self.0)?;
-        let k = check_k(k.0)?;
+        let k = check_k(k.0, &self.0.limits)?;
+        let asked: Vec<String> = words.0.split(',').flat_map(name_parts).collect();
+        weft_core::Limits::check(
+            "the number of words",
+            "max_c11y_words",
+            asked.len(),
+            self.0.limits.max_c11y_words,
+        )?;
         let mut out = vec![];
-        for w in words.0.split(',').flat_map(name_parts) {
+        for w in asked {
             let info = match c.vector(&w)? {
                 Some(vector) => Some(WordInfo {
                     vector,
@@ -174,7 +184,7 @@ impl C11yApi {
         k: Query<Option<u32>>,
     ) -> ApiResult<Json<NearestClassesResponse>> {
         let c = contextionary(&self.0)?;
-        let k = check_k(k.0)?;
+        let k = check_k(k.0, &self.0.limits)?;
         let ontology = self.0.ontology().await?;
         let (v, skip) = match (word.0, class.0) {
             (Some(w), None) => (

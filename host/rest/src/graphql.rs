@@ -106,6 +106,21 @@ impl From<GraphQLQuery> for GraphqlRequest {
     }
 }
 
+/// The key the caller presented, which a `Network` query forwards to peers without configured
+/// credentials when `network.forward_caller_key` is on.
+fn caller_key(req: &poem::Request) -> Option<weft_core::network::CallerKey> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Some(weft_core::network::CallerKey {
+        key: header("X-API-KEY")?,
+        token: header("X-API-TOKEN")?,
+    })
+}
+
 /// The GraphQL operations.
 pub struct GraphqlApi {
     app: Arc<App>,
@@ -127,8 +142,11 @@ impl GraphqlApi {
     /// Runs one GraphQL query.
     ///
     /// `{ Local { Get | GetMeta | Aggregate { Things | Actions { <Class> … } } } }` over the
-    /// objects the key may read. GraphQL errors (a query that does not parse, a filter of the
-    /// wrong type) are answered with 200 in `errors`; a body without `query` with 422.
+    /// objects the key may read; on a peer of a network also `{ Network(networkTimeout: Int) {
+    /// Get | Fetch | Introspect } }` over the peers it knows, which needs the execute right.
+    /// GraphQL errors (a query that does not parse, a filter of the wrong type, a peer that
+    /// did not answer in time) are answered with 200 in `errors`; a body without `query` with
+    /// 422.
     #[oai(
         path = "/graphql",
         method = "post",
@@ -147,7 +165,7 @@ impl GraphqlApi {
         }
         let mut answers = self
             .graphql
-            .execute(&self.app, &p, vec![body.0.into()])
+            .execute_as(&self.app, &p, caller_key(req), vec![body.0.into()])
             .await?;
         let answer = answers
             .pop()
@@ -169,8 +187,17 @@ impl GraphqlApi {
         body: Json<Vec<GraphQLQuery>>,
     ) -> ApiResult<Json<Vec<GraphQLResponse>>> {
         let p = crate::server::principal(req)?;
+        weft_core::Limits::check(
+            "the number of queries in the batch",
+            "max_graphql_batch",
+            body.0.len(),
+            self.app.limits.max_graphql_batch,
+        )?;
         let requests = body.0.into_iter().map(Into::into).collect();
-        let answers = self.graphql.execute(&self.app, &p, requests).await?;
+        let answers = self
+            .graphql
+            .execute_as(&self.app, &p, caller_key(req), requests)
+            .await?;
         Ok(Json(answers.into_iter().map(Into::into).collect()))
     }
 }

@@ -89,6 +89,9 @@ pub enum ApiError {
     /// The request conflicts with what is stored.
     #[oai(status = 409)]
     Conflict(Json<ErrorResponse>),
+    /// The request is over a configured limit (`limits.*`); the message names it.
+    #[oai(status = 413)]
+    TooLarge(Json<ErrorResponse>),
     /// The request is well-formed but invalid (e.g. against the ontology).
     #[oai(status = 422)]
     Unprocessable(Json<ErrorResponse>),
@@ -137,6 +140,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
+            ApiError::TooLarge(_) => 413,
             ApiError::Unprocessable(_) => 422,
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
@@ -152,6 +156,7 @@ impl ApiError {
             | ApiError::Forbidden(b)
             | ApiError::NotFound(b)
             | ApiError::Conflict(b)
+            | ApiError::TooLarge(b)
             | ApiError::Unprocessable(b)
             | ApiError::Internal(b)
             | ApiError::NotImplemented(b)
@@ -184,6 +189,7 @@ impl From<weft_core::Error> for ApiError {
             K::Forbidden => ApiError::Forbidden(body),
             K::NotFound => ApiError::NotFound(body),
             K::Conflict => ApiError::Conflict(body),
+            K::TooLarge => ApiError::TooLarge(body),
             K::Invalid => ApiError::Unprocessable(body),
             K::Internal => ApiError::Internal(body),
             K::Unsupported => ApiError::NotImplemented(body),

@@ -173,7 +173,18 @@ async fn authorize(
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let p = app
         .keys
-        .authenticate(header("X-API-KEY"), header("X-API-TOKEN"), peer(req))
+        .authenticate(
+            header("X-API-KEY"),
+            header("X-API-TOKEN"),
+            app.client_address(
+                peer(req),
+                &req.headers()
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect::<Vec<_>>(),
+            ),
+        )
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     // Fail closed: a request no operation matches reaches no handler, whatever the router
@@ -209,6 +220,17 @@ async fn authorize(
     Ok(Some(p))
 }
 
+/// The 413 answer for a body over `limits.max_body_bytes`.
+fn too_large(limit: usize) -> poem::Response {
+    use poem::IntoResponse;
+    ApiError::from(weft_core::Limits::refuse(
+        "the request body",
+        "max_body_bytes",
+        format!("{limit} bytes"),
+    ))
+    .into_response()
+}
+
 /// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
 /// from the binary, no network needed).
 pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
@@ -223,10 +245,35 @@ pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint
     let guarded = api.around(move |ep, mut req| {
         let (app, ops) = (app.clone(), ops.clone());
         async move {
+            let limit = app.limits.max_body_bytes;
+            // A declared length over the limit is refused before anything else is read.
+            let declared = req
+                .headers()
+                .get(poem::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                return Ok(too_large(limit));
+            }
             match authorize(&app, &ops, &req).await {
                 Ok(p) => {
                     if let Some(p) = p {
                         req.extensions_mut().insert(p);
+                    }
+                    // A body without a declared length is read up to the limit, no further.
+                    if declared.is_none() {
+                        match req.take_body().into_bytes_limit(limit).await {
+                            Ok(bytes) => req.set_body(bytes),
+                            Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+                                return Ok(too_large(limit))
+                            }
+                            Err(e) => {
+                                return Ok(ApiError::bad_request(format!(
+                                    "the request body could not be read: {e}"
+                                ))
+                                .into_response())
+                            }
+                        }
                     }
                     ep.call(req).await.map(IntoResponse::into_response)
                 }

@@ -14,7 +14,8 @@ use crate::config::{self, Overrides};
 ///
 /// Environment variables: WEFT_CONFIG_FILE, WEFT_CONFIG, WEFT_LISTEN, WEFT_PLUGIN_DIR,
 /// WEFT_DATABASE, WEFT_DATABASE_CONFIG, WEFT_PUBLIC_URL, WEFT_CONTEXTIONARY, WEFT_ROOT_KEY,
-/// WEFT_ROOT_TOKEN override
+/// WEFT_ROOT_TOKEN, WEFT_PEER_NAME, WEFT_GENESIS_URL, WEFT_BOOTSTRAPPED_PEERS, WEFT_FIRST_PEER,
+/// WEFT_REQUEST_CONTEXTIONARY, WEFT_PING_INTERVAL_S, WEFT_DATA_DIR override
 /// the config file; WEFT_LOG (e.g. `debug`, `weft_core=trace`) sets the log filter.
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, long_about = None)]
@@ -48,6 +49,32 @@ pub enum Command {
     /// Work with the contextionary (word embeddings).
     #[command(subcommand)]
     Contextionary(ContextionaryCommand),
+    /// Run a genesis server: the directory of a P2P network's peers (register, ping, leave; the
+    /// peer list pushed to every peer; the network's contextionary for download). No operation
+    /// needs a key: run it where only the network's peers reach it.
+    Genesis(GenesisArgs),
+}
+
+/// Options of `weft genesis`.
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8111 (127.0.0.1:0: any free port).
+    #[arg(long, value_name = "ADDR", required_unless_present = "print_openapi")]
+    pub listen: Option<String>,
+    /// Peers silent (no registration or ping) for longer are dropped; fractions allowed.
+    #[arg(long, value_name = "SECS", default_value = "60")]
+    pub liveness_timeout: String,
+    /// The network's contextionary (a finalfusion .fifu file; its index <file>.hnsw is served
+    /// too when it is there): announced to peers by its md5, served for download.
+    #[arg(long, value_name = "PATH")]
+    pub contextionary: Option<PathBuf>,
+    /// The URL peers reach this genesis at, for the contextionary's download URL [default: the
+    /// address the registering peer used].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Print the genesis's OpenAPI document and exit.
+    #[arg(long)]
+    pub print_openapi: bool,
 }
 
 /// `weft contextionary …`.
@@ -83,7 +110,7 @@ pub enum PluginsCommand {
         files: Vec<PathBuf>,
     },
     /// List the plugins found in the plugin directory.
-    List(ServeArgs),
+    List(Box<ServeArgs>),
 }
 
 /// Options of `weft serve`.
@@ -108,6 +135,35 @@ pub struct ServeArgs {
     /// not checked.
     #[arg(long, env = "WEFT_CONTEXTIONARY", value_name = "PATH")]
     pub contextionary: Option<PathBuf>,
+    /// This server's name in a P2P network (`network.peer_name`, a DNS label).
+    #[arg(long, env = "WEFT_PEER_NAME", value_name = "NAME")]
+    pub peer_name: Option<String>,
+    /// The P2P network's genesis server (`network.genesis_url`).
+    #[arg(long, env = "WEFT_GENESIS_URL", value_name = "URL")]
+    pub genesis_url: Option<String>,
+    /// Peers to announce this one to when the network has no genesis
+    /// (`P2P.bootstrappedPeers`), comma-separated.
+    #[arg(
+        long,
+        env = "WEFT_BOOTSTRAPPED_PEERS",
+        value_name = "URL,…",
+        value_delimiter = ','
+    )]
+    pub bootstrapped_peers: Option<Vec<String>>,
+    /// Be the first peer of a network without genesis (`P2P.genesis`).
+    #[arg(long, env = "WEFT_FIRST_PEER", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub first_peer: Option<bool>,
+    /// Download the network's contextionary when it differs from this one
+    /// (`P2P.requestContextionary`).
+    #[arg(long, env = "WEFT_REQUEST_CONTEXTIONARY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub request_contextionary: Option<bool>,
+    /// Seconds between pings to the genesis / echo rounds (`network.ping_interval_s`).
+    #[arg(long, env = "WEFT_PING_INTERVAL_S", value_name = "SECONDS")]
+    pub ping_interval_s: Option<f64>,
+    /// Directory for downloaded data such as the network's contextionary (`data_dir`)
+    /// [default: data].
+    #[arg(long, env = "WEFT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -121,6 +177,13 @@ impl ServeArgs {
             root_token: std::env::var("WEFT_ROOT_TOKEN").ok(),
             public_url: self.public_url.clone(),
             contextionary_path: self.contextionary.clone(),
+            peer_name: self.peer_name.clone(),
+            genesis_url: self.genesis_url.clone(),
+            bootstrapped_peers: self.bootstrapped_peers.clone(),
+            first_peer: self.first_peer,
+            request_contextionary: self.request_contextionary,
+            ping_interval_s: self.ping_interval_s,
+            data_dir: self.data_dir.clone(),
         }
     }
 }
@@ -213,6 +276,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Genesis(args) => {
+            if args.print_openapi {
+                println!("{}", weft_p2p::genesis::openapi_document());
+                return Ok(ExitCode::SUCCESS);
+            }
+            init_logging(false);
+            let config = genesis_config(args)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async { weft_p2p::genesis::run(config, genesis_shutdown()).await })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Openapi => {
             println!("{}", weft_rest::openapi_document());
             Ok(ExitCode::SUCCESS)
@@ -226,6 +302,93 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(env.debug);
             crate::serve::serve(env)?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The genesis's configuration from its flags: one-line errors naming the flag.
+fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_p2p::genesis::GenesisConfig> {
+    use anyhow::Context;
+    use weft_plugin_api::Contextionary;
+    let listen = args
+        .listen
+        .context("--listen ADDR is required (e.g. --listen 0.0.0.0:8111)")?;
+    let raw = args.liveness_timeout.trim();
+    let secs: f64 = raw.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--liveness-timeout {raw:?} is not a number of seconds; give e.g. 60 or 1.5"
+        )
+    })?;
+    if !secs.is_finite() || !(0.1..=31_536_000.0).contains(&secs) {
+        anyhow::bail!("--liveness-timeout {raw}: give between 0.1 and 31536000 seconds (e.g. 60)");
+    }
+    let contextionary = match args.contextionary {
+        None => None,
+        Some(path) => {
+            if !path.is_file() {
+                anyhow::bail!(
+                    "--contextionary {}: no such file; give a finalfusion .fifu file (`weft contextionary fetch` writes data/glove-6b-50d.fifu)",
+                    path.display()
+                );
+            }
+            // The hash peers compare: what the finalfusion plugin answers for
+            // `content_hash("md5")`, computed by the same library.
+            let fail = |e: weft_plugin_api::PluginError| {
+                let m = e.message.to_string();
+                let own = format!("contextionary.path {}: ", path.display());
+                anyhow::anyhow!(
+                    "--contextionary {}: {}",
+                    path.display(),
+                    m.strip_prefix(&own).unwrap_or(&m)
+                )
+            };
+            let c = weft_contextionary_core::FinalfusionContextionary::open_embeddings(&path)
+                .map_err(fail)?;
+            let md5 = c.content_hash("md5").map_err(fail)?;
+            Some(weft_p2p::genesis::ContextionaryFile { path, md5 })
+        }
+    };
+    if let Some(u) = &args.public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            anyhow::bail!(
+                "--public-url {u:?} is not an http(s) URL; give the URL peers reach this genesis at, e.g. http://10.0.0.2:8111"
+            );
+        }
+    }
+    let mut config = weft_p2p::genesis::GenesisConfig::new(listen);
+    config.liveness_timeout = std::time::Duration::from_secs_f64(secs);
+    config.contextionary = contextionary;
+    config.public_url = args.public_url;
+    Ok(config)
+}
+
+/// A future that resolves on SIGINT or SIGTERM (`weft genesis`). The handlers are installed
+/// when this is called (in the runtime), so a signal right after the listening line stops the
+/// server gracefully instead of killing it.
+fn genesis_shutdown() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

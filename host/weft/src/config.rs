@@ -48,9 +48,20 @@ pub struct Environment {
     /// P2P settings.
     #[serde(default, rename = "P2P")]
     pub p2p: Option<P2p>,
+    /// Directory for what the server keeps on disk itself (default `data`): the network's
+    /// contextionary when downloaded (`<data_dir>/network-contextionary/<md5>.fifu`).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// Default page size for lists.
     #[serde(default = "default_limit")]
     pub limit: u64,
+    /// What one request may ask (`limits.*`; every key optional, see weft_core::Limits).
+    #[serde(default)]
+    pub limits: weft_core::Limits,
+    /// Reverse proxies (CIDR ranges) whose `X-Forwarded-For` header names the client; from
+    /// any other address the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Verbose logging.
     #[serde(default)]
     pub debug: bool,
@@ -106,9 +117,10 @@ pub struct Network {
     pub public_url: Option<String>,
     /// This peer's name in the network.
     pub peer_name: Option<String>,
-    /// Seconds between pings to the genesis (default 10).
+    /// Seconds between pings to the genesis, and in a bootstrapped network between echo
+    /// rounds (default 10; fractions allowed).
     #[serde(default)]
-    pub ping_interval_s: Option<u64>,
+    pub ping_interval_s: Option<f64>,
     /// Credentials this server uses for network queries to each peer (Weaviate 0.12's
     /// `{url, api_key, api_token}`); a peer without an entry is asked without a key.
     #[serde(default)]
@@ -135,15 +147,47 @@ pub struct PeerCredentials {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct P2p {
-    /// Run as the genesis server.
+    /// The first peer of a bootstrapped network (the seeds' "Genesis Weaviate"): a peer that
+    /// announces itself to nobody and waits for others. Not the genesis server, which is
+    /// `weft genesis`.
     #[serde(default)]
     pub genesis: bool,
-    /// Peers known at start.
+    /// Peers to announce this one to, in order, when the network has no genesis server.
     #[serde(default, rename = "bootstrappedPeers")]
     pub bootstrapped_peers: Vec<String>,
-    /// Ask peers for their contextionary.
+    /// Download the network's contextionary when it differs from this server's (or this server
+    /// has none), instead of refusing to start.
     #[serde(default, rename = "requestContextionary")]
     pub request_contextionary: bool,
+}
+
+impl Environment {
+    /// `trusted_proxies` as ranges (validated when the configuration was read).
+    pub fn trusted_proxy_ranges(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect()
+    }
+
+    /// Whether this server is configured as a peer of a P2P network: a genesis URL, bootstrapped
+    /// peers, or `P2P.genesis` (the first peer of a bootstrapped network).
+    pub fn is_peer(&self) -> bool {
+        self.network
+            .as_ref()
+            .is_some_and(|n| n.genesis_url.is_some())
+            || self
+                .p2p
+                .as_ref()
+                .is_some_and(|p| p.genesis || !p.bootstrapped_peers.is_empty())
+    }
+
+    /// The data directory (`data_dir`, default `data`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data"))
+    }
 }
 
 fn default_listen() -> String {
@@ -167,7 +211,10 @@ impl Default for Environment {
             auth: Auth::default(),
             network: None,
             p2p: None,
+            data_dir: None,
             limit: default_limit(),
+            limits: weft_core::Limits::default(),
+            trusted_proxies: vec![],
             debug: false,
         }
     }
@@ -193,6 +240,21 @@ pub struct Overrides {
     /// `--contextionary` / `WEFT_CONTEXTIONARY`: a finalfusion file (plugin `finalfusion`
     /// unless the file names another contextionary plugin).
     pub contextionary_path: Option<PathBuf>,
+    /// `--peer-name` / `WEFT_PEER_NAME`: `network.peer_name`.
+    pub peer_name: Option<String>,
+    /// `--genesis-url` / `WEFT_GENESIS_URL`: `network.genesis_url`.
+    pub genesis_url: Option<String>,
+    /// `--bootstrapped-peers` / `WEFT_BOOTSTRAPPED_PEERS` (comma-separated):
+    /// `P2P.bootstrappedPeers`.
+    pub bootstrapped_peers: Option<Vec<String>>,
+    /// `--first-peer` / `WEFT_FIRST_PEER`: `P2P.genesis`.
+    pub first_peer: Option<bool>,
+    /// `--request-contextionary` / `WEFT_REQUEST_CONTEXTIONARY`: `P2P.requestContextionary`.
+    pub request_contextionary: Option<bool>,
+    /// `--ping-interval-s` / `WEFT_PING_INTERVAL_S`: `network.ping_interval_s`.
+    pub ping_interval_s: Option<f64>,
+    /// `--data-dir` / `WEFT_DATA_DIR`: `data_dir`.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A configuration error: one line naming the key at fault.
@@ -307,7 +369,135 @@ fn apply(env: &mut Environment, o: &Overrides) -> Result<(), ConfigError> {
     if let Some(v) = &o.public_url {
         env.network.get_or_insert_with(Network::default).public_url = Some(v.clone());
     }
+    if let Some(v) = &o.peer_name {
+        env.network.get_or_insert_with(Network::default).peer_name = Some(v.clone());
+    }
+    if let Some(v) = &o.genesis_url {
+        env.network.get_or_insert_with(Network::default).genesis_url =
+            Some(v.clone()).filter(|v| !v.trim().is_empty());
+    }
+    if let Some(v) = o.ping_interval_s {
+        env.network
+            .get_or_insert_with(Network::default)
+            .ping_interval_s = Some(v);
+    }
+    if let Some(v) = &o.bootstrapped_peers {
+        env.p2p.get_or_insert_with(P2p::default).bootstrapped_peers = v
+            .iter()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+    }
+    if let Some(v) = o.first_peer {
+        env.p2p.get_or_insert_with(P2p::default).genesis = v;
+    }
+    if let Some(v) = o.request_contextionary {
+        env.p2p
+            .get_or_insert_with(P2p::default)
+            .request_contextionary = v;
+    }
+    if let Some(v) = &o.data_dir {
+        env.data_dir = Some(v.clone());
+    }
     Ok(())
+}
+
+/// Whether `name` is a DNS label: 1 to 63 letters, digits and `-`, not starting or ending with
+/// `-`.
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Whether `url` looks like an `http://` URL with a host (peers talk plain HTTP: this build has
+/// no TLS client).
+fn is_http_url(url: &str) -> bool {
+    url.strip_prefix("http://").is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !host.starts_with(':') && !r.contains(char::is_whitespace)
+    })
+}
+
+/// The P2P part of validation: what a peer needs to join, one line naming the key at fault.
+fn validate_p2p(
+    env: &Environment,
+    at: impl Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let network = env.network.clone().unwrap_or_default();
+    let p2p = env.p2p.clone().unwrap_or_default();
+    if let Some(name) = &network.peer_name {
+        if !is_dns_label(name) {
+            return Err(at(
+                "network.peer_name",
+                format!("{name:?} is not a DNS label; use 1 to 63 letters, digits and '-', not starting or ending with '-' (e.g. \"peer-1\") (or WEFT_PEER_NAME)"),
+            ));
+        }
+    }
+    if let Some(g) = &network.genesis_url {
+        if !is_http_url(g) {
+            return Err(at(
+                "network.genesis_url",
+                format!("{g:?} is not an http:// URL; write e.g. \"http://10.0.0.2:8111\" (or WEFT_GENESIS_URL)"),
+            ));
+        }
+    }
+    for (i, b) in p2p.bootstrapped_peers.iter().enumerate() {
+        if !is_http_url(b) {
+            return Err(at(
+                &format!("P2P.bootstrappedPeers[{i}]"),
+                format!("{b:?} is not an http:// URL; write a peer's base URL, e.g. \"http://10.0.0.5:8080\""),
+            ));
+        }
+    }
+    if let Some(s) = network.ping_interval_s {
+        if !(s.is_finite() && (0.05..=3600.0).contains(&s)) {
+            return Err(at(
+                "network.ping_interval_s",
+                format!("{s} is not between 0.05 and 3600 seconds"),
+            ));
+        }
+    }
+    if !env.is_peer() {
+        return Ok(());
+    }
+    if network.genesis_url.is_some() && !p2p.bootstrapped_peers.is_empty() {
+        return Err(at(
+            "P2P.bootstrappedPeers",
+            "a network has a genesis server (network.genesis_url) or bootstrapped peers, not both; remove one".into(),
+        ));
+    }
+    if network.genesis_url.is_some() && p2p.genesis {
+        return Err(at(
+            "P2P.genesis",
+            "true makes this server the first peer of a network without a genesis server, but network.genesis_url names one; remove one".into(),
+        ));
+    }
+    if p2p.genesis && !p2p.bootstrapped_peers.is_empty() {
+        return Err(at(
+            "P2P.genesis",
+            "true makes this server the first peer, which announces itself to nobody, but P2P.bootstrappedPeers names peers to announce to; remove one".into(),
+        ));
+    }
+    if network.peer_name.is_none() {
+        return Err(at(
+            "network.peer_name",
+            "is required to join a P2P network: give this peer's name, a DNS label unique in the network (or WEFT_PEER_NAME)".into(),
+        ));
+    }
+    match &network.public_url {
+        None => Err(at(
+            "network.public_url",
+            "is required to join a P2P network: give the http:// URL other peers reach this server at, e.g. \"http://10.0.0.5:8080\" (port 0: the port the server binds) (or WEFT_PUBLIC_URL)".into(),
+        )),
+        Some(u) if !is_http_url(u) => Err(at(
+            "network.public_url",
+            format!("{u:?}: peers reach each other over plain http only; give this server's http:// URL"),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 fn validate(env: &Environment) -> Result<(), ConfigError> {
@@ -338,6 +528,14 @@ fn validate(env: &Environment) -> Result<(), ConfigError> {
     if env.limit == 0 {
         return Err(at("limit", "must be at least 1".into()));
     }
+    for (i, cidr) in env.trusted_proxies.iter().enumerate() {
+        cidr.parse::<ipnet::IpNet>().map_err(|e| {
+            at(
+                &format!("trusted_proxies[{i}]"),
+                format!("{cidr:?} is not a CIDR range ({e}); write e.g. \"10.0.0.5/32\""),
+            )
+        })?;
+    }
     for (key, v) in [
         ("auth.root_key", &env.auth.root_key),
         ("auth.root_token", &env.auth.root_token),
@@ -354,7 +552,7 @@ fn validate(env: &Environment) -> Result<(), ConfigError> {
             ));
         }
     }
-    Ok(())
+    validate_p2p(env, at)
 }
 
 #[cfg(test)]
@@ -401,6 +599,87 @@ mod tests {
         };
         let e = validate(&env).unwrap_err().0;
         assert!(e.contains("key listen"), "{e}");
+    }
+
+    fn peer(o: Overrides) -> Result<Environment, String> {
+        let mut env = Environment::default();
+        apply(&mut env, &o).map_err(|e| e.0)?;
+        validate(&env).map_err(|e| e.0)?;
+        Ok(env)
+    }
+
+    #[test]
+    fn a_peer_needs_a_name_and_a_public_url() {
+        let genesis = || Overrides {
+            genesis_url: Some("http://127.0.0.1:8111".into()),
+            ..Default::default()
+        };
+        let e = peer(genesis()).unwrap_err();
+        assert!(
+            e.contains("key network.peer_name") && e.contains("required"),
+            "{e}"
+        );
+        let e = peer(Overrides {
+            peer_name: Some("-bad".into()),
+            ..genesis()
+        })
+        .unwrap_err();
+        assert!(e.contains("DNS label"), "{e}");
+        let e = peer(Overrides {
+            peer_name: Some("alpha".into()),
+            ..genesis()
+        })
+        .unwrap_err();
+        assert!(e.contains("key network.public_url"), "{e}");
+        let env = peer(Overrides {
+            peer_name: Some("alpha".into()),
+            public_url: Some("http://127.0.0.1:0".into()),
+            ping_interval_s: Some(0.3),
+            ..genesis()
+        })
+        .unwrap();
+        assert!(env.is_peer());
+        assert_eq!(env.network.unwrap().ping_interval_s, Some(0.3));
+        // Without genesis, bootstrapped peers or P2P.genesis the server is no peer.
+        let env = peer(Overrides {
+            peer_name: Some("alpha".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!env.is_peer());
+    }
+
+    #[test]
+    fn bootstrapped_peers_come_comma_separated_and_exclude_a_genesis() {
+        let base = || Overrides {
+            peer_name: Some("alpha".into()),
+            public_url: Some("http://127.0.0.1:0".into()),
+            bootstrapped_peers: Some(vec!["http://127.0.0.1:1".into(), " ".into()]),
+            ..Default::default()
+        };
+        let env = peer(base()).unwrap();
+        assert_eq!(
+            env.p2p.unwrap().bootstrapped_peers,
+            vec!["http://127.0.0.1:1".to_string()]
+        );
+        let e = peer(Overrides {
+            genesis_url: Some("http://127.0.0.1:8111".into()),
+            ..base()
+        })
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        let e = peer(Overrides {
+            bootstrapped_peers: Some(vec!["ftp://x".into()]),
+            ..base()
+        })
+        .unwrap_err();
+        assert!(e.contains("P2P.bootstrappedPeers[0]"), "{e}");
+        let e = peer(Overrides {
+            ping_interval_s: Some(0.0),
+            ..base()
+        })
+        .unwrap_err();
+        assert!(e.contains("network.ping_interval_s"), "{e}");
     }
 
     #[test]

@@ -1,11 +1,19 @@
 //! `weft serve`: loads the plugins the configuration names, wires them into the core and the
 //! front ends, serves until SIGINT or SIGTERM, then drains `async` creates before exiting.
+//!
+//! As a peer of a P2P network (`network.genesis_url`, `P2P.bootstrappedPeers` or `P2P.genesis`):
+//! before serving, the network's contextionary is checked against this server's (and, with
+//! `P2P.requestContextionary`, downloaded); once listening, the peer joins in the background; on
+//! SIGINT/SIGTERM it leaves (deregisters at the genesis) before the server stops.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::TcpListener;
 use weft_core::{ConnectorHandle, ContextionaryHandle, Core, CoreConfig, PluginInfo};
+use weft_p2p::membership::{self, LocalContextionary};
+use weft_p2p::{Credentials, P2pConfig, PeerNode};
 use weft_plugin_api::PluginKind;
 use weft_rest::BASE_PATH;
 
@@ -14,27 +22,88 @@ use crate::config::Environment;
 /// How long a graceful shutdown waits for requests in flight, then for `async` creates.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
+/// How long leaving the network (deregistering at the genesis) may take at shutdown.
+const LEAVE_GRACE: Duration = Duration::from_secs(3);
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// The peer configuration of `env`, when it makes this server a peer (`public_url` may still
+/// have port 0: see [`membership::with_bound_port`]).
+pub fn p2p_config(env: &Environment) -> Option<P2pConfig> {
+    if !env.is_peer() {
+        return None;
+    }
+    let n = env.network.clone().unwrap_or_default();
+    let p = env.p2p.clone().unwrap_or_default();
+    Some(P2pConfig {
+        peer_name: n.peer_name.unwrap_or_default(),
+        public_url: n.public_url.unwrap_or_default(),
+        genesis_url: n.genesis_url,
+        bootstrapped_peers: p.bootstrapped_peers,
+        request_contextionary: p.request_contextionary,
+        ping_interval: n
+            .ping_interval_s
+            .map(Duration::from_secs_f64)
+            .unwrap_or(membership::DEFAULT_PING_INTERVAL),
+        credentials: n
+            .peers
+            .iter()
+            .map(|c| Credentials {
+                url: c.url.clone(),
+                api_key: c.api_key.clone(),
+                api_token: c.api_token.clone(),
+            })
+            .collect(),
+        forward_caller_key: n.forward_caller_key,
+    })
+}
+
+/// The file and index a contextionary plugin's settings name (`path`, `index_path`, default
+/// `<path>.hnsw` when it exists).
+fn contextionary_files(
+    settings: &serde_json::Map<String, serde_json::Value>,
+) -> (Option<PathBuf>, Option<PathBuf>) {
+    let path = settings
+        .get("path")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from);
+    let index = match settings.get("index_path").and_then(|v| v.as_str()) {
+        Some(i) => Some(PathBuf::from(i)),
+        None => path.as_ref().map(|p| {
+            let mut s = p.as_os_str().to_owned();
+            s.push(".hnsw");
+            PathBuf::from(s)
+        }),
+    };
+    (path, index.filter(|i| i.is_file()))
+}
+
+/// A future that resolves on SIGINT or SIGTERM. The handlers are installed when this is called
+/// (not when the future is first polled), so a signal that arrives right after the listening
+/// line stops the server gracefully instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -47,11 +116,14 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
     let plugin = crate::plugins::find(&dir, &env.database.name, PluginKind::Connector)?;
     let conn = ConnectorHandle::open(&plugin, &env.database.database_config)?;
     let mut loaded = vec![plugin.clone()];
-    let c11y = match &env.contextionary {
+    let p2p = p2p_config(&env);
+    let mut c11y = match &env.contextionary {
         None => {
-            tracing::warn!(
-                "no contextionary configured: class and property names are not checked against word embeddings (start with --contextionary PATH after `weft contextionary fetch`)"
-            );
+            if p2p.is_none() {
+                tracing::warn!(
+                    "no contextionary configured: class and property names are not checked against word embeddings (start with --contextionary PATH after `weft contextionary fetch`)"
+                );
+            }
             None
         }
         Some(cfg) => {
@@ -69,6 +141,62 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             Some(handle)
         }
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // As a peer: the network's contextionary, checked (or downloaded) before serving.
+    let mut local_c11y: Option<LocalContextionary> = None;
+    if let Some(cfg) = &p2p {
+        let (name, settings) = match &env.contextionary {
+            Some(c) => (c.name.clone(), c.settings.clone()),
+            None => ("finalfusion".to_string(), Default::default()),
+        };
+        let (path, index) = contextionary_files(&settings);
+        let open = |file: &Path| -> anyhow::Result<ContextionaryHandle> {
+            let p = crate::plugins::find(&dir, &name, PluginKind::Contextionary)?;
+            let mut s = settings.clone();
+            s.insert(
+                "path".into(),
+                serde_json::Value::String(file.display().to_string()),
+            );
+            s.remove("index_path");
+            ContextionaryHandle::open(&p, &serde_json::Value::Object(s))
+        };
+        let local = c11y.clone().map(|h| (h, path, index));
+        let settled = rt.block_on(membership::settle_contextionary(
+            cfg,
+            local,
+            &env.data_dir(),
+            open,
+        ))?;
+        if let Some(s) = settled {
+            if s.downloaded {
+                if !loaded.iter().any(|p| p.kind == PluginKind::Contextionary) {
+                    loaded.push(crate::plugins::find(
+                        &dir,
+                        &name,
+                        PluginKind::Contextionary,
+                    )?);
+                }
+                tracing::info!(
+                    "contextionary: the network's, {} ({} words of {} dimensions)",
+                    s.local
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    s.handle.vocabulary_size(),
+                    s.handle.dimensions()
+                );
+            }
+            c11y = Some(s.handle);
+            local_c11y = Some(s.local);
+        } else if c11y.is_none() {
+            tracing::warn!(
+                "no contextionary configured, and the network has none: class and property names are not checked against word embeddings"
+            );
+        }
+    }
     let info = loaded
         .iter()
         .map(|p| PluginInfo {
@@ -84,9 +212,6 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         })
         .collect();
     let listen = env.listen.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     rt.block_on(async move {
         use poem::listener::{Acceptor, Listener};
         let acceptor = TcpListener::bind(listen.clone())
@@ -95,27 +220,37 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             .map_err(|e| {
                 anyhow::anyhow!("cannot listen on {listen}: {e}; choose another address with --listen or WEFT_LISTEN")
             })?;
-        let addr = acceptor
+        let bound = acceptor
             .local_addr()
             .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .map(|a| a.to_string())
-            .unwrap_or(listen);
-        // The real port when asked for port 0.
-        let public_url = env
-            .network
-            .as_ref()
-            .and_then(|n| n.public_url.clone())
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .and_then(|a| a.as_socket_addr().copied());
+        let addr = bound.map(|a| a.to_string()).unwrap_or(listen);
+        // The real port when asked for port 0 (in `listen`, and in `public_url`).
+        let public_url = match env.network.as_ref().and_then(|n| n.public_url.clone()) {
+            Some(u) => membership::with_bound_port(&u, bound.map(|a| a.port()).unwrap_or(0)),
+            None => format!("http://{addr}"),
+        };
         let config = CoreConfig {
-            public_url,
+            public_url: public_url.clone(),
             limit: env.limit,
+            limits: env.limits.clone(),
+            trusted_proxies: env.trusted_proxy_ranges(),
         };
         let mut app = Core::new(conn, config, info);
         if let Some(c) = c11y {
             app = app.with_contextionary(c);
         }
         let app = Arc::new(app);
+        // As a peer: the node, known to the core (network queries) and the REST front end.
+        let node = p2p.map(|mut cfg| {
+            cfg.public_url = public_url.clone();
+            let node = PeerNode::new(app.clone(), cfg);
+            if let Some(c) = local_c11y {
+                node.set_contextionary(c);
+            }
+            app.set_network(node.clone());
+            node
+        });
         let configured = match (&env.auth.root_key, &env.auth.root_token) {
             (Some(k), Some(t)) => Some((k.parse()?, t.clone())),
             (None, None) => None,
@@ -135,12 +270,37 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             plugin.interface_version,
             app.write_mode().as_str()
         );
+        // Signal handlers before the line that tells the world this server is up.
+        let signalled = shutdown_signal();
         // One line on stdout that scripts and tests wait for.
         println!("weft: listening on http://{addr}{BASE_PATH}");
+        if let Some(n) = &node {
+            tracing::info!(
+                "peer {} at {}: joining {}",
+                n.config.peer_name,
+                n.config.public_url,
+                match n.mode() {
+                    membership::Mode::Genesis(g) => format!("the network of the genesis {g}"),
+                    membership::Mode::Bootstrapped(b) if b.is_empty() =>
+                        "a network without genesis, as its first peer".to_string(),
+                    membership::Mode::Bootstrapped(b) =>
+                        format!("a network without genesis through {}", b.join(", ")),
+                }
+            );
+            n.start();
+        }
+        // On SIGINT/SIGTERM a peer leaves the network first (bounded), then the server stops.
+        let leaving = node.clone();
+        let shutdown = async move {
+            signalled.await;
+            if let Some(n) = leaving {
+                n.leave(LEAVE_GRACE).await;
+            }
+        };
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
-                weft_rest::routes(app.clone(), None),
-                shutdown_signal(),
+                weft_rest::routes(app.clone(), node.clone()),
+                shutdown,
                 Some(SHUTDOWN_GRACE),
             )
             .await

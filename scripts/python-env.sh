@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates the Python environment of the generated-client tests (tests/clients) at target/py-venv
-# and installs tests/clients/requirements.txt into it with pip. Idempotent: when the stamp file
-# in the venv matches the requirements (and the Python that built it), it does nothing.
+# Creates the Python environment of the generated-client tests (tests/clients) and of
+# scripts/schemathesis.sh at target/py-venv, and installs tests/clients/requirements.txt and the
+# schemathesis pins below into it with pip. Idempotent: when the stamp file in the venv matches
+# the requirements (and the Python that built it), it does nothing.
 # Prints where the environment is; use its python: target/py-venv/bin/python -m pytest tests/clients
 #
 # Needs python3 (3.10 or newer) with pip; PYTHON=/path/to/python3 picks another interpreter.
@@ -12,17 +13,33 @@ req="$root/tests/clients/requirements.txt"
 stamp="$venv/.requirements.stamp"
 python="${PYTHON:-python3}"
 
+# scripts/schemathesis.sh: schemathesis and what it needs beyond tests/clients/requirements.txt,
+# every version pinned, transitive ones too (resolved together with that file).
+schemathesis_pins=(
+  schemathesis==4.32.5
+  click==8.5.1
+  harfile==0.6.0
+  hypothesis==6.170.17
+  hypothesis-graphql==0.13.5
+  jsonschema_rs==0.60.3
+  pyrate-limiter==4.5.1
+  PyYAML==6.0.4
+  sortedcontainers==2.4.0
+  Werkzeug==3.1.9
+)
+
 if ! command -v "$python" >/dev/null 2>&1; then
   echo "python-env: $python not found; install Python 3 (3.10 or newer) with pip" >&2
   exit 1
 fi
 
 # What the venv is built from: the requirements' content and the interpreter's version.
-want="$("$python" - "$req" <<'EOF'
+want="$("$python" - "$req" "${schemathesis_pins[@]}" <<'EOF'
 import hashlib, sys
 with open(sys.argv[1], "rb") as f:
-    digest = hashlib.sha256(f.read()).hexdigest()
-print(f"{digest} python-{sys.version.split()[0]}")
+    h = hashlib.sha256(f.read())
+h.update("\n".join(sys.argv[2:]).encode())
+print(f"{h.hexdigest()} python-{sys.version.split()[0]}")
 EOF
 )"
 
@@ -32,7 +49,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]] \
   exit 0
 fi
 
-echo "python-env: creating $venv from ${req#"$root/"}" >&2
+echo "python-env: creating $venv from ${req#"$root/"} and the schemathesis pins" >&2
 rm -rf "$venv"
 mkdir -p "$(dirname "$venv")"
 
@@ -53,7 +70,7 @@ if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
   fi
 fi
 
-"${pip[@]}" install --disable-pip-version-check --no-input --quiet -r "$req"
+"${pip[@]}" install --disable-pip-version-check --no-input --quiet -r "$req" "${schemathesis_pins[@]}"
 # Pins are complete: fail here, not in a test, if something is missing or conflicting.
 if ! out="$("${pip[@]}" check --disable-pip-version-check 2>&1)"; then
   echo "$out" >&2

@@ -84,6 +84,9 @@ def start_server(log: Path) -> WeftServer:
         "127.0.0.1:0",
         "--plugin-dir",
         str(binary.parent),
+        # In memory: every run starts empty (the default, `embedded`, keeps data in data/store).
+        "--database",
+        "dev-memory",
     ]
     # Any UUIDs as the API key and token. They are also given to the server as its root key
     # (WEFT_ROOT_KEY / WEFT_ROOT_TOKEN), so they stay valid once it checks them.

@@ -100,6 +100,7 @@ impl Server {
             .env_remove("WEFT_CONFIG_FILE")
             .env_remove("WEFT_LISTEN")
             .env_remove("WEFT_PLUGIN_DIR")
+            .env("WEFT_DATABASE", "dev-memory") // not the persistent default (`--database` wins)
             .env(
                 "WEFT_LOG",
                 std::env::var("WEFT_LOG").unwrap_or_else(|_| "warn".into()),
@@ -558,6 +559,7 @@ pub fn serve_until_exit(
         .env_remove("WEFT_CONFIG_FILE")
         .env_remove("WEFT_LISTEN")
         .env_remove("WEFT_PLUGIN_DIR")
+        .env("WEFT_DATABASE", "dev-memory") // not the persistent default
         .env("WEFT_LOG", "warn")
         .env("WEFT_ROOT_KEY", ROOT_KEY)
         .env("WEFT_ROOT_TOKEN", ROOT_TOKEN)

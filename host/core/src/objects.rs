@@ -659,7 +659,9 @@ fn apply_patch(
             "the body is not a JSON Patch (RFC 6902): {e}; send e.g. [{{\"op\":\"replace\",\"path\":\"/schema/name\",\"value\":\"Berlin\"}}]"
         ))
     })?;
-    json_patch::patch(&mut doc, &ops).map_err(|e| {
+    // `patch_unsafe`: `doc` is a scratch copy (a refused patch changes nothing stored), and the
+    // undoing `patch` panics when it cannot undo a failed operation (json-patch 4.2).
+    json_patch::patch_unsafe(&mut doc, &ops).map_err(|e| {
         Error::unprocessable(format!(
             "the patch cannot be applied to this {}: {e}; paths look like /schema/<property> or /@class",
             kind_word(kind)

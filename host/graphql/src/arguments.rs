@@ -46,13 +46,22 @@ pub fn parse_group_by(
     Ok(path)
 }
 
-/// Explicit `null`s in an input object mean "not given".
+/// Explicit `null`s in an input object mean "not given", and a single value given for a list
+/// field (`path`, `operands`) is a list of one (GraphQL's input coercion).
 fn strip_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
+                .map(|(k, v)| {
+                    let v = strip_nulls(v);
+                    let v = match (k.as_str(), v) {
+                        ("path" | "operands", Value::Array(items)) => Value::Array(items),
+                        ("path" | "operands", one) => Value::Array(vec![one]),
+                        (_, v) => v,
+                    };
+                    (k, v)
+                })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),

@@ -488,13 +488,16 @@ fn class_field(section: Section, kind: ObjectKind, class: &Class) -> Field {
                 FieldFuture::new(async move {
                     let r = async {
                         let ontology = ctx.data::<Arc<Ontology>>()?;
-                        let path = ctx
-                            .args
-                            .try_get("groupBy")?
-                            .list()?
-                            .iter()
-                            .map(|v| v.string().map(str::to_string))
-                            .collect::<Result<Vec<_>, _>>()?;
+                        // A single value for a list argument is a list of one (GraphQL's
+                        // input coercion).
+                        let arg = ctx.args.try_get("groupBy")?;
+                        let path = match arg.list() {
+                            Ok(items) => items
+                                .iter()
+                                .map(|v| v.string().map(str::to_string))
+                                .collect::<Result<Vec<_>, _>>()?,
+                            Err(_) => vec![arg.string()?.to_string()],
+                        };
                         let path = arguments::parse_group_by(path, ontology, kind, &class)?;
                         let groups = aggregate(&ctx, kind, &class, Some(path)).await?;
                         Ok(Some(FieldValue::list(

@@ -150,7 +150,7 @@ pub struct P2pSchema {
 
 /// A content hash.
 #[derive(Object, Debug, Clone)]
-pub struct P2pContextionaryHash {
+pub struct P2pContentDigest {
     /// `md5`.
     pub algorithm: String,
     /// The hex digest of the contextionary's content (`content_hash("md5")`).
@@ -163,7 +163,7 @@ pub struct P2pContextionary {
     /// Where to download its file (`GET /weaviate/v1/p2p/contextionary/{file}` of this peer).
     pub url: Option<String>,
     /// Its content hash.
-    pub hash: Option<P2pContextionaryHash>,
+    pub hash: Option<P2pContentDigest>,
     /// Where to download its nearest-neighbour index (absent without one).
     #[oai(rename = "indexUrl", skip_serializing_if_is_none)]
     pub index_url: Option<String>,
@@ -173,7 +173,7 @@ impl From<WireContextionary> for P2pContextionary {
     fn from(w: WireContextionary) -> Self {
         P2pContextionary {
             url: w.url,
-            hash: w.hash.map(|h| P2pContextionaryHash {
+            hash: w.hash.map(|h| P2pContentDigest {
                 algorithm: h.algorithm,
                 value: h.value,
             }),

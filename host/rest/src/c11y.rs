@@ -1,5 +1,7 @@
 //! `/c11y`: the contextionary over HTTP — words, their neighbours, and the classes nearest to a
-//! word or a class. Answers 501 when no contextionary is configured.
+//! word or a class. Answers 501 when no contextionary is configured (a server without one never
+//! has one until it is restarted with one: not 503, which would invite a retry), saying how to
+//! start with one.
 
 use std::sync::Arc;
 
@@ -84,12 +86,13 @@ pub struct ClassVector {
     pub vector: Vec<f32>,
 }
 
+/// The message of the 501 every `/c11y` operation answers without a contextionary.
+pub const NO_CONTEXTIONARY: &str = "this server runs without a contextionary: make one with `weft contextionary fetch` (it writes data/glove-6b-50d.fifu), then start the server with `--contextionary PATH` (or WEFT_CONTEXTIONARY=PATH)";
+
 fn contextionary(app: &App) -> ApiResult<&ContextionaryHandle> {
-    app.c11y.as_ref().ok_or_else(|| {
-        ApiError::NotImplemented(Json(ErrorResponse::one(
-            "this server runs without a contextionary; start it with --contextionary PATH (made by `weft contextionary fetch`)",
-        )))
-    })
+    app.c11y
+        .as_ref()
+        .ok_or_else(|| ApiError::NotImplemented(Json(ErrorResponse::one(NO_CONTEXTIONARY))))
 }
 
 async fn neighbours(
@@ -111,15 +114,14 @@ fn kind_name(k: ObjectKind) -> String {
     weft_core::ontology::kind_word(k).to_string()
 }
 
+/// `k` (default 10), from 1 to `limits.max_c11y_k` — the range the document states for it, so
+/// a `k` outside it is a parameter out of its range (422) whose message names the limit.
 fn check_k(k: Option<u32>, limits: &weft_core::Limits) -> ApiResult<u32> {
     match k.unwrap_or(10) {
         0 => Err(ApiError::unprocessable("k must be at least 1")),
-        k if k > limits.max_c11y_k => {
-            Err(
-                weft_core::Limits::refuse(&format!("k {k}"), "max_c11y_k", limits.max_c11y_k)
-                    .into(),
-            )
-        }
+        k if k > limits.max_c11y_k => Err(ApiError::unprocessable(
+            weft_core::Limits::refuse(&format!("k {k}"), "max_c11y_k", limits.max_c11y_k).message,
+        )),
         k => Ok(k),
     }
 }

@@ -16,14 +16,26 @@ use weft_graphql::{Graphql, GraphqlRequest};
 
 /// A GraphQL request.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example)]
 pub struct GraphQLQuery {
     /// The query document, e.g. `{ Local { Get { Things { City { name } } } } }`.
+    #[oai(skip_serializing_if_is_none)]
     pub query: Option<String>,
     /// Which operation of the document to run, when it has several.
-    #[oai(rename = "operationName")]
+    #[oai(rename = "operationName", skip_serializing_if_is_none)]
     pub operation_name: Option<String>,
     /// Values of the query's variables.
+    #[oai(skip_serializing_if_is_none)]
     pub variables: Option<BTreeMap<String, Value>>,
+}
+
+impl poem_openapi::types::Example for GraphQLQuery {
+    fn example() -> Self {
+        GraphQLQuery {
+            query: Some("{ Local { Get { Things { City { name population } } } } }".into()),
+            ..GraphQLQuery::default()
+        }
+    }
 }
 
 /// Where in the query an error is.
@@ -51,7 +63,9 @@ pub struct GraphQLError {
 /// A GraphQL answer.
 #[derive(Object, Debug, Clone)]
 pub struct GraphQLResponse {
-    /// The data (null when the query could not run).
+    /// The data; `null` when the query could not run (it did not parse, had no `query`, …),
+    /// as GraphQL and Weaviate 0.12 answer.
+    #[oai(nullable)]
     pub data: Option<BTreeMap<String, Value>>,
     /// The errors, when there were any.
     #[oai(skip_serializing_if_is_none)]

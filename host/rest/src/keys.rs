@@ -18,6 +18,7 @@ pub struct KeysApi(pub Arc<App>);
 /// Body of `POST /keys`: the child's rights (each at most the parent's), e-mail, allowed
 /// address ranges and expiry.
 #[derive(Object, Debug, Clone, Default)]
+#[oai(example)]
 pub struct KeyCreate {
     /// Right to read.
     #[oai(default)]
@@ -32,16 +33,29 @@ pub struct KeyCreate {
     #[oai(default)]
     pub execute: bool,
     /// E-mail associated with the key.
+    #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     /// CIDR ranges requests with this key may come from (empty: anywhere).
     #[oai(rename = "ipOrigin", default)]
     pub ip_origin: Vec<String>,
     /// Expiry as Unix time in milliseconds; 0 or absent for never (not after the parent's).
-    #[oai(rename = "keyExpiresUnix")]
+    #[oai(rename = "keyExpiresUnix", skip_serializing_if_is_none)]
     pub key_expires_unix: Option<i64>,
     /// Ignored (a created key is never a root).
-    #[oai(rename = "isRoot")]
+    #[oai(rename = "isRoot", skip_serializing_if_is_none)]
     pub is_root: Option<bool>,
+}
+
+impl poem_openapi::types::Example for KeyCreate {
+    fn example() -> Self {
+        KeyCreate {
+            read: true,
+            email: Some("reader@example.org".into()),
+            ip_origin: vec!["127.0.0.0/8".into()],
+            key_expires_unix: Some(0),
+            ..KeyCreate::default()
+        }
+    }
 }
 
 /// A key as shown (never its token).

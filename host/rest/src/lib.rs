@@ -11,6 +11,7 @@ pub mod access;
 pub mod actions;
 pub mod batching;
 pub mod c11y;
+pub mod contract;
 pub mod graphql;
 pub mod keys;
 pub mod meta;
@@ -74,7 +75,9 @@ impl ErrorResponse {
 /// Every error an operation can answer, with the contract's body.
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
-    /// The request is malformed (e.g. a body that is not a JSON Patch).
+    /// The request is malformed: a parameter or the body does not match the document (a value
+    /// of another type, `null` where none is allowed, a missing field, not JSON at all), or a
+    /// body that is not a JSON Patch.
     #[oai(status = 400)]
     BadRequest(Json<ErrorResponse>),
     /// Credentials are missing or wrong.
@@ -212,6 +215,7 @@ pub async fn error_body(err: poem::Error) -> poem::Response {
     let message = match status.as_u16() {
         404 => format!("{err}; the API is under /weaviate/v1, see /weaviate/v1/openapi.json"),
         405 => format!("{err}; see /weaviate/v1/openapi.json for the operations on this path"),
+        415 => format!("{err}; send the body as JSON, with `Content-Type: application/json`"),
         _ => err.to_string(),
     };
     let body = serde_json::json!({"error": [{"message": message}]});

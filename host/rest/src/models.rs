@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A reference to another object (`SingleRef`).
 #[derive(Object, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[oai(example)]
 pub struct SingleRef {
     /// The UUID of the object referred to.
     #[oai(rename = "$cref")]
@@ -65,7 +67,8 @@ pub struct ItemResult {
 }
 
 /// One JSON Patch operation (RFC 6902).
-#[derive(Object, Debug, Clone, Serialize, Deserialize)]
+#[derive(Object, Debug, Clone, Serialize)]
+#[oai(example)]
 pub struct PatchDocument {
     /// The operation.
     pub op: PatchOp,
@@ -75,10 +78,10 @@ pub struct PatchDocument {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// `add`, `replace`, `test`: the value (any JSON).
+    /// `add`, `replace`, `test`: the value (any JSON, `null` too).
     #[oai(skip_serializing_if_is_none)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub value: MaybeUndefined<Value>,
 }
 
 /// JSON Patch operations.
@@ -134,14 +137,16 @@ macro_rules! object_models {
     ) => {
         #[doc = concat!("A ", $noun, " as sent to be created or validated.")]
         #[derive(Object, Debug, Clone, Default)]
+        #[oai(example)]
         pub struct $Create {
             /// The context URL.
-            #[oai(rename = "@context")]
+            #[oai(rename = "@context", skip_serializing_if_is_none)]
             pub context: Option<String>,
             /// The class, defined in the schema.
-            #[oai(rename = "@class")]
+            #[oai(rename = "@class", skip_serializing_if_is_none)]
             pub class: Option<String>,
             /// The property values.
+            #[oai(skip_serializing_if_is_none)]
             pub schema: Option<PropertyBag>,
         }
 
@@ -182,9 +187,10 @@ macro_rules! object_models {
 
         #[doc = concat!("Body of a create request.")]
         #[derive(Object, Debug, Clone)]
+        #[oai(example)]
         pub struct $CreateRequest {
             #[doc = concat!("The ", $noun, " to create.")]
-            #[oai(rename = $create_field)]
+            #[oai(rename = $create_field, skip_serializing_if_is_none)]
             pub object: Option<$Create>,
             /// Answer 202 before the write is stored.
             #[oai(rename = "async", default)]
@@ -224,6 +230,7 @@ macro_rules! object_models {
 
         #[doc = concat!("Body of a batch of ", $noun, "s.")]
         #[derive(Object, Debug, Clone)]
+        #[oai(example)]
         pub struct $BatchRequest {
             #[doc = concat!("The ", $noun, "s to create, answered in this order.")]
             #[oai(rename = $list_field, default)]
@@ -234,6 +241,25 @@ macro_rules! object_models {
             /// Which fields to return (accepted for compatibility; all are returned).
             #[oai(default)]
             pub fields: Vec<String>,
+        }
+
+        impl Example for $CreateRequest {
+            fn example() -> Self {
+                $CreateRequest {
+                    object: Some(<$Create>::example()),
+                    is_async: false,
+                }
+            }
+        }
+
+        impl Example for $BatchRequest {
+            fn example() -> Self {
+                $BatchRequest {
+                    items: vec![<$Create>::example()],
+                    is_async: false,
+                    fields: vec![],
+                }
+            }
         }
 
         #[doc = concat!("One answer of a batch: the ", $noun, " and its outcome.")]
@@ -320,6 +346,7 @@ pub enum Cardinality {
 
 /// A property of a class (`SemanticSchemaClassProperty`).
 #[derive(Object, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[oai(example)]
 pub struct SemanticSchemaClassProperty {
     /// Its name (camelCase).
     pub name: String,
@@ -343,6 +370,7 @@ pub struct SemanticSchemaClassProperty {
 
 /// A class (`SemanticSchemaClass`).
 #[derive(Object, Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[oai(example)]
 pub struct SemanticSchemaClass {
     /// Its name (CamelCase).
     pub class: String,
@@ -396,11 +424,13 @@ pub struct SchemaDump {
 
 /// Body of a class or property update.
 #[derive(Object, Debug, Clone)]
+#[oai(example)]
 pub struct RenameRequest {
     /// The new name.
-    #[oai(rename = "newName")]
+    #[oai(rename = "newName", skip_serializing_if_is_none)]
     pub new_name: Option<String>,
     /// New keywords (replacing the old ones).
+    #[oai(skip_serializing_if_is_none)]
     pub keywords: Option<Vec<Keyword>>,
 }
 
@@ -439,4 +469,94 @@ pub struct Meta {
     pub things_schema: SemanticSchema,
     /// The plugins this server runs with.
     pub plugins: Vec<PluginInfo>,
+}
+
+// Examples in the document: what a client sends, and what schemathesis's examples phase sends.
+
+impl Example for SingleRef {
+    fn example() -> Self {
+        SingleRef {
+            cref: uuid::Uuid::from_u128(0x6c9a_2f2e_53a1_4c0e_9b7f_5e0c_1d2a_3b4c),
+            location_url: default_location(),
+            kind: RefType::Thing,
+        }
+    }
+}
+
+impl Example for PatchDocument {
+    fn example() -> Self {
+        PatchDocument {
+            op: PatchOp::Replace,
+            path: "/schema/population".into(),
+            from: None,
+            value: MaybeUndefined::Value(Value::from(810_000)),
+        }
+    }
+}
+
+impl Example for ThingCreate {
+    fn example() -> Self {
+        ThingCreate {
+            context: Some("http://example.org".into()),
+            class: Some("City".into()),
+            schema: Some(PropertyBag::from([
+                ("name".to_string(), Value::from("Amsterdam")),
+                ("population".to_string(), Value::from(800_000)),
+            ])),
+        }
+    }
+}
+
+impl Example for ActionCreate {
+    fn example() -> Self {
+        ActionCreate {
+            context: Some("http://example.org".into()),
+            class: Some("Journey".into()),
+            schema: Some(PropertyBag::from([(
+                "distance".to_string(),
+                Value::from(40.5),
+            )])),
+        }
+    }
+}
+
+impl Example for SemanticSchemaClassProperty {
+    fn example() -> Self {
+        SemanticSchemaClassProperty {
+            name: "population".into(),
+            data_type: vec!["int".into()],
+            cardinality: None,
+            description: Some("How many people live there.".into()),
+            keywords: vec![],
+        }
+    }
+}
+
+impl Example for SemanticSchemaClass {
+    fn example() -> Self {
+        SemanticSchemaClass {
+            class: "Village".into(),
+            description: Some("A small settlement.".into()),
+            keywords: vec![Keyword {
+                keyword: "hamlet".into(),
+                weight: 0.8,
+            }],
+            properties: vec![SemanticSchemaClassProperty {
+                name: "name".into(),
+                data_type: vec!["string".into()],
+                cardinality: None,
+                description: None,
+                keywords: vec![],
+            }],
+        }
+    }
+}
+
+impl Example for RenameRequest {
+    fn example() -> Self {
+        RenameRequest {
+            new_name: Some("Town".into()),
+            keywords: None,
+        }
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use poem::{EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use weft_core::{Access, ConnectorHandle, Core, CoreConfig, Principal};
 use weft_p2p::PeerNode;
@@ -63,8 +63,12 @@ fn service(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> OpenApiService<Apis, (
 ///   (poem-openapi can only express alternatives);
 /// * writes a described enum-typed field as a plain `$ref` instead of poem-openapi's
 ///   `allOf: [{$ref}, {description}]`, which client generators (openapi-python-client) refuse
-///   for non-object schemas.
-fn finish_document(spec: &str) -> String {
+///   for non-object schemas;
+/// * documents the answers every operation can get from outside its handler (the key check,
+///   the body limit, poem's parsing of parameters and bodies: [`document_common_answers`]);
+/// * states the ranges of the parameters the core checks, with this server's limits
+///   ([`document_parameter_ranges`]).
+fn finish_document(spec: &str, limits: &weft_core::Limits) -> String {
     let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
         return spec.to_string();
     };
@@ -78,13 +82,15 @@ fn finish_document(spec: &str) -> String {
         })
         .unwrap_or_default();
     unwrap_enum_refs(&mut doc, &enums);
+    crate::contract::document_request_schemas(&mut doc);
     let scheme = |name: &str, what: &str| serde_json::json!({"type": "apiKey", "in": "header", "name": name, "description": what});
     doc["components"]["securitySchemes"] = serde_json::json!({
         "apiKey": scheme("X-API-KEY", "The key id."),
         "apiToken": scheme("X-API-TOKEN", "The key's token."),
     });
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for ops in paths.values_mut() {
+        for (path, ops) in paths.iter_mut() {
+            let c11y = path.starts_with("/c11y/");
             if let Some(ops) = ops.as_object_mut() {
                 for op in ops.values_mut() {
                     let access = op["operationId"]
@@ -96,11 +102,102 @@ fn finish_document(spec: &str) -> String {
                     if let Some(a) = access {
                         op["x-weft-access"] = serde_json::json!(a.as_str());
                     }
+                    document_common_answers(op, access.is_none_or(|a| a.needs_key()));
+                    document_parameter_ranges(op, limits);
+                    if c11y {
+                        op["responses"]["501"]["description"] = serde_json::json!(format!(
+                            "The server runs without a contextionary; the message says how to start it with one: {}.",
+                            crate::c11y::NO_CONTEXTIONARY
+                        ));
+                    }
                 }
             }
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
+}
+
+/// The answers an operation can get before (or around) its handler, added where the handler's
+/// own responses do not list them, all with the contract's error body:
+/// * 400 — a parameter or body that does not parse as its schema (poem's parsing), or a body
+///   that could not be read;
+/// * 401/403 — keyed operations: missing or wrong credentials, or a key without the right
+///   (the authorisation middleware);
+/// * 413 — a body over `limits.max_body_bytes` (operations with a body);
+/// * 415 — a body without a JSON `Content-Type` (operations with a body).
+///
+/// A path no operation has is answered 404 and a method a path does not have 405 (with
+/// `Allow`), both after the key check; neither belongs to an operation.
+fn document_common_answers(op: &mut serde_json::Value, keyed: bool) {
+    let has_body = op.get("requestBody").is_some();
+    let has_params = op
+        .get("parameters")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    let mut add = |status: &str, description: &str| {
+        let Some(responses) = op["responses"].as_object_mut() else {
+            return;
+        };
+        responses.entry(status).or_insert_with(|| {
+            serde_json::json!({
+                "description": description,
+                "content": {"application/json; charset=utf-8": {
+                    "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+                }}
+            })
+        });
+    };
+    if has_body || has_params {
+        add(
+            "400",
+            "A parameter or the body does not parse as its schema.",
+        );
+    }
+    if keyed {
+        add(
+            "401",
+            "Credentials are missing or wrong (`X-API-KEY` and `X-API-TOKEN`).",
+        );
+        add(
+            "403",
+            "The key does not have the right this operation needs.",
+        );
+    }
+    if has_body {
+        add(
+            "413",
+            "The body is over `limits.max_body_bytes`; the message names the limit.",
+        );
+        add(
+            "415",
+            "The body has no `Content-Type`, or not a JSON one: send `Content-Type: application/json`.",
+        );
+    }
+}
+
+/// Parameter ranges the handlers and the core check (answering 422 outside them, with a
+/// message naming the range or the limit), stated in the document so that a client knows them:
+/// `page` from 1, `maxResults` from 0 (larger pages are cut to the server's `limit`), `k` of
+/// `/c11y` from 1 to `limits.max_c11y_k`.
+fn document_parameter_ranges(op: &mut serde_json::Value, limits: &weft_core::Limits) {
+    let Some(params) = op
+        .get_mut("parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for p in params {
+        let (min, max) = match (p["in"].as_str(), p["name"].as_str()) {
+            (Some("query"), Some("page")) => (1, None),
+            (Some("query"), Some("maxResults")) => (0, None),
+            (Some("query"), Some("k")) => (1, Some(limits.max_c11y_k)),
+            _ => continue,
+        };
+        p["schema"]["minimum"] = serde_json::json!(min);
+        if let Some(max) = max {
+            p["schema"]["maximum"] = serde_json::json!(max);
+        }
+    }
 }
 
 fn unwrap_enum_refs(v: &mut serde_json::Value, enums: &[String]) {
@@ -133,7 +230,8 @@ pub fn openapi_document() -> String {
     // The document does not depend on state; build it over an inert connector.
     let conn = ConnectorHandle::unavailable();
     let app = Arc::new(App::new(conn, CoreConfig::default(), vec![]));
-    finish_document(&service(app, None).spec())
+    let limits = app.limits.clone();
+    finish_document(&service(app, None).spec(), &limits)
 }
 
 /// The caller of a request (set by the authorisation middleware).
@@ -231,17 +329,59 @@ fn too_large(limit: usize) -> poem::Response {
     .into_response()
 }
 
+/// The operations' paths of a finished document, each as its segments (`None` for a path
+/// parameter) with the methods it has, for the `Allow` header of a 405.
+type PathMethods = Vec<(Vec<Option<String>>, Vec<String>)>;
+
+fn path_methods(doc: &serde_json::Value) -> PathMethods {
+    doc["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(path, ops)| {
+            let mut methods: Vec<String> = ops
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(m, _)| m.to_uppercase())
+                .collect();
+            methods.sort();
+            (crate::contract::segments(path), methods)
+        })
+        .collect()
+}
+
+/// The methods of the path the router routes `path` (relative to the base) to: of the
+/// templates that match it, the one with a fixed segment where the others have a parameter,
+/// earliest first (as poem's router chooses: `/keys/me` before `/keys/{keyId}`).
+fn allowed_methods(paths: &PathMethods, path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    paths
+        .iter()
+        .filter(|(segments, _)| crate::contract::matches(segments, &parts))
+        .max_by_key(|(segments, _)| crate::contract::specificity(segments))
+        .map(|(_, methods)| methods.join(", "))
+}
+
 /// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
-/// from the binary, no network needed).
+/// from the binary, no network needed). Every 405 says in `Allow` which methods the path has
+/// (RFC 9110).
 pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
     use poem::IntoResponse;
     let api = service(app.clone(), peer);
     let raw = api.spec();
-    let spec = finish_document(&raw);
+    let spec = finish_document(&raw, &app.limits);
     let ui = Arc::new(api.swagger_ui_html().replace(&raw, &spec));
     let ui2 = ui.clone();
     let doc: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
     let ops = Arc::new(Operations::new(&doc).unwrap_or_else(|e| panic!("{e}")));
+    let paths = Arc::new(path_methods(&doc));
+    // Bodies are checked against the document after the key check, before the handler.
+    let bodies = Arc::new(crate::contract::BodySchemas::new(&doc));
+    let api = crate::contract::CheckBodies {
+        inner: poem::IntoEndpoint::into_endpoint(api),
+        bodies,
+    };
     let guarded = api.around(move |ep, mut req| {
         let (app, ops) = (app.clone(), ops.clone());
         async move {
@@ -300,5 +440,23 @@ pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint
             poem::endpoint::make_sync(move |_| poem::web::Html(ui2.to_string())),
         )
         .catch_all_error(crate::error_body)
+        .around(move |ep, req| {
+            let paths = paths.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let mut resp = ep.call(req).await?;
+                if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+                    && !resp.headers().contains_key(poem::http::header::ALLOW)
+                {
+                    let rel = path.strip_prefix(BASE_PATH).unwrap_or(&path);
+                    if let Some(allow) = allowed_methods(&paths, rel)
+                        .and_then(|a| poem::http::HeaderValue::from_str(&a).ok())
+                    {
+                        resp.headers_mut().insert(poem::http::header::ALLOW, allow);
+                    }
+                }
+                Ok(resp)
+            }
+        })
         .with(poem::middleware::Tracing)
 }

@@ -122,7 +122,8 @@ pub struct ServeArgs {
     /// Directory holding plugin libraries [default: the directory of the weft executable].
     #[arg(long, env = "WEFT_PLUGIN_DIR", value_name = "DIR")]
     pub plugin_dir: Option<PathBuf>,
-    /// Connector plugin name [default: dev-memory].
+    /// Connector plugin name [default: embedded, persistent in <data-dir>/store; dev-memory
+    /// keeps everything in memory].
     #[arg(long, env = "WEFT_DATABASE", value_name = "NAME")]
     pub database: Option<String>,
     /// Connector config as JSON.
@@ -160,7 +161,8 @@ pub struct ServeArgs {
     /// Seconds between pings to the genesis / echo rounds (`network.ping_interval_s`).
     #[arg(long, env = "WEFT_PING_INTERVAL_S", value_name = "SECONDS")]
     pub ping_interval_s: Option<f64>,
-    /// Directory for downloaded data such as the network's contextionary (`data_dir`)
+    /// Directory for what the server keeps on disk (`data_dir`): the embedded connector's
+    /// store (`<DIR>/store`) and downloaded data such as the network's contextionary
     /// [default: data].
     #[arg(long, env = "WEFT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

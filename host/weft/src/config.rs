@@ -5,7 +5,8 @@
 //! Must not know: plugins, HTTP, storage.
 //!
 //! Precedence: command-line flag > environment variable > config file > built-in default.
-//! With no file at all, the built-in default serves dev-memory on 127.0.0.1:8080.
+//! With no file at all, the built-in default serves the persistent `embedded` connector (data in
+//! `<data_dir>/store`, i.e. `data/store`) on 127.0.0.1:8080.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,9 @@ pub struct Environment {
     pub debug: bool,
 }
 
+/// The default connector: persistent, in `<data_dir>/store` unless its config names a `path`.
+pub const EMBEDDED: &str = "embedded";
+
 /// `database`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +85,7 @@ pub struct Database {
 impl Default for Database {
     fn default() -> Self {
         Database {
-            name: "dev-memory".into(),
+            name: EMBEDDED.into(),
             database_config: empty_object(),
         }
     }
@@ -188,6 +192,21 @@ impl Environment {
             .clone()
             .unwrap_or_else(|| PathBuf::from("data"))
     }
+
+    /// The config handed to the connector: `database.database_config`, except that the
+    /// `embedded` connector without a `path` gets `<data_dir>/store`.
+    pub fn connector_config(&self) -> Value {
+        let mut config = self.database.database_config.clone();
+        if self.database.name == EMBEDDED {
+            if let Value::Object(m) = &mut config {
+                if !m.contains_key("path") {
+                    let store = self.data_dir().join("store");
+                    m.insert("path".into(), Value::String(store.display().to_string()));
+                }
+            }
+        }
+        config
+    }
 }
 
 fn default_listen() -> String {
@@ -268,6 +287,19 @@ pub fn load(
     name: Option<&str>,
     overrides: &Overrides,
 ) -> Result<Environment, ConfigError> {
+    load_inner(file, name, overrides).map_err(|ConfigError(m)| ConfigError(one_line(&m)))
+}
+
+/// An error is one line even when it echoes a key or value holding a line break.
+fn one_line(m: &str) -> String {
+    m.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+fn load_inner(
+    file: Option<&Path>,
+    name: Option<&str>,
+    overrides: &Overrides,
+) -> Result<Environment, ConfigError> {
     let mut env = match file {
         None => match name {
             None | Some("default") => Environment::default(),
@@ -297,6 +329,10 @@ pub fn parse_file(path: &Path) -> Result<ConfigFile, ConfigError> {
 
 /// Parses the text of an environments file.
 pub fn parse_text(text: &str) -> Result<ConfigFile, String> {
+    parse_text_inner(text).map_err(|m| one_line(&m))
+}
+
+fn parse_text_inner(text: &str) -> Result<ConfigFile, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
@@ -589,6 +625,24 @@ mod tests {
             "data/glove-6b-50d.fifu"
         );
         assert!(validate(env).is_ok());
+    }
+
+    #[test]
+    fn the_default_connector_is_embedded_in_the_data_dir() {
+        let env = Environment::default();
+        assert_eq!(env.database.name, "embedded");
+        assert_eq!(env.connector_config()["path"], "data/store");
+        let env = Environment {
+            data_dir: Some("/var/lib/weft".into()),
+            ..Default::default()
+        };
+        assert_eq!(env.connector_config()["path"], "/var/lib/weft/store");
+        let mut env = Environment::default();
+        env.database.database_config = serde_json::json!({"path": "elsewhere"});
+        assert_eq!(env.connector_config()["path"], "elsewhere");
+        env.database.name = "dev-memory".into();
+        env.database.database_config = serde_json::json!({});
+        assert_eq!(env.connector_config(), serde_json::json!({}));
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(crate::plugins::default_plugin_dir);
     let plugin = crate::plugins::find(&dir, &env.database.name, PluginKind::Connector)?;
-    let conn = ConnectorHandle::open(&plugin, &env.database.database_config)?;
+    let conn = ConnectorHandle::open(&plugin, &env.connector_config())?;
     let mut loaded = vec![plugin.clone()];
     let p2p = p2p_config(&env);
     let mut c11y = match &env.contextionary {

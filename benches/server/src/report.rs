@@ -1,0 +1,305 @@
+//! `weft-bench report`: gathers the parts of one `scripts/bench.sh` run from its directory
+//! (`plugin-get.txt`, the output of `cargo bench -p weft-dev-memory --bench get`; `server.json`;
+//! `contextionary-weft.json`, the Weft side of `benches/contextionary/run.sh`, and with
+//! `--with-faiss` `contextionary.txt`, its report against faiss; or
+//! `contextionary.skipped`), prints one table with the machine and whether each goal is met, and
+//! writes it all to `results.json`. Exit code: 0 when every goal is met, 1 when one is not.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The run's directory (`target/bench`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Wall time of a part, `NAME=SECONDS` (repeatable).
+    #[arg(long = "timing")]
+    pub timings: Vec<String>,
+}
+
+/// The number after `label` on the first line containing it.
+fn number_after(text: &str, label: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.contains(label))?;
+    let rest = &line[line.find(label)? + label.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+fn plugin_part(dir: &Path) -> Value {
+    let Ok(text) = std::fs::read_to_string(dir.join("plugin-get.txt")) else {
+        return json!({"missing": "plugin-get.txt"});
+    };
+    json!({
+        "so_ns_per_call": number_after(&text, "loaded .so :"),
+        "static_ns_per_call": number_after(&text, "static     :"),
+        "ratio": number_after(&text, "ratio so/static:"),
+        "output": text,
+    })
+}
+
+fn contextionary_part(dir: &Path) -> Value {
+    if let Ok(reason) = std::fs::read_to_string(dir.join("contextionary.skipped")) {
+        return json!({"skipped": reason.trim()});
+    }
+    let weft: Value = std::fs::read(dir.join("contextionary-weft.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let text = std::fs::read_to_string(dir.join("contextionary.txt")).unwrap_or_default();
+    json!({
+        "weft": weft,
+        "faiss_ms_exact": number_after(&text, "faiss IndexFlatIP (BLAS)"),
+        "faiss_over_weft_exact": number_after(&text, "ratio faiss/weft           "),
+        "report": text,
+    })
+}
+
+fn fmt_int(x: f64) -> String {
+    let s = format!("{:.0}", x);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn met(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "—",
+    }
+}
+
+pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
+    let machine = crate::machine::info();
+    let plugin = plugin_part(&a.dir);
+    let server: Value = serde_json::from_slice(
+        &std::fs::read(a.dir.join("server.json")).context("server.json (the server part)")?,
+    )?;
+    let c11y = contextionary_part(&a.dir);
+    let timings: Vec<(String, f64)> = a
+        .timings
+        .iter()
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse::<f64>().unwrap_or(f64::NAN)))
+        .collect();
+
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let plugin_ratio = plugin["ratio"].as_f64();
+    let plugin_ok = plugin_ratio.map(|r| r <= 1.10);
+    let get = &server["rest_get"];
+    let get_ratio = f(&get["ratio"]);
+    let get_errors = get["weft_errors"].as_u64().unwrap_or(u64::MAX);
+    let get_ok = get_ratio >= 0.5 && get_errors == 0;
+    let import = &server["import"];
+    let import_rate = f(&import["things_per_s"]);
+    let import_ok = import_rate >= 50_000.0 && import["errors"].as_u64() == Some(0);
+    let g = &server["graphql"];
+    let (small_n, large_n) = (&g["small"]["objects"], &g["large"]["objects"]);
+    let graphql_errors: u64 = ["small", "large"]
+        .iter()
+        .flat_map(|s| ["get_where_equal", "getmeta"].map(|k| &g[s][k]["errors"]))
+        .map(|e| e.as_u64().unwrap_or(1))
+        .sum();
+
+    let mut rows: Vec<[String; 6]> = vec![];
+    rows.push([
+        "plugin call `get_object`: loaded `.so` vs statically linked".into(),
+        format!(
+            "{:.1} ns/call",
+            plugin["so_ns_per_call"].as_f64().unwrap_or(f64::NAN)
+        ),
+        format!(
+            "{:.1} ns/call (static)",
+            plugin["static_ns_per_call"].as_f64().unwrap_or(f64::NAN)
+        ),
+        plugin_ratio.map_or("—".into(), |r| format!("{r:.3}")),
+        "≤ 1.10".into(),
+        met(plugin_ok).into(),
+    ]);
+    rows.push([
+        format!(
+            "REST `GET /things/{{id}}`, root key, {} connections",
+            get["connections"]
+        ),
+        format!(
+            "{} req/s, {} errors",
+            fmt_int(f(&get["weft_requests_per_s"])),
+            get_errors
+        ),
+        format!(
+            "{} req/s (bare poem route)",
+            fmt_int(f(&get["ceiling_requests_per_s"]))
+        ),
+        format!(
+            "{get_ratio:.3} (median of {} rounds)",
+            get["rounds"].as_array().map_or(0, Vec::len)
+        ),
+        "≥ 0.50, 0 errors".into(),
+        met(Some(get_ok)).into(),
+    ]);
+    rows.push([
+        format!(
+            "batch import into dev-memory ({} per batch, {} in flight, {} things)",
+            import["batch"],
+            import["connections"],
+            fmt_int(f(&import["objects"]))
+        ),
+        format!(
+            "{} things/s, {} errors",
+            fmt_int(import_rate),
+            import["errors"]
+        ),
+        "—".into(),
+        "—".into(),
+        "≥ 50,000/s".into(),
+        met(Some(import_ok)).into(),
+    ]);
+    for (key, name) in [
+        (
+            "get_where_equal",
+            "GraphQL `Get` with `where` name = … (1 hit)",
+        ),
+        ("getmeta", "GraphQL `GetMeta` (count, int stats)"),
+    ] {
+        rows.push([
+            format!(
+                "{name}, {} → {} objects",
+                fmt_int(f(small_n)),
+                fmt_int(f(large_n))
+            ),
+            format!(
+                "{:.2} → {:.2} ms/query",
+                f(&g["small"][key]["mean_ms"]),
+                f(&g["large"][key]["mean_ms"])
+            ),
+            format!("{} objects", fmt_int(f(small_n))),
+            format!(
+                "{:.1}× (data {:.0}×)",
+                f(&g[format!("{key}_ratio").as_str()]),
+                f(&g["growth_objects"])
+            ),
+            "report (an indexed connector must beat it)".into(),
+            "—".into(),
+        ]);
+    }
+    if let Some(reason) = c11y["skipped"].as_str() {
+        rows.push([
+            "contextionary (benches/contextionary/run.sh)".into(),
+            format!("skipped: {reason}"),
+            "—".into(),
+            "—".into(),
+            "report".into(),
+            "—".into(),
+        ]);
+    } else {
+        let w = &c11y["weft"];
+        rows.push([
+            format!(
+                "contextionary exact search, {} queries × {} words, {} threads",
+                w["queries"], w["rows"], w["threads"]
+            ),
+            format!("{:.1} ms", f(&w["exact_batch_s"]) * 1e3),
+            match c11y["faiss_ms_exact"].as_f64() {
+                Some(ms) => format!("faiss IndexFlatIP {ms:.1} ms"),
+                None => "faiss: not run (`--with-faiss`)".into(),
+            },
+            c11y["faiss_over_weft_exact"]
+                .as_f64()
+                .map_or("—".into(), |r| format!("faiss/weft {r:.2}")),
+            "report".into(),
+            "—".into(),
+        ]);
+        rows.push([
+            format!(
+                "contextionary approximate (HNSW, ef {}), recall@{}",
+                w["ef_search"], w["k"]
+            ),
+            format!(
+                "{:.1} ms, recall {:.3}",
+                f(&w["approx_batch_s"]) * 1e3,
+                f(&w["approx_recall"])
+            ),
+            format!("exact {:.1} ms", f(&w["exact_batch_s"]) * 1e3),
+            format!(
+                "{:.1}× faster",
+                f(&w["exact_batch_s"]) / f(&w["approx_batch_s"])
+            ),
+            "report".into(),
+            "—".into(),
+        ]);
+        rows.push([
+            "contextionary start-up: mmap vs parsing the text format".into(),
+            format!("{:.1} ms", f(&w["startup_mmap_s"]) * 1e3),
+            format!("{:.0} ms text", f(&w["startup_text_finalfusion_s"]) * 1e3),
+            format!(
+                "{:.0}× faster",
+                f(&w["startup_text_finalfusion_s"]) / f(&w["startup_mmap_s"])
+            ),
+            "report".into(),
+            "—".into(),
+        ]);
+    }
+
+    let goals = [
+        plugin_ok.unwrap_or(false),
+        get_ok,
+        import_ok,
+        graphql_errors == 0,
+    ];
+    let all_met = goals.iter().all(|g| *g);
+    println!();
+    println!("Machine: {}", crate::machine::line(&machine));
+    println!();
+    println!("| measure | result | baseline (same run) | ratio | goal | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("| {} |", r.join(" | "));
+    }
+    println!();
+    if graphql_errors > 0 {
+        println!("GraphQL queries answered {graphql_errors} errors (see server.json)");
+    }
+    if !timings.is_empty() {
+        println!(
+            "Wall time: {}",
+            timings
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.0} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!(
+        "Goals: {} of {} met{}",
+        goals.iter().filter(|g| **g).count(),
+        goals.len(),
+        if all_met { "" } else { " (exit code 1)" }
+    );
+    let results = json!({
+        "machine": machine,
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "timings_s": timings.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "goals": {
+            "plugin_so_vs_static_le_1_10": plugin_ok,
+            "rest_get_ge_0_5_of_ceiling_no_errors": get_ok,
+            "batch_import_ge_50000_per_s": import_ok,
+            "graphql_no_errors": graphql_errors == 0,
+            "all_met": all_met,
+        },
+        "table": rows.iter().map(|r| json!(r)).collect::<Vec<_>>(),
+        "plugin_call": plugin,
+        "server": server,
+        "contextionary": c11y,
+    });
+    let out = a.dir.join("results.json");
+    crate::write_json(&out, &results)?;
+    println!("Written: {}", out.display());
+    Ok(all_met)
+}

@@ -1,0 +1,276 @@
+//! Secondary indexes: by class, by owner and by primitive property value. They only **narrow**
+//! a query to candidates; every candidate is still checked with the reference semantics
+//! ([`weft_plugin_api::support::QueryMatcher`]), so an index can never change an answer, only
+//! how many objects are read.
+//!
+//! Keys (every table maps a key to nothing; the object id ends every key):
+//! * class: kind, class (escaped), id;
+//! * owner: kind, owner id, id;
+//! * property: kind, property name (escaped), type tag, value, id — numbers as order-preserving
+//!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3). Arrays, objects and `null` are not
+//!   indexed (no comparison ever matches them).
+//!
+//! A string is escaped so that byte order of keys is the code-point order of strings, and no
+//! string is a prefix of another's key: `0x00` becomes `0x00 0xFF`, and `0x00 0x00` ends it.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use serde_json::Value;
+use weft_plugin_api::filter::{FilterValue, Operator, WhereFilter};
+use weft_plugin_api::{Id, ObjectKind, StoredObject};
+
+use crate::codec::kind_byte;
+
+fn escaped(out: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        out.push(b);
+        if b == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// `f64` as 8 bytes whose byte order is the numeric order (`-0.0` and `0.0` made equal).
+fn ordered_f64(f: f64) -> [u8; 8] {
+    let f = if f == 0.0 { 0.0 } else { f };
+    let bits = f.to_bits();
+    let bits = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    bits.to_be_bytes()
+}
+
+const NUMBER: u8 = 1;
+const STRING: u8 = 2;
+const BOOLEAN: u8 = 3;
+
+pub fn class_key(kind: ObjectKind, class: &str, id: Id) -> Vec<u8> {
+    let mut k = class_prefix(kind, class);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+pub fn class_prefix(kind: ObjectKind, class: &str) -> Vec<u8> {
+    let mut k = vec![kind_byte(kind)];
+    escaped(&mut k, class);
+    k
+}
+
+pub fn owner_key(kind: ObjectKind, owner: Id, id: Id) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[..17].copy_from_slice(&owner_prefix(kind, owner));
+    k[17..].copy_from_slice(&id.0);
+    k
+}
+
+pub fn owner_prefix(kind: ObjectKind, owner: Id) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = kind_byte(kind);
+    k[1..].copy_from_slice(&owner.0);
+    k
+}
+
+fn property_prefix(kind: ObjectKind, property: &str, tag: u8) -> Vec<u8> {
+    let mut k = vec![kind_byte(kind)];
+    escaped(&mut k, property);
+    k.push(tag);
+    k
+}
+
+/// The tag and encoded value of an indexable property value.
+fn encoded_value(v: &Value) -> Option<(u8, Vec<u8>)> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|f| (NUMBER, ordered_f64(f).to_vec())),
+        Value::String(s) => {
+            let mut e = Vec::with_capacity(s.len() + 2);
+            escaped(&mut e, s);
+            Some((STRING, e))
+        }
+        Value::Bool(b) => Some((BOOLEAN, vec![*b as u8])),
+        _ => None,
+    }
+}
+
+/// Every property-index key of `object`.
+pub fn property_keys(object: &StoredObject) -> Vec<Vec<u8>> {
+    object
+        .properties()
+        .iter()
+        .filter_map(|(name, v)| {
+            let (tag, value) = encoded_value(v)?;
+            let mut k = property_prefix(object.kind, name, tag);
+            k.extend_from_slice(&value);
+            k.extend_from_slice(&object.id.0);
+            Some(k)
+        })
+        .collect()
+}
+
+/// A key range (over the property index) and the offset of the id at the end of its keys.
+pub struct KeyRange {
+    pub lo: Bound<Vec<u8>>,
+    pub hi: Bound<Vec<u8>>,
+}
+
+/// Which ranges of the property index hold every object a filter can match, as a tree of
+/// unions and intersections: `None` when the filter cannot be answered from the index (then
+/// the caller scans).
+pub enum Plan {
+    Ranges(Vec<KeyRange>),
+    And(Vec<Plan>),
+    Or(Vec<Plan>),
+}
+
+/// Ids from `prefix ++ value ++ id` keys: the range of every key whose value lies between
+/// `lo` and `hi` (inclusive or not, as given; `None` is unbounded).
+fn value_range(prefix: Vec<u8>, lo: Option<Vec<u8>>, hi: Option<Vec<u8>>) -> KeyRange {
+    let mut tag_end = prefix.clone();
+    if let Some(last) = tag_end.last_mut() {
+        *last += 1;
+    }
+    let lo = match lo {
+        None => Bound::Included(prefix.clone()),
+        Some(v) => {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&v);
+            Bound::Included(k)
+        }
+    };
+    let hi = match hi {
+        None => Bound::Excluded(tag_end),
+        Some(v) => {
+            let mut k = prefix;
+            k.extend_from_slice(&v);
+            k.extend_from_slice(&[0xff; 16]);
+            Bound::Included(k)
+        }
+    };
+    KeyRange { lo, hi }
+}
+
+/// The plan for `filter` over objects of `kind`.
+pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
+    match filter.op() {
+        Operator::And => {
+            let parts: Vec<Plan> = filter
+                .operands
+                .iter()
+                .filter_map(|o| plan(kind, o))
+                .collect();
+            (!parts.is_empty()).then_some(Plan::And(parts))
+        }
+        Operator::Or => {
+            let parts: Option<Vec<Plan>> = filter.operands.iter().map(|o| plan(kind, o)).collect();
+            parts.map(Plan::Or)
+        }
+        Operator::Not => None,
+        op => {
+            if filter.path.len() != 1 {
+                return None;
+            }
+            let property = &filter.path[0];
+            let value = filter.value().ok()?;
+            let (tag, wanted) = match &value {
+                FilterValue::Int(i) => (NUMBER, ordered_f64(*i as f64).to_vec()),
+                FilterValue::Number(f) => (NUMBER, ordered_f64(*f).to_vec()),
+                FilterValue::String(s) => encoded_value(&Value::String(s.clone()))?,
+                FilterValue::Boolean(b) => {
+                    // Only Equal and NotEqual exist for booleans: NotEqual is the other value.
+                    let b = if op == Operator::NotEqual { !*b } else { *b };
+                    (BOOLEAN, vec![b as u8])
+                }
+                FilterValue::Date(_) => return None,
+            };
+            let prefix = property_prefix(kind, property, tag);
+            // Bounds are inclusive even for strict comparisons (and numbers compare as f64,
+            // which rounds monotonically), so the ranges hold a superset of the matches.
+            let range = match op {
+                Operator::Equal => value_range(prefix, Some(wanted.clone()), Some(wanted)),
+                Operator::NotEqual if tag == BOOLEAN => {
+                    value_range(prefix, Some(wanted.clone()), Some(wanted))
+                }
+                Operator::GreaterThan | Operator::GreaterThanEqual => {
+                    value_range(prefix, Some(wanted), None)
+                }
+                Operator::LessThan | Operator::LessThanEqual => {
+                    value_range(prefix, None, Some(wanted))
+                }
+                _ => return None,
+            };
+            Some(Plan::Ranges(vec![range]))
+        }
+    }
+}
+
+/// Runs a plan: `ids(range)` answers the ids of one range.
+pub fn run<E>(
+    plan: &Plan,
+    ids: &mut impl FnMut(&KeyRange) -> Result<BTreeSet<Id>, E>,
+) -> Result<BTreeSet<Id>, E> {
+    match plan {
+        Plan::Ranges(ranges) => {
+            let mut out = BTreeSet::new();
+            for r in ranges {
+                out.extend(ids(r)?);
+            }
+            Ok(out)
+        }
+        Plan::Or(parts) => {
+            let mut out = BTreeSet::new();
+            for p in parts {
+                out.extend(run(p, ids)?);
+            }
+            Ok(out)
+        }
+        Plan::And(parts) => {
+            let mut out: Option<BTreeSet<Id>> = None;
+            for p in parts {
+                let these = run(p, ids)?;
+                out = Some(match out {
+                    None => these,
+                    Some(so_far) => so_far.intersection(&these).copied().collect(),
+                });
+                if out.as_ref().is_some_and(BTreeSet::is_empty) {
+                    break;
+                }
+            }
+            Ok(out.unwrap_or_default())
+        }
+    }
+}
+
+/// The id at the end of an index key.
+pub fn id_of(key: &[u8]) -> Id {
+    let mut id = [0u8; 16];
+    if key.len() >= 16 {
+        id.copy_from_slice(&key[key.len() - 16..]);
+    }
+    Id(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_keep_order() {
+        let nums = [-1e300, -5.5, -1.0, -0.0, 0.0, 1e-9, 1.0, 2.0, 1e300];
+        for w in nums.windows(2) {
+            assert!(ordered_f64(w[0]) <= ordered_f64(w[1]), "{w:?}");
+        }
+        let strs = ["", "\0", "\0a", "a", "a\0", "ab", "b", "é"];
+        let enc = |s: &str| {
+            let mut v = vec![];
+            escaped(&mut v, s);
+            v.extend_from_slice(&[0xff; 16]);
+            v
+        };
+        for w in strs.windows(2) {
+            assert!(enc(w[0]) < enc(w[1]), "{w:?}");
+        }
+    }
+}

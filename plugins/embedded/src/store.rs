@@ -1,0 +1,1019 @@
+//! The redb store: the data directory (lock file, database file, format version), the writer
+//! thread that group-commits writes, and every contract operation on redb tables.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::ops::Bound;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use abi_stable::std_types::{ROption, RString};
+use futures::channel::oneshot;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use weft_plugin_api::support::{self, QueryMatcher};
+use weft_plugin_api::{
+    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
+    PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
+    VersionedObject,
+};
+
+use crate::codec::{history_key, kind_byte, object_key, Entry, Reader, Writer};
+use crate::index;
+
+/// The version of the layout this crate writes (tables, keys, record encodings). A database
+/// stamped with a higher number is refused.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The most writes one transaction takes (the rest wait for the next one).
+const MAX_BATCH: usize = 4096;
+
+type Bytes = &'static [u8];
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// kind byte + id → [`Entry`].
+const OBJECTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("objects");
+/// kind byte + id + sequence (big-endian u32) → archived_ms (i64) + object.
+const HISTORY: TableDefinition<Bytes, Bytes> = TableDefinition::new("history");
+/// key id → key.
+const KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("keys");
+/// parent id + child id → nothing (the children index).
+const KEY_CHILDREN: TableDefinition<Bytes, Bytes> = TableDefinition::new("key_children");
+/// 0 ontology, 1 connector state → version (u64) + JSON.
+const DOCUMENTS: TableDefinition<u8, Bytes> = TableDefinition::new("documents");
+/// Current objects by class ([`index::class_key`]).
+const CLASS_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_class");
+/// Current objects by owner ([`index::owner_key`]).
+const OWNER_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_owner");
+/// Current objects by primitive property value ([`index::property_keys`]).
+const PROPERTY_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_property");
+
+/// A write's outcome: the outer `Err` is a failure of the store (the whole transaction is
+/// aborted), the inner one the write's own refusal (it changed nothing).
+pub type WriteResult<T> = Result<PluginResult<T>, PluginError>;
+
+/// A failure of redb, as an `Unavailable` error.
+fn st(e: impl Into<redb::Error>) -> PluginError {
+    PluginError::unavailable(format!("embedded: the store failed: {}", e.into()))
+}
+
+/// One write waiting for the writer thread.
+trait Job: Send {
+    /// Applies the write inside `tx`; `Err` when the store failed (abort everything).
+    fn run(&mut self, tx: &WriteTransaction) -> Result<(), PluginError>;
+    /// Answers the writer once the transaction is committed (or failed).
+    fn finish(self: Box<Self>, commit: Result<(), PluginError>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    result: Option<PluginResult<T>>,
+    reply: oneshot::Sender<PluginResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
+{
+    fn run(&mut self, tx: &WriteTransaction) -> Result<(), PluginError> {
+        let Some(work) = self.work.take() else {
+            return Ok(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| work(tx))) {
+            Ok(Ok(result)) => {
+                self.result = Some(result);
+                Ok(())
+            }
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(PluginError::internal(
+                "embedded: a write panicked; its transaction was rolled back",
+            )),
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), PluginError>) {
+        let answer = match (commit, self.result) {
+            // A refused write changed nothing: its own answer holds whatever became of the rest.
+            (_, Some(Err(refused))) => Err(refused),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Ok(()), None) => Err(PluginError::internal("embedded: a write was never applied")),
+            (Err(e), _) => Err(e),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// An open data directory.
+pub struct Store {
+    db: Arc<Database>,
+    file: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    writer_thread: Option<JoinHandle<()>>,
+    /// Held (locked) as long as the store is open; the OS releases it when the process ends.
+    _lock: File,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Stop the writer after it has finished what is queued, so the database closes cleanly.
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Takes `DIR/LOCK` (an exclusive OS lock) and writes our pid into it; refused, naming the
+/// directory and the holder's pid, when another process holds it.
+fn lock_dir(dir: &Path) -> PluginResult<File> {
+    let path = dir.join("LOCK");
+    let unavailable = |e: std::io::Error| {
+        PluginError::unavailable(format!(
+            "embedded: cannot use the lock file {}: {e}",
+            path.display()
+        ))
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(unavailable)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "unknown pid".to_string(),
+                pid => format!("pid {pid}"),
+            };
+            return Err(PluginError::unavailable(format!(
+                "embedded: the data directory {} is in use by another process ({holder}); stop it or give another directory (one process per data directory)",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(unavailable(e)),
+    }
+    file.set_len(0).map_err(unavailable)?;
+    file.rewind().map_err(unavailable)?;
+    writeln!(file, "{}", std::process::id()).map_err(unavailable)?;
+    file.sync_all().map_err(unavailable)?;
+    Ok(file)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, log: PluginLogger) -> PluginResult<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            PluginError::unavailable(format!(
+                "embedded: cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        // Messages and the log name the directory absolutely.
+        let dir = &std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let lock = lock_dir(dir)?;
+        let file = dir.join("weft.redb");
+        let db = Database::create(&file).map_err(|e| {
+            PluginError::unavailable(format!(
+                "embedded: cannot open the database {}: {e}",
+                file.display()
+            ))
+        })?;
+        init(&db, &file)?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let writer_db = Arc::clone(&db);
+        let writer_thread = std::thread::Builder::new()
+            .name("weft-embedded-writer".into())
+            .spawn(move || write_loop(&writer_db, rx, log))
+            .map_err(|e| {
+                PluginError::unavailable(format!("embedded: cannot start its writer: {e}"))
+            })?;
+        Ok(Store {
+            db,
+            file,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Some(writer_thread),
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Queues a write for the writer thread; the receiver answers once it is committed.
+    pub fn submit<T, F>(&self, work: F) -> oneshot::Receiver<PluginResult<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        if let Some(writer) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            // A send to a stopped writer drops the job and with it `reply`: the caller then
+            // answers `Unavailable`.
+            let _ = writer.send(job);
+        }
+        answer
+    }
+
+    fn begin_read(&self) -> PluginResult<redb::ReadTransaction> {
+        self.db.begin_read().map_err(st)
+    }
+
+    pub fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        Ok(entry(&t, kind, id)?.and_then(|e| e.current))
+    }
+
+    pub fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: &[Id],
+    ) -> PluginResult<Vec<Option<StoredObject>>> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        ids.iter()
+            .map(|id| Ok(entry(&t, kind, *id)?.and_then(|e| e.current)))
+            .collect()
+    }
+
+    pub fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        Ok(entry(&t, kind, id)?.and_then(|e| {
+            e.current.map(|object| VersionedObject {
+                object,
+                version: e.version,
+            })
+        }))
+    }
+
+    /// The current objects `query` selects (unordered), with a resolver of references, passed
+    /// to `then`.
+    fn with_matches<R>(
+        &self,
+        query: &ObjectQuery,
+        then: impl FnOnce(Vec<StoredObject>, weft_plugin_api::filter::Resolver<'_>) -> PluginResult<R>,
+    ) -> PluginResult<R> {
+        let matcher = QueryMatcher::new(query)?;
+        let tx = self.begin_read()?;
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        let resolve =
+            |kind: ObjectKind, id: Id| entry(&t, kind, id).ok().flatten().and_then(|e| e.current);
+        let mut matches = Vec::new();
+        match candidates(&tx, query, &matcher)? {
+            Some(ids) => {
+                for id in ids {
+                    if let Some(o) = entry(&t, query.kind, id)?.and_then(|e| e.current) {
+                        if matcher.matches(&o, &resolve) {
+                            matches.push(o);
+                        }
+                    }
+                }
+            }
+            None => {
+                let lo = [kind_byte(query.kind)];
+                let hi = [kind_byte(query.kind) + 1];
+                for item in t.range(&lo[..]..&hi[..]).map_err(st)? {
+                    let (_, value) = item.map_err(st)?;
+                    if let Some(o) = Entry::decode_current(value.value())? {
+                        if matcher.matches(&o, &resolve) {
+                            matches.push(o);
+                        }
+                    }
+                }
+            }
+        }
+        then(matches, &resolve)
+    }
+
+    pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
+        self.with_matches(query, |matches, _| Ok(support::page(matches, query)))
+    }
+
+    pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
+        let request = support::parse_aggregate_request(request_json)?;
+        self.with_matches(query, |matches, resolve| {
+            support::aggregate_json(&matches, &request, resolve)
+        })
+    }
+
+    pub fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let tx = self.begin_read()?;
+        let objects = tx.open_table(OBJECTS).map_err(st)?;
+        let Some(e) = entry(&objects, kind, id)? else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} never existed",
+                kind.as_str()
+            )));
+        };
+        let history = tx.open_table(HISTORY).map_err(st)?;
+        let lo = history_key(kind, id, 0);
+        let hi = history_key(kind, id, u32::MAX);
+        let mut versions = Vec::new();
+        for item in history.range(&lo[..]..=&hi[..]).map_err(st)? {
+            let (_, value) = item.map_err(st)?;
+            versions.push(decode_version(value.value())?);
+        }
+        versions.reverse();
+        Ok(ObjectHistory {
+            deleted: e.current.is_none(),
+            versions: versions.into(),
+        })
+    }
+
+    pub fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(KEYS).map_err(st)?;
+        key(&t, id)
+    }
+
+    pub fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+        let tx = self.begin_read()?;
+        let keys = tx.open_table(KEYS).map_err(st)?;
+        if key(&keys, id)?.is_none() {
+            return Err(support::key_missing(id));
+        }
+        let children = tx.open_table(KEY_CHILDREN).map_err(st)?;
+        let mut found = Vec::new();
+        for child in children_of(&children, id)? {
+            if let Some(k) = key(&keys, child)? {
+                found.push(k);
+            }
+        }
+        support::sort_oldest_first(&mut found);
+        Ok(found)
+    }
+
+    pub fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(KEYS).map_err(st)?;
+        let mut roots = Vec::new();
+        for item in t.iter().map_err(st)? {
+            let (_, value) = item.map_err(st)?;
+            let k = Reader::new(value.value(), "key").key()?;
+            if k.parent.is_none() {
+                roots.push(k);
+            }
+        }
+        support::sort_oldest_first(&mut roots);
+        Ok(roots)
+    }
+
+    pub fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(DOCUMENTS).map_err(st)?;
+        document(&t, name)
+    }
+}
+
+/// The ids an index narrows `query` to (a superset of its matches), or `None` when no index
+/// applies and the kind must be scanned: the property index for a filter it can answer, else
+/// the class index for a class, else the owner index for owners.
+fn candidates(
+    tx: &redb::ReadTransaction,
+    query: &ObjectQuery,
+    matcher: &QueryMatcher<'_>,
+) -> PluginResult<Option<BTreeSet<Id>>> {
+    let ids_in = |t: &redb::ReadOnlyTable<Bytes, Bytes>,
+                  lo: Bound<&[u8]>,
+                  hi: Bound<&[u8]>|
+     -> PluginResult<BTreeSet<Id>> {
+        let mut ids = BTreeSet::new();
+        for item in t.range::<&[u8]>((lo, hi)).map_err(st)? {
+            let (k, _) = item.map_err(st)?;
+            ids.insert(index::id_of(k.value()));
+        }
+        Ok(ids)
+    };
+    if let Some(plan) = matcher.filter().and_then(|f| index::plan(query.kind, f)) {
+        let t = tx.open_table(PROPERTY_INDEX).map_err(st)?;
+        let ids = index::run(&plan, &mut |r: &index::KeyRange| {
+            ids_in(&t, as_ref_bound(&r.lo), as_ref_bound(&r.hi))
+        })?;
+        return Ok(Some(ids));
+    }
+    if !query.class.is_empty() {
+        let t = tx.open_table(CLASS_INDEX).map_err(st)?;
+        let prefix = index::class_prefix(query.kind, &query.class);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&[0xff; 16]);
+        return ids_in(&t, Bound::Included(&prefix), Bound::Included(&end)).map(Some);
+    }
+    if !query.owners.is_empty() {
+        let t = tx.open_table(OWNER_INDEX).map_err(st)?;
+        let mut ids = BTreeSet::new();
+        for owner in query.owners.iter() {
+            let prefix = index::owner_prefix(query.kind, *owner);
+            let mut end = prefix.to_vec();
+            end.extend_from_slice(&[0xff; 16]);
+            ids.extend(ids_in(
+                &t,
+                Bound::Included(&prefix[..]),
+                Bound::Included(&end),
+            )?);
+        }
+        return Ok(Some(ids));
+    }
+    Ok(None)
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Adds (`add`) or removes a current object's entries in every index.
+fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginResult<()> {
+    let mut class = tx.open_table(CLASS_INDEX).map_err(st)?;
+    let mut owner = tx.open_table(OWNER_INDEX).map_err(st)?;
+    let mut property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
+    let (kind, id) = (object.kind, object.id);
+    let keys = index::property_keys(object);
+    let class_key = index::class_key(kind, &object.class, id);
+    let owner_key = index::owner_key(kind, object.owner, id);
+    if add {
+        class.insert(&class_key[..], &[][..]).map_err(st)?;
+        owner.insert(&owner_key[..], &[][..]).map_err(st)?;
+        for k in &keys {
+            property.insert(&k[..], &[][..]).map_err(st)?;
+        }
+    } else {
+        class.remove(&class_key[..]).map_err(st)?;
+        owner.remove(&owner_key[..]).map_err(st)?;
+        for k in &keys {
+            property.remove(&k[..]).map_err(st)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the tables and checks (or stamps) the format version.
+fn init(db: &Database, file: &Path) -> PluginResult<()> {
+    let tx = db.begin_write().map_err(st)?;
+    {
+        let mut meta = tx.open_table(META).map_err(st)?;
+        let stored = meta.get("format_version").map_err(st)?.map(|g| g.value());
+        match stored {
+            Some(v) if v > FORMAT_VERSION => {
+                return Err(PluginError::invalid(format!(
+                    "embedded: {} was written by a newer weft-embedded (format version {v}); this one reads format version {FORMAT_VERSION} at most: run a newer weft on it, or start from a backup made with this version",
+                    file.display()
+                )))
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("format_version", FORMAT_VERSION).map_err(st)?;
+            }
+        }
+        tx.open_table(OBJECTS).map_err(st)?;
+        tx.open_table(HISTORY).map_err(st)?;
+        tx.open_table(KEYS).map_err(st)?;
+        tx.open_table(KEY_CHILDREN).map_err(st)?;
+        tx.open_table(DOCUMENTS).map_err(st)?;
+        tx.open_table(CLASS_INDEX).map_err(st)?;
+        tx.open_table(OWNER_INDEX).map_err(st)?;
+        tx.open_table(PROPERTY_INDEX).map_err(st)?;
+    }
+    tx.commit().map_err(st)
+}
+
+/// The writer thread: takes every waiting write (up to [`MAX_BATCH`]), applies them in one
+/// transaction, commits once, answers them all. Ends when the store is dropped.
+fn write_loop(db: &Database, rx: mpsc::Receiver<Box<dyn Job>>, log: PluginLogger) {
+    let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            match rx.recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => return,
+            }
+        }
+        while queue.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let tx = match db.begin_write() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let e = st(e);
+                log.error(&e.message);
+                for job in queue.drain(..) {
+                    job.finish(Err(e.clone()));
+                }
+                continue;
+            }
+        };
+        let mut applied = Vec::with_capacity(queue.len());
+        let mut failure = None;
+        while let Some(mut job) = queue.pop_front() {
+            let outcome = job.run(&tx);
+            applied.push(job);
+            if let Err(e) = outcome {
+                failure = Some(e);
+                break;
+            }
+        }
+        let commit = match failure {
+            Some(e) => {
+                let _ = tx.abort();
+                Err(e)
+            }
+            None => tx.commit().map_err(st),
+        };
+        if let Err(e) = &commit {
+            log.error(&format!(
+                "a transaction of {} writes failed: {}",
+                applied.len(),
+                e.message
+            ));
+        }
+        // Writes not yet applied when one failed stay queued for the next transaction.
+        for job in applied {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+// ----- table helpers (read and write transactions alike) ---------------------------------------
+
+fn entry(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    kind: ObjectKind,
+    id: Id,
+) -> PluginResult<Option<Entry>> {
+    let k = object_key(kind, id);
+    let guard = t.get(&k[..]).map_err(st)?;
+    guard.map(|g| Entry::decode(g.value())).transpose()
+}
+
+fn key(t: &impl ReadableTable<Bytes, Bytes>, id: Id) -> PluginResult<Option<StoredKey>> {
+    let guard = t.get(&id.0[..]).map_err(st)?;
+    guard
+        .map(|g| Reader::new(g.value(), "key").key())
+        .transpose()
+}
+
+fn children_of(t: &impl ReadableTable<Bytes, Bytes>, parent: Id) -> PluginResult<Vec<Id>> {
+    let mut lo = [0u8; 32];
+    lo[..16].copy_from_slice(&parent.0);
+    let mut hi = [0xffu8; 32];
+    hi[..16].copy_from_slice(&parent.0);
+    let mut ids = Vec::new();
+    for item in t.range(&lo[..]..=&hi[..]).map_err(st)? {
+        let (k, _) = item.map_err(st)?;
+        let mut child = [0u8; 16];
+        child.copy_from_slice(&k.value()[16..32]);
+        ids.push(Id(child));
+    }
+    Ok(ids)
+}
+
+fn child_key(parent: Id, child: Id) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(&parent.0);
+    k[16..].copy_from_slice(&child.0);
+    k
+}
+
+fn document_byte(name: DocumentName) -> u8 {
+    match name {
+        DocumentName::Ontology => 0,
+        DocumentName::ConnectorState => 1,
+    }
+}
+
+fn document(
+    t: &impl ReadableTable<u8, Bytes>,
+    name: DocumentName,
+) -> PluginResult<VersionedDocument> {
+    let guard = t.get(document_byte(name)).map_err(st)?;
+    match guard {
+        None => Ok(VersionedDocument {
+            json: RString::new(),
+            version: 0,
+        }),
+        Some(g) => {
+            let mut r = Reader::new(g.value(), "document");
+            let version = r.u64()?;
+            let json = std::str::from_utf8(r.rest()).map_err(|_| {
+                PluginError::internal("embedded: a stored document holds invalid UTF-8")
+            })?;
+            Ok(VersionedDocument {
+                json: json.into(),
+                version,
+            })
+        }
+    }
+}
+
+fn decode_version(data: &[u8]) -> PluginResult<ObjectVersion> {
+    let mut r = Reader::new(data, "history");
+    let archived_ms = r.i64()?;
+    Ok(ObjectVersion {
+        object: r.object()?,
+        archived_ms,
+    })
+}
+
+fn put_entry(
+    t: &mut redb::Table<Bytes, Bytes>,
+    kind: ObjectKind,
+    id: Id,
+    e: &Entry,
+) -> PluginResult<()> {
+    let k = object_key(kind, id);
+    t.insert(&k[..], &e.encode()[..]).map_err(st)?;
+    Ok(())
+}
+
+/// Archives `previous` as version number `seq` of its object.
+fn archive(tx: &WriteTransaction, previous: &StoredObject, seq: u32) -> PluginResult<()> {
+    let mut history = tx.open_table(HISTORY).map_err(st)?;
+    let mut w = Writer::default();
+    w.i64(now_ms()).object(previous);
+    let k = history_key(previous.kind, previous.id, seq);
+    history.insert(&k[..], &w.0[..]).map_err(st)?;
+    Ok(())
+}
+
+// ----- writes (run by the writer thread inside its transaction) --------------------------------
+
+pub fn create_object(tx: &WriteTransaction, object: StoredObject) -> WriteResult<()> {
+    let mut t = tx.open_table(OBJECTS).map_err(st)?;
+    if let Some(e) = entry(&t, object.kind, object.id)? {
+        return Ok(Err(support::object_exists(
+            object.kind,
+            object.id,
+            e.current.is_none(),
+        )));
+    }
+    let (kind, id) = (object.kind, object.id);
+    reindex(tx, &object, true)?;
+    let e = Entry {
+        version: support::FIRST_VERSION,
+        archived: 0,
+        current: Some(object),
+    };
+    put_entry(&mut t, kind, id, &e)?;
+    Ok(Ok(()))
+}
+
+/// `update_object` (`expected` `None`) and `update_object_if`.
+pub fn update_object(
+    tx: &WriteTransaction,
+    object: StoredObject,
+    expected: Option<u64>,
+) -> WriteResult<u64> {
+    let (kind, id) = (object.kind, object.id);
+    let mut t = tx.open_table(OBJECTS).map_err(st)?;
+    let Some(mut e) = entry(&t, kind, id)?.filter(|e| e.current.is_some()) else {
+        return Ok(Err(support::object_missing(kind, id)));
+    };
+    let what = format_args!("{} {id}", kind.as_str());
+    let version = match expected {
+        Some(expected) => support::compare_and_bump(what, e.version, expected),
+        None => support::next_version(what, e.version),
+    };
+    let version = match version {
+        Ok(v) => v,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    if let Some(previous) = e.current.replace(object) {
+        reindex(tx, &previous, false)?;
+        archive(tx, &previous, e.archived)?;
+        e.archived += 1;
+    }
+    if let Some(current) = &e.current {
+        reindex(tx, current, true)?;
+    }
+    e.version = version;
+    put_entry(&mut t, kind, id, &e)?;
+    Ok(Ok(version))
+}
+
+pub fn delete_object(tx: &WriteTransaction, kind: ObjectKind, id: Id) -> WriteResult<()> {
+    let mut t = tx.open_table(OBJECTS).map_err(st)?;
+    let Some(mut e) = entry(&t, kind, id)? else {
+        return Ok(Err(support::object_missing(kind, id)));
+    };
+    let Some(previous) = e.current.take() else {
+        return Ok(Err(support::object_missing(kind, id)));
+    };
+    reindex(tx, &previous, false)?;
+    archive(tx, &previous, e.archived)?;
+    e.archived += 1;
+    put_entry(&mut t, kind, id, &e)?;
+    Ok(Ok(()))
+}
+
+pub fn add_key(tx: &WriteTransaction, k: StoredKey) -> WriteResult<()> {
+    let mut keys = tx.open_table(KEYS).map_err(st)?;
+    if key(&keys, k.id)?.is_some() {
+        return Ok(Err(PluginError::conflict(format!(
+            "key {} already exists",
+            k.id
+        ))));
+    }
+    if let ROption::RSome(parent) = k.parent {
+        if key(&keys, parent)?.is_none() {
+            return Ok(Err(PluginError::not_found(format!(
+                "parent key {parent} of key {} does not exist",
+                k.id
+            ))));
+        }
+        let mut children = tx.open_table(KEY_CHILDREN).map_err(st)?;
+        children
+            .insert(&child_key(parent, k.id)[..], &[][..])
+            .map_err(st)?;
+    }
+    let mut w = Writer::default();
+    w.key(&k);
+    keys.insert(&k.id.0[..], &w.0[..]).map_err(st)?;
+    Ok(Ok(()))
+}
+
+pub fn update_key(tx: &WriteTransaction, k: StoredKey) -> WriteResult<()> {
+    let mut keys = tx.open_table(KEYS).map_err(st)?;
+    let Some(stored) = key(&keys, k.id)? else {
+        return Ok(Err(support::key_missing(k.id)));
+    };
+    if let Err(refused) = support::check_same_parent(&stored, &k) {
+        return Ok(Err(refused));
+    }
+    let mut w = Writer::default();
+    w.key(&k);
+    keys.insert(&k.id.0[..], &w.0[..]).map_err(st)?;
+    Ok(Ok(()))
+}
+
+pub fn delete_key(tx: &WriteTransaction, id: Id) -> WriteResult<Vec<Id>> {
+    let mut keys = tx.open_table(KEYS).map_err(st)?;
+    let mut children = tx.open_table(KEY_CHILDREN).map_err(st)?;
+    let Some(stored) = key(&keys, id)? else {
+        return Ok(Err(support::key_missing(id)));
+    };
+    let mut failure = None;
+    let deleted = support::key_subtree(id, |parent| {
+        let found = children_of(&children, parent).and_then(|ids| {
+            ids.into_iter()
+                .filter_map(|c| key(&keys, c).transpose())
+                .collect::<PluginResult<Vec<_>>>()
+        });
+        found.unwrap_or_else(|e| {
+            failure.get_or_insert(e);
+            Vec::new()
+        })
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    for gone in &deleted {
+        keys.remove(&gone.0[..]).map_err(st)?;
+        for child in children_of(&children, *gone)? {
+            children.remove(&child_key(*gone, child)[..]).map_err(st)?;
+        }
+    }
+    if let ROption::RSome(parent) = stored.parent {
+        children.remove(&child_key(parent, id)[..]).map_err(st)?;
+    }
+    Ok(Ok(deleted))
+}
+
+pub fn put_document(
+    tx: &WriteTransaction,
+    name: DocumentName,
+    json: String,
+    expected: u64,
+) -> WriteResult<u64> {
+    let mut t = tx.open_table(DOCUMENTS).map_err(st)?;
+    let stored = document(&t, name)?;
+    let version = match support::compare_and_bump(
+        format_args!("the {} document", support::document_label(name)),
+        stored.version,
+        expected,
+    ) {
+        Ok(v) => v,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let mut w = Writer::default();
+    w.u64(version);
+    w.0.extend_from_slice(json.as_bytes());
+    t.insert(document_byte(name), &w.0[..]).map_err(st)?;
+    Ok(Ok(version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use weft_plugin_api::filter::WhereFilter;
+    use weft_plugin_api::HostLogger;
+
+    /// A small deterministic generator (no dependency).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn value(rng: &mut Rng) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match rng.below(9) {
+            0 => return None,
+            1 => json!(rng.below(7) as i64 - 3),
+            2 => json!((rng.below(7) as f64 - 3.0) / 2.0),
+            3 => json!(["a", "b", "", "a\u{0}", "ab", "é", "B"][rng.below(7) as usize]),
+            4 => json!(rng.below(2) == 0),
+            5 => json!([1, 2]),
+            6 => json!(i64::MAX - rng.below(3) as i64),
+            7 => json!(null),
+            _ => json!("2020-01-01T00:00:00Z"),
+        })
+    }
+
+    fn comparison(rng: &mut Rng) -> serde_json::Value {
+        use serde_json::json;
+        let ops = [
+            "Equal",
+            "NotEqual",
+            "GreaterThan",
+            "GreaterThanEqual",
+            "LessThan",
+            "LessThanEqual",
+        ];
+        let name = ["p", "q"][rng.below(2) as usize];
+        let path = json!([name]);
+        let text = ["a", "b", "", "a\u{0}", "ab", "é"][rng.below(6) as usize];
+        let eq = ["Equal", "NotEqual"][rng.below(2) as usize];
+        let op = ops[rng.below(6) as usize];
+        match rng.below(6) {
+            0 => json!({"operator": op, "path": path, "valueInt": rng.below(7) as i64 - 3}),
+            1 => {
+                json!({"operator": op, "path": path, "valueNumber": (rng.below(7) as f64 - 3.0) / 2.0})
+            }
+            2 => json!({"operator": op, "path": path, "valueString": text}),
+            3 => json!({"operator": eq, "path": path, "valueBoolean": rng.below(2) == 0}),
+            4 => json!({"operator": op, "path": path, "valueInt": i64::MAX - rng.below(3) as i64}),
+            _ => json!({"operator": op, "path": path, "valueDate": "2020-01-01T00:00:00Z"}),
+        }
+    }
+
+    fn filter(rng: &mut Rng, depth: u32) -> serde_json::Value {
+        use serde_json::json;
+        if depth == 0 || rng.below(3) == 0 {
+            return comparison(rng);
+        }
+        let n = 1 + rng.below(3);
+        let operands: Vec<_> = (0..n).map(|_| filter(rng, depth - 1)).collect();
+        match rng.below(3) {
+            0 => json!({"operator": "And", "operands": operands}),
+            1 => json!({"operator": "Or", "operands": operands}),
+            _ => json!({"operator": "Not", "operands": [operands[0]]}),
+        }
+    }
+
+    /// Queries answered through the indexes equal the reference semantics over every object,
+    /// also after updates and deletes changed the indexed values.
+    #[test]
+    fn indexed_queries_answer_like_the_reference() {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-index-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let owners = [Id([1; 16]), Id([2; 16])];
+        let mut objects = Vec::new();
+        for i in 0..300i64 {
+            let mut props = serde_json::Map::new();
+            for name in ["p", "q"] {
+                if let Some(v) = value(&mut rng) {
+                    props.insert(name.into(), v);
+                }
+            }
+            let object = StoredObject {
+                kind: if i % 7 == 0 {
+                    ObjectKind::Action
+                } else {
+                    ObjectKind::Thing
+                },
+                id: Id::random(),
+                class: ["City", "Town"][rng.below(2) as usize].into(),
+                context: RString::new(),
+                owner: owners[rng.below(2) as usize],
+                created_ms: i,
+                updated_ms: i,
+                properties_json: serde_json::Value::Object(props).to_string().into(),
+            };
+            let o = object.clone();
+            block_on(store.submit(move |tx| create_object(tx, o)))
+                .unwrap()
+                .unwrap();
+            objects.push(object);
+        }
+        // Change some, delete some.
+        for (i, o) in objects.iter_mut().enumerate() {
+            if i % 5 == 0 {
+                let mut props = serde_json::Map::new();
+                if let Some(v) = value(&mut rng) {
+                    props.insert("p".into(), v);
+                }
+                o.properties_json = serde_json::Value::Object(props).to_string().into();
+                let changed = o.clone();
+                block_on(store.submit(move |tx| update_object(tx, changed, None)))
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+        let mut live: Vec<StoredObject> = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            if i % 11 == 0 {
+                let (kind, id) = (o.kind, o.id);
+                block_on(store.submit(move |tx| delete_object(tx, kind, id)))
+                    .unwrap()
+                    .unwrap();
+            } else {
+                live.push(o.clone());
+            }
+        }
+        let none = |_: ObjectKind, _: Id| None;
+        for round in 0..400 {
+            let f = filter(&mut rng, 2).to_string();
+            let parsed = WhereFilter::parse(&f).unwrap();
+            let query = ObjectQuery {
+                kind: if round % 5 == 0 {
+                    ObjectKind::Action
+                } else {
+                    ObjectKind::Thing
+                },
+                class: ["", "City"][rng.below(2) as usize].into(),
+                owners: if rng.below(3) == 0 {
+                    vec![owners[0]].into()
+                } else {
+                    Default::default()
+                },
+                filter_json: if rng.below(8) == 0 {
+                    RString::new()
+                } else {
+                    f.clone().into()
+                },
+                offset: 0,
+                limit: 1000,
+            };
+            let want: Vec<&StoredObject> = live
+                .iter()
+                .filter(|o| {
+                    QueryMatcher::new(&query).unwrap().matches(o, &none)
+                        && (query.filter_json.is_empty() || parsed.matches(o, &none))
+                })
+                .collect();
+            let want = support::page(want, &query);
+            let got = store.query_objects(&query).unwrap();
+            assert_eq!(got, want, "query {query:?}");
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

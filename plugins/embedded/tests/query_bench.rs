@@ -1,0 +1,186 @@
+//! On demand: the cost of selective filtered queries and of an aggregate as the class grows,
+//! through the loaded `.so`s, embedded (indexes) against dev-memory (scan) in the same run:
+//!
+//! `cargo test --release -p weft-embedded --test query_bench -- --ignored --nocapture`
+//!
+//! Sizes: 10,000 and `WEFT_EMBEDDED_BENCH_LARGE` objects (default 100,000). Prints each query's
+//! mean time per size and the ratio large/small. dev-memory's library must be built
+//! (`cargo build --release -p weft-dev-memory`); it is skipped when missing.
+
+use std::time::{Duration, Instant};
+
+use futures::executor::block_on;
+use weft_connector_tests::cdylib_path;
+use weft_connector_tests::weft_plugin_api::loader;
+use weft_connector_tests::weft_plugin_api::{
+    ConnectorBox, HostLogger, Id, ObjectKind, ObjectQuery, StoredObject,
+};
+
+fn load(dir: &std::path::Path, lib: &str) -> Option<ConnectorBox> {
+    let path = cdylib_path(lib);
+    let plugin = loader::load(&path).ok()?;
+    let config = if lib == "weft_embedded" {
+        serde_json::json!({ "path": dir }).to_string()
+    } else {
+        "{}".to_string()
+    };
+    Some(
+        plugin
+            .open_connector(&config, HostLogger::discard())
+            .unwrap()
+            .connector,
+    )
+}
+
+fn fill(conn: &ConnectorBox, n: usize) {
+    let mut done = 0;
+    while done < n {
+        let pending: Vec<_> = (done..(done + 1000).min(n))
+            .map(|i| {
+                conn.create_object(StoredObject {
+                    kind: ObjectKind::Thing,
+                    id: Id::random(),
+                    class: "City".into(),
+                    context: "".into(),
+                    owner: Id::default(),
+                    created_ms: i as i64,
+                    updated_ms: i as i64,
+                    properties_json: format!(
+                        r#"{{"name":"c{i}","population":{i},"group":{}}}"#,
+                        i % 100
+                    )
+                    .into(),
+                })
+            })
+            .collect();
+        done += pending.len();
+        for p in pending {
+            block_on(p).unwrap();
+        }
+    }
+}
+
+/// Mean time of `f` over at most 2 s or 200 runs.
+fn time(mut f: impl FnMut()) -> Duration {
+    f();
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while runs < 200 && start.elapsed() < Duration::from_secs(2) {
+        f();
+        runs += 1;
+    }
+    start.elapsed() / runs.max(1)
+}
+
+fn query(filter: String) -> ObjectQuery {
+    ObjectQuery {
+        class: "City".into(),
+        filter_json: filter.into(),
+        ..ObjectQuery::all(ObjectKind::Thing, 10)
+    }
+}
+
+#[test]
+#[ignore]
+fn selective_queries_do_not_grow_with_the_class() {
+    let large: usize = std::env::var("WEFT_EMBEDDED_BENCH_LARGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let base = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("weft_embedded-bench");
+    let _ = std::fs::remove_dir_all(&base);
+    println!("| connector | query | 10,000 | {large} | ratio |");
+    println!("|---|---|---|---|---|");
+    for lib in ["weft_embedded", "weft_dev_memory"] {
+        let mut rows: Vec<(String, Vec<Duration>)> = vec![];
+        for (i, n) in [10_000usize, large].into_iter().enumerate() {
+            let dir = base.join(format!("{lib}-{n}"));
+            let Some(conn) = load(&dir, lib) else {
+                println!("| {lib} | (library not built: skipped) | | | |");
+                break;
+            };
+            fill(&conn, n);
+            let conn = std::sync::Arc::new(conn);
+            let middle = n / 2;
+            let queries: Vec<(String, Box<dyn Fn()>)> = vec![
+                (
+                    "Get, Equal on name (1 match)".into(),
+                    Box::new({
+                        let q = query(format!(
+                            r#"{{"operator":"Equal","path":["name"],"valueString":"c{middle}"}}"#
+                        ));
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            assert_eq!(block_on(conn.query_objects(q.clone())).unwrap().total, 1)
+                        }
+                    }),
+                ),
+                (
+                    "Get, range on population (10 matches)".into(),
+                    Box::new({
+                        let q = query(format!(
+                            r#"{{"operator":"GreaterThanEqual","path":["population"],"valueInt":{}}}"#,
+                            n - 10
+                        ));
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            assert_eq!(block_on(conn.query_objects(q.clone())).unwrap().total, 10)
+                        }
+                    }),
+                ),
+                (
+                    "GetMeta, Equal on name (count, population)".into(),
+                    Box::new({
+                        let q = query(format!(
+                            r#"{{"operator":"Equal","path":["name"],"valueString":"c{middle}"}}"#
+                        ));
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            block_on(
+                                conn.aggregate(
+                                    q.clone(),
+                                    r#"{"properties":["population"]}"#.into(),
+                                ),
+                            )
+                            .unwrap();
+                        }
+                    }),
+                ),
+                (
+                    "GetMeta, whole class (count, population)".into(),
+                    Box::new({
+                        let q = query(String::new());
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            block_on(
+                                conn.aggregate(
+                                    q.clone(),
+                                    r#"{"properties":["population"]}"#.into(),
+                                ),
+                            )
+                            .unwrap();
+                        }
+                    }),
+                ),
+            ];
+            for (j, (name, f)) in queries.iter().enumerate() {
+                let t = time(f);
+                if i == 0 {
+                    rows.push((name.clone(), vec![t]));
+                } else {
+                    rows[j].1.push(t);
+                }
+            }
+        }
+        for (name, ts) in rows {
+            if ts.len() == 2 {
+                println!(
+                    "| {lib} | {name} | {:.3} ms | {:.3} ms | {:.1} |",
+                    ts[0].as_secs_f64() * 1e3,
+                    ts[1].as_secs_f64() * 1e3,
+                    ts[1].as_secs_f64() / ts[0].as_secs_f64()
+                );
+            }
+        }
+    }
+}

@@ -643,8 +643,16 @@ fn x_forwarded_for_is_honoured_only_from_trusted_proxies() {
     };
     assert_eq!(me(&api.http, "10.9.8.7"), 200, "from the trusted proxy");
     assert_eq!(me(&api.http, "10.9.8.6"), 403);
-    assert_eq!(me(&api.http, "10.9.8.7, 192.0.2.1"), 403, "a forged left entry");
-    assert_eq!(me(&api.http, "192.0.2.1, 10.9.8.7"), 200, "the right-most hop");
+    assert_eq!(
+        me(&api.http, "10.9.8.7, 192.0.2.1"),
+        403,
+        "a forged left entry"
+    );
+    assert_eq!(
+        me(&api.http, "192.0.2.1, 10.9.8.7"),
+        200,
+        "the right-most hop"
+    );
     assert_eq!(me(&from_2, "10.9.8.7"), 403, "from an untrusted address");
     // A range that does not parse stops the server with one line naming the key.
     std::fs::write(

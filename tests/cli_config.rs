@@ -13,6 +13,8 @@ fn serve_with(config: &str, extra: &[&str]) -> (i32, String) {
         .arg("--config-file")
         .arg(&file)
         .args(extra)
+        // Anything the server stores stays in the temporary directory.
+        .current_dir(dir.path())
         .env("WEFT_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

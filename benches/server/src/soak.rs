@@ -7,8 +7,8 @@
 //! the versions it stores after the warm-up sample (successful creates and PATCHes) and allows
 //! `--bytes-per-version` (default 1024) for each, plus `--slack-mib` (default 32) for the rest
 //! (allocator arenas, connection buffers, a hash table doubling). What one version really costs
-//! in dev-memory is printed too: about 400 B on the reference run (the property JSON, the
-//! object's strings, its history slot), so the allowance is 2.5 times that. Reads — 70 % of the
+//! in dev-memory is printed too: 400–450 B on the reference runs (the property JSON, the
+//! object's strings, its history slot), so the allowance is more than twice that. Reads — 70 % of the
 //! requests — store nothing, so a leak of a few hundred bytes per request exceeds the bound.
 //! Growth per request is printed as well.
 

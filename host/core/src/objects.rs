@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use serde_json::{Map, Value};
 use weft_plugin_api::{now_ms, ErrorKind as PErr, Id, ObjectKind, ObjectQuery, StoredObject};
 
@@ -112,6 +114,9 @@ enum Change<'a> {
         change: RefChange,
     },
 }
+
+/// Writes of one batch in flight at once.
+const BATCH_WRITES_IN_FLIGHT: usize = 64;
 
 fn not_found(kind: ObjectKind, id: Id) -> Error {
     Error::not_found(format!("there is no {} with id {id}", kind_word(kind)))
@@ -287,6 +292,7 @@ impl Core {
         let vis = self.visibility(p).await?;
         let mut out = Vec::with_capacity(bodies.len());
         let mut accepted = vec![];
+        let mut pending = vec![];
         for b in bodies {
             let checked = self.check_body(kind, &b, &ontology, &vis).await;
             let (class, context, props) = match checked {
@@ -313,14 +319,29 @@ impl Core {
                 out.push(Ok(view));
                 continue;
             }
-            let r = match self.conn.create_object(stored.clone()).await {
-                Ok(()) => self
-                    .recheck_after_store(kind, &stored, version, Undo::Delete)
-                    .await
-                    .map(|_| view),
-                Err(e) => Err(e.into()),
-            };
-            out.push(r);
+            // Stored below, many at once (a connector can commit them together).
+            pending.push((out.len(), stored, view));
+            out.push(Err(Error::internal("not stored yet")));
+        }
+        // The items of a batch are independent: their writes go to the connector concurrently
+        // (bounded), so a persistent connector can group-commit them instead of syncing once per
+        // item. Answers keep the request's order.
+        let stored: Vec<(usize, Result<ObjectView>)> = futures::stream::iter(pending)
+            .map(|(i, stored, view)| async move {
+                let r = match self.conn.create_object(stored.clone()).await {
+                    Ok(()) => self
+                        .recheck_after_store(kind, &stored, version, Undo::Delete)
+                        .await
+                        .map(|_| view),
+                    Err(e) => Err(e.into()),
+                };
+                (i, r)
+            })
+            .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        for (i, r) in stored {
+            out[i] = r;
         }
         if !accepted.is_empty() {
             let conn = self.conn.clone();

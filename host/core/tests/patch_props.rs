@@ -348,7 +348,6 @@ fn rfc6902(doc: &Value, patch: &Value) -> Result<Value, bool> {
     Ok(out)
 }
 
-
 proptest! {
     #![proptest_config(config(CASES))]
 

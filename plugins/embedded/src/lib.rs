@@ -19,9 +19,14 @@
 //!   answers the failure.
 //! * **Reads** run on the plugin's own small tokio runtime's blocking pool (never on the host's
 //!   threads), each in a redb read transaction: a consistent snapshot.
-//! * **Queries and aggregates** scan the objects of the kind (one B-tree range) and evaluate
-//!   class, owners and filter with the reference semantics of [`weft_plugin_api::support`];
-//!   there are no secondary indexes yet.
+//! * **Indexes** (kept in the same transaction as the object): by class, by owner, and by
+//!   primitive property value (numbers, strings, booleans), plus a count per class. A query
+//!   whose filter has an indexable `Equal`/range comparison (also inside `And`/`Or`) reads only
+//!   the candidates the index gives; otherwise the class index, the owner index or a scan of the
+//!   kind. Every candidate is still checked with the reference semantics of
+//!   [`weft_plugin_api::support`], so indexes change how much is read, never an answer. A
+//!   count-only aggregate of a whole class (GetMeta `count`) reads the class's counter. Dates,
+//!   `NotEqual` (but on booleans), `Not` and reference paths are not answered from the index.
 //!
 //! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT` and
 //! `VERSIONED_WRITES`.

@@ -50,6 +50,8 @@ const CLASS_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_c
 const OWNER_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_owner");
 /// Current objects by primitive property value ([`index::property_keys`]).
 const PROPERTY_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_property");
+/// How many current objects each class has ([`index::class_prefix`] → count).
+const CLASS_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_class");
 
 /// A write's outcome: the outer `Err` is a failure of the store (the whole transaction is
 /// aborted), the inner one the write's own refusal (it changed nothing).
@@ -320,6 +322,26 @@ impl Store {
 
     pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
         let request = support::parse_aggregate_request(request_json)?;
+        // A count of a whole class (GetMeta's `meta { count }`) comes from the class's counter,
+        // without reading its objects: the reference answer over no objects, with that count.
+        let count_only = request.group_by.is_none() && request.properties.is_empty();
+        if count_only
+            && !query.class.is_empty()
+            && query.owners.is_empty()
+            && query.filter_json.trim().is_empty()
+        {
+            let tx = self.begin_read()?;
+            let counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
+            let key = index::class_prefix(query.kind, &query.class);
+            let n = counts.get(&key[..]).map_err(st)?.map_or(0, |g| g.value());
+            let mut result = weft_plugin_api::aggregate::compute(&[], &request, &|_, _| None);
+            if let Some(group) = result.groups.first_mut() {
+                group.count = n;
+            }
+            return serde_json::to_string(&result).map_err(|e| {
+                PluginError::internal(format!("could not serialise the aggregate result: {e}"))
+            });
+        }
         self.with_matches(query, |matches, resolve| {
             support::aggregate_json(&matches, &request, resolve)
         })
@@ -458,6 +480,18 @@ fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginRes
     let mut class = tx.open_table(CLASS_INDEX).map_err(st)?;
     let mut owner = tx.open_table(OWNER_INDEX).map_err(st)?;
     let mut property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
+    let mut counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
+    let count_key = index::class_prefix(object.kind, &object.class);
+    let count = counts
+        .get(&count_key[..])
+        .map_err(st)?
+        .map_or(0, |g| g.value());
+    let count = if add {
+        count.saturating_add(1)
+    } else {
+        count.saturating_sub(1)
+    };
+    counts.insert(&count_key[..], count).map_err(st)?;
     let (kind, id) = (object.kind, object.id);
     let keys = index::property_keys(object);
     let class_key = index::class_key(kind, &object.class, id);
@@ -504,6 +538,7 @@ fn init(db: &Database, file: &Path) -> PluginResult<()> {
         tx.open_table(CLASS_INDEX).map_err(st)?;
         tx.open_table(OWNER_INDEX).map_err(st)?;
         tx.open_table(PROPERTY_INDEX).map_err(st)?;
+        tx.open_table(CLASS_COUNTS).map_err(st)?;
     }
     tx.commit().map_err(st)
 }
@@ -1012,6 +1047,12 @@ mod tests {
             let want = support::page(want, &query);
             let got = store.query_objects(&query).unwrap();
             assert_eq!(got, want, "query {query:?}");
+            let count = store.aggregate(&query, "{}").unwrap();
+            let count: serde_json::Value = serde_json::from_str(&count).unwrap();
+            assert_eq!(
+                count["groups"][0]["count"], want.total,
+                "count of {query:?}"
+            );
         }
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

@@ -147,6 +147,16 @@ fn selective_queries_do_not_grow_with_the_class() {
                     }),
                 ),
                 (
+                    "GetMeta, whole class (count only)".into(),
+                    Box::new({
+                        let q = query(String::new());
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            block_on(conn.aggregate(q.clone(), "{}".into())).unwrap();
+                        }
+                    }),
+                ),
+                (
                     "GetMeta, whole class (count, population)".into(),
                     Box::new({
                         let q = query(String::new());

@@ -80,35 +80,15 @@ t=$SECONDS
 key="$(cat /proc/sys/kernel/random/uuid)"
 token="$(cat /proc/sys/kernel/random/uuid)"
 log="$out/server.log"
-(
-  for v in $(compgen -e | grep '^WEFT_' || true); do unset "$v"; done
-  export WEFT_ROOT_KEY="$key" WEFT_ROOT_TOKEN="$token" WEFT_LOG=warn
-  exec "$weft" serve --listen 127.0.0.1:0 --plugin-dir "$root/target/release" --database dev-memory
-) >"$log" 2>&1 &
-pid=$!
-stop_server() {
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
-url=""
-for _ in $(seq 300); do
-  url="$(sed -n 's/^weft: listening on //p' "$log" | head -n1)"
-  [[ -n "$url" ]] && break
-  kill -0 "$pid" 2>/dev/null || { echo "bench: the server exited:" >&2; cat "$log" >&2; exit 2; }
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "bench: the server did not listen within 30 s" >&2; exit 2; }
+# shellcheck source=lib/start-weft.sh
+source "$root/scripts/lib/start-weft.sh"
+start_weft bench "$log"
 echo "  weft (pid $pid) at $url"
 # shellcheck disable=SC2086 # WEFT_BENCH_SERVER_ARGS is a list of options
 WEFT_BENCH_KEY="$key" WEFT_BENCH_TOKEN="$token" "$bench" server --url "$url" \
   --json "$out/server.json" ${WEFT_BENCH_SERVER_ARGS:-}
 echo "  server RSS at the end: $(grep VmRSS "/proc/$pid/status" | awk '{print $2/1024 " MiB"}')"
-stop_server
+stop_weft
 trap - EXIT
 timings+=("--timing" "server=$((SECONDS - t))")
 

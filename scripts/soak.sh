@@ -45,32 +45,10 @@ done
 key="$(cat /proc/sys/kernel/random/uuid)"
 token="$(cat /proc/sys/kernel/random/uuid)"
 log="$out/soak-server.log"
-# The server: no configuration file and no WEFT_* setting from the caller's environment, only
-# loopback, dev-memory from target/release, the root key made here.
-(
-  for v in $(compgen -e | grep '^WEFT_' || true); do unset "$v"; done
-  export WEFT_ROOT_KEY="$key" WEFT_ROOT_TOKEN="$token" WEFT_LOG=warn
-  exec "$weft" serve --listen 127.0.0.1:0 --plugin-dir "$root/target/release" --database dev-memory
-) >"$log" 2>&1 &
-pid=$!
-stop_server() {
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-trap stop_server EXIT
 
-url=""
-for _ in $(seq 300); do
-  url="$(sed -n 's/^weft: listening on //p' "$log" | head -n1)"
-  [[ -n "$url" ]] && break
-  kill -0 "$pid" 2>/dev/null || { echo "soak: the server exited:" >&2; cat "$log" >&2; exit 2; }
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "soak: the server did not listen within 30 s" >&2; cat "$log" >&2; exit 2; }
+# shellcheck source=lib/start-weft.sh
+source "$root/scripts/lib/start-weft.sh"
+start_weft soak "$log"
 echo "soak: weft (pid $pid) at $url; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 
 rc=0

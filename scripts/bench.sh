@@ -4,22 +4,30 @@
 #   scripts/bench.sh [--no-contextionary | --with-faiss]
 #
 # One run, every ratio against a baseline measured in the same run; results in target/bench/
-# (results.json: everything; plugin-get.txt, server.json, contextionary.txt: the parts), a table
-# with the machine and the goals on stdout. Parts, in order:
+# (results.json: everything; plugin-get.txt, server.json, server-embedded.json,
+# contextionary.txt: the parts; server.log, server-embedded.log: the servers' logs), a table with
+# the machine and the goals on stdout. Parts, in order:
 #
 # 1. plugin call through the .so vs the statically linked connector
 #    (`cargo bench -p weft-dev-memory --bench get`; goal ≤ 1.10). ~15 s (+1 min to compile it the
 #    first time).
-# 2. `weft serve` (release, dev-memory, fresh root key) on 127.0.0.1, driven by `weft-bench
-#    server` (benches/server), ~1 min:
-#    - batch import of 200,000 things, 1,000 per POST /batching/things, 2 in flight (goal
-#      ≥ 50,000 things/s);
-#    - GraphQL `Get` with an equality filter and `GetMeta`, at 10,000 and at 200,000 objects of
-#      the class, one connection, ≤ 5 s or 500 queries each: the cost ratio 200k/10k;
-#    - REST GET /things/{id} with the root key over 64 connections against a bare poem route
-#      answering the same JSON (`weft-bench serve-ceiling`, its own process): 5 rounds, each
-#      3 s per side back to back after 1 s of warm-up each; the ratio is the median of the
-#      rounds' ratios (goal ≥ 0.5 of the ceiling, no errors).
+# 2. `weft serve` (release, fresh root key) on 127.0.0.1, driven by `weft-bench server`
+#    (benches/server), twice:
+#    a. with dev-memory, ~1 min:
+#       - batch import of 200,000 things, 1,000 per POST /batching/things, 2 in flight (goal
+#         ≥ 50,000 things/s);
+#       - GraphQL `Get` with an equality filter and `GetMeta`, at 10,000 and at 200,000 objects
+#         of the class, one connection, ≤ 5 s or 500 queries each: the cost ratio 200k/10k;
+#       - REST GET /things/{id} with the root key over 64 connections against a bare poem route
+#         answering the same JSON (`weft-bench serve-ceiling`, its own process): 5 rounds, each
+#         3 s per side back to back after 1 s of warm-up each; the ratio is the median of the
+#         rounds' ratios (goal ≥ 0.5 of the ceiling, no errors).
+#    b. with embedded in its default, durable configuration (every acknowledged write is
+#       fsynced; one fsync per group commit) in a fresh data directory under target/bench/
+#       (removed afterwards), `--skip-get`, the same sizes: the batch import (goal ≥ 20,000
+#       things/s) and the same GraphQL queries at the two sizes, reported next to dev-memory's.
+#       50–60 s at the ~5,000 things/s measured on the project's 2 cores (the import is 35–45 s
+#       of it; ~10 s at the goal's rate).
 # 3. the contextionary numbers of benches/contextionary/run.sh, Weft side (`cargo bench -p
 #    weft-contextionary-core --bench nearest` on the full GloVe 6B 50d, 400,000 words: exact and
 #    HNSW search of 1,000 queries, recall, start-up by mmap vs parsing the text format), ~30 s,
@@ -29,11 +37,12 @@
 #    when missing (once, ~4 min) and compares with faiss-cpu in a virtual environment, whose HNSW
 #    build alone takes 2–3.5 min on 2 cores: 3.5–6 min instead of 30 s. `--no-contextionary`
 #    skips it.
-# Without the build, the default run takes about 2 minutes on 2 cores.
+# Without the build, the default run takes about 2.5 minutes on 2 cores.
 #
 # Exit 0 when every goal is met, 1 when one is not, 2 when the run failed.
-# WEFT_BENCH_NO_BUILD=1 skips the build. Sizes and durations: WEFT_BENCH_SERVER_ARGS, e.g.
-# "--large 100000 --rounds 3" (see `target/release/weft-bench server --help`).
+# WEFT_BENCH_NO_BUILD=1 skips the build. Sizes and durations: WEFT_BENCH_SERVER_ARGS, given to
+# both server runs, e.g. "--large 100000 --rounds 3" or "--import-connections 4" (see
+# `target/release/weft-bench server --help`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -49,18 +58,20 @@ for arg in "$@"; do
 done
 mkdir -p "$out"
 # This run's files only (target/bench also holds the soak's).
-rm -rf "$out/contextionary" "$out"/{plugin-get,server,contextionary,contextionary-weft,results,ceiling-body}.* \
-  "$out/contextionary.skipped"
+rm -rf "$out/contextionary" \
+  "$out"/{plugin-get,server,server-embedded,contextionary,contextionary-weft,results,ceiling-body}.* \
+  "$out/contextionary.skipped" "$out"/embedded-data.*
 timings=()
 t0=$SECONDS
 
-echo "== bench: build (release: weft, dev-memory, weft-bench)"
+echo "== bench: build (release: weft, dev-memory, embedded, weft-bench)"
 if [[ -z "${WEFT_BENCH_NO_BUILD:-}" ]]; then
-  cargo build --release -p weft -p weft-dev-memory -p weft-benches
+  cargo build --release -p weft -p weft-dev-memory -p weft-embedded -p weft-benches
 fi
 weft="$root/target/release/weft"
 bench="$root/target/release/weft-bench"
-for f in "$weft" "$bench" "$root/target/release/libweft_dev_memory.so"; do
+for f in "$weft" "$bench" "$root/target/release/libweft_dev_memory.so" \
+  "$root/target/release/libweft_embedded.so"; do
   [[ -e "$f" ]] || { echo "bench: $f is missing" >&2; exit 2; }
 done
 timings+=("--timing" "build=$((SECONDS - t0))")
@@ -75,22 +86,38 @@ fi
 cat "$out/plugin-get.txt"
 timings+=("--timing" "plugin=$((SECONDS - t))")
 
-echo "== bench 2/3: the server (import, GraphQL at two sizes, REST GET vs a bare poem route)"
+echo "== bench 2/3: the server (import, GraphQL at two sizes, REST GET vs a bare poem route; then embedded)"
 t=$SECONDS
 key="$(cat /proc/sys/kernel/random/uuid)"
 token="$(cat /proc/sys/kernel/random/uuid)"
-log="$out/server.log"
 # shellcheck source=lib/start-weft.sh
 source "$root/scripts/lib/start-weft.sh"
-start_weft bench "$log"
-echo "  weft (pid $pid) at $url"
-# shellcheck disable=SC2086 # WEFT_BENCH_SERVER_ARGS is a list of options
-WEFT_BENCH_KEY="$key" WEFT_BENCH_TOKEN="$token" "$bench" server --url "$url" \
-  --json "$out/server.json" ${WEFT_BENCH_SERVER_ARGS:-}
-echo "  server RSS at the end: $(grep VmRSS "/proc/$pid/status" | awk '{print $2/1024 " MiB"}')"
-stop_weft
-trap - EXIT
+# run_server DATABASE JSON LOG [weft-bench server options…]
+run_server() {
+  local database="$1" json="$2" log="$3"
+  shift 3
+  start_weft bench "$log" "$database"
+  # The store's directory goes with the server, also when the run stops early.
+  trap 'stop_weft; [[ -z "$data_dir" ]] || rm -rf -- "$data_dir"' EXIT
+  echo "  weft with $database (pid $pid) at $url${data_dir:+, data in $data_dir}"
+  # shellcheck disable=SC2086 # WEFT_BENCH_SERVER_ARGS is a list of options
+  WEFT_BENCH_KEY="$key" WEFT_BENCH_TOKEN="$token" "$bench" server --url "$url" \
+    --json "$json" "$@" ${WEFT_BENCH_SERVER_ARGS:-}
+  echo "  server RSS at the end: $(grep VmRSS "/proc/$pid/status" | awk '{print $2/1024 " MiB"}')"
+  if [[ -n "$data_dir" ]]; then
+    echo "  store on disk at the end: $(du -sh "$data_dir" | cut -f1)"
+  fi
+  stop_weft
+  [[ -z "$data_dir" ]] || rm -rf -- "$data_dir"
+  trap - EXIT
+}
+echo "  -- dev-memory"
+run_server dev-memory "$out/server.json" "$out/server.log"
 timings+=("--timing" "server=$((SECONDS - t))")
+echo "  -- embedded (durable: each group commit is fsynced before its writes are answered)"
+t=$SECONDS
+run_server embedded "$out/server-embedded.json" "$out/server-embedded.log" --skip-get
+timings+=("--timing" "server-embedded=$((SECONDS - t))")
 
 echo "== bench 3/3: contextionary (benches/contextionary/run.sh)"
 t=$SECONDS

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the fixture plugins the plugin-loading tests use, once, into target/fixtures/:
-#   test-panicky.so, interface-1-0.so, interface-1-1.so, interface-2-0.so, layout-change.so
-# (interface-1-1.so is "legacy-memory": weft-dev-memory built against the 1.1 interface).
+#   test-panicky.so, interface-1-0.so, interface-1-1.so, interface-1-2.so, interface-2-0.so,
+#   layout-change.so
+# (interface-1-1.so is "legacy-memory" and interface-1-2.so "memory-1-2": weft-dev-memory built
+# against the 1.1 and the 1.2 interface).
 # They are built outside the workspace so their interface features never reach the host.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +19,7 @@ build() { # flavour features
 build test-panicky ""
 build interface-1-0 interface-1-0
 build interface-1-1 interface-1-1
+build interface-1-2 interface-1-2
 build interface-2-0 interface-2-0
 build layout-change layout-change
 echo "fixture plugins in $out: $(cd "$out" && ls *.so | tr '\n' ' ')"

@@ -81,13 +81,13 @@ fn an_unknown_environment_lists_the_known_ones() {
 #[test]
 fn a_plugin_of_the_wrong_kind_or_name_is_refused() {
     let (code, err) = serve_with(
-        r#"{"environments":[{"name":"default","database":{"name":"cassandra"}}]}"#,
+        r#"{"environments":[{"name":"default","database":{"name":"mongodb"}}]}"#,
         &[],
     );
     assert_ne!(code, 0);
     let line = one_line(&err);
     assert!(
-        line.contains("no connector plugin named \"cassandra\""),
+        line.contains("no connector plugin named \"mongodb\""),
         "{line}"
     );
     let (code, err) = serve_with(

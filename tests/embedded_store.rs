@@ -488,3 +488,172 @@ fn a_second_process_on_the_same_directory_is_refused() {
     let meta = Client::root(&mem).ok("GET", "/meta", None);
     assert_eq!(meta["plugins"][0]["name"], "dev-memory");
 }
+
+/// Runs `weft backup` against `w` as `key`/`token`; (exit success, stdout + stderr).
+fn weft_backup(w: &Weft, to: &Path, key: &str, token: &str) -> (bool, String) {
+    let base = w.url.trim_end_matches("/weaviate/v1");
+    let out = Command::new(weft_bin())
+        .args(["backup", "--to"])
+        .arg(to)
+        .args(["--url", base, "--api-key", key, "--api-token", token])
+        .env_remove("WEFT_URL")
+        .output()
+        .expect("run weft backup");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every thing id the server lists, page by page.
+fn all_thing_ids(c: &Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    for page in 1.. {
+        let b = c.ok("GET", &format!("/things?maxResults=100&page={page}"), None);
+        let things = b["things"].as_array().cloned().unwrap_or_default();
+        if things.is_empty() {
+            break;
+        }
+        ids.extend(
+            things
+                .iter()
+                .map(|t| t["thingId"].as_str().unwrap().to_string()),
+        );
+    }
+    ids
+}
+
+/// `weft backup --to DIR` copies a running server's store while writers keep writing: the copy
+/// has every write acknowledged before the backup began and nothing never acknowledged, and a
+/// server started on it (restore) serves the schema, the things and the keys. A key that is not
+/// root, a directory in use and a connector without backups are refused with messages that say
+/// what to do.
+#[test]
+fn weft_backup_copies_a_running_server_and_a_server_starts_on_the_copy() {
+    let cwd = tempfile::tempdir().unwrap();
+    let w = Weft::start(cwd.path(), &[]).unwrap_or_else(|e| panic!("weft did not start: {e}"));
+    let c = Client::root(&w);
+    city_class(&c);
+    let mut before = Vec::new();
+    for i in 0..50 {
+        let b = c.ok(
+            "POST",
+            "/things",
+            Some(json!({ "thing": city(&format!("City {i}")) })),
+        );
+        before.push(b["thingId"].as_str().unwrap().to_string());
+    }
+    let key = c.ok(
+        "POST",
+        "/keys",
+        Some(json!({"read": true, "write": true, "delete": true, "execute": false})),
+    );
+    let (key_id, token) = (
+        key["keyId"].as_str().unwrap().to_string(),
+        key["token"].as_str().unwrap().to_string(),
+    );
+
+    // Writers run through the backup.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let (c, stop, acked) = (c.clone(), Arc::clone(&stop), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) && n < 5_000 {
+                    n += 1;
+                    let b = c.ok(
+                        "POST",
+                        "/things",
+                        Some(json!({ "thing": city(&format!("W{t}-{n}")) })),
+                    );
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(b["thingId"].as_str().unwrap().to_string());
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 20 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let acked_before: Vec<String> = acked.lock().unwrap().clone();
+    let copy = cwd.path().join("backup-1");
+    let (ok, out) = weft_backup(&w, &copy, ROOT_KEY, ROOT_TOKEN);
+    assert!(ok, "weft backup failed: {out}");
+    assert!(
+        out.contains("backup: ") && out.contains("restore: weft serve --database-config"),
+        "{out}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    for t in writers {
+        t.join().unwrap();
+    }
+    let acked_all: std::collections::HashSet<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(before.iter())
+        .cloned()
+        .collect();
+    assert!(copy.join("weft.redb").is_file(), "{out}");
+    assert!(!copy.join(".backup.tar.partial").exists());
+
+    // Restore: a server on the copy (beside the running one).
+    let config = json!({ "path": copy }).to_string();
+    let restored = Weft::start(cwd.path(), &["--database-config", config.as_str()])
+        .unwrap_or_else(|e| panic!("weft did not start on the copy: {e}"));
+    let r = Client::root(&restored);
+    let schema = r.ok("GET", "/schema", None);
+    assert!(schema.to_string().contains("\"City\""), "{schema}");
+    let ids = all_thing_ids(&r);
+    let listed: std::collections::HashSet<&String> = ids.iter().collect();
+    for id in before.iter().chain(acked_before.iter()) {
+        assert!(
+            listed.contains(id),
+            "{id} was acknowledged before the backup, not in it"
+        );
+    }
+    for id in &ids {
+        assert!(
+            acked_all.contains(id),
+            "{id} is in the copy but was never acknowledged"
+        );
+    }
+    let (s, b) = r
+        .as_key(&key_id, &token)
+        .try_call("GET", "/keys/me", None)
+        .unwrap();
+    assert_eq!(s, 200, "the child key works on the copy: {b}");
+    // The restored server is a store of its own.
+    r.ok(
+        "POST",
+        "/things",
+        Some(json!({ "thing": city("Only in the copy") })),
+    );
+    assert_eq!(all_thing_ids(&Client::root(&w)).len(), acked_all.len());
+
+    // Refusals.
+    let (ok, out) = weft_backup(&w, &cwd.path().join("backup-2"), &key_id, &token);
+    assert!(!ok && out.contains("403") && out.contains("root"), "{out}");
+    assert!(!cwd.path().join("backup-2").join("weft.redb").exists());
+    let (ok, out) = weft_backup(&w, &copy, ROOT_KEY, ROOT_TOKEN);
+    assert!(
+        !ok && out.contains("not empty") && out.contains(&copy.display().to_string()),
+        "{out}"
+    );
+    let mem = Weft::start(cwd.path(), &["--database", "dev-memory"])
+        .unwrap_or_else(|e| panic!("dev-memory did not start: {e}"));
+    let (ok, out) = weft_backup(&mem, &cwd.path().join("backup-3"), ROOT_KEY, ROOT_TOKEN);
+    assert!(
+        !ok && out.contains("501") && out.contains("cannot make a backup"),
+        "{out}"
+    );
+}

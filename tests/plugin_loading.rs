@@ -121,6 +121,46 @@ async fn a_plugin_built_against_the_previous_minor_interface_still_loads() {
     assert_eq!(back.class.as_str(), "Old");
 }
 
+/// A 1.2 plugin (no `new_connector_parts_1_3`) loads in this 1.3 host with its versioned
+/// writes, has no maintenance object, and a backup through it is `Unsupported` naming it; a
+/// 1.3 plugin has one.
+#[tokio::test]
+async fn a_plugin_built_against_interface_1_2_keeps_versioned_writes_and_has_no_backup() {
+    let old = load_file(&fixture_so("interface-1-2")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (old.name.as_str(), old.interface_version.as_str()),
+        ("memory-1-2", "1.2.0")
+    );
+    let opened = old
+        .open_connector("{}", HostLogger::discard())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(opened.versions.is_some());
+    assert!(opened.maintenance.is_none());
+    let conn = ConnectorHandle::open(&old, &serde_json::json!({})).unwrap();
+    assert_eq!(conn.write_mode(), weft_core::WriteMode::CompareAndSet);
+    let id = id_starting_with(0x03);
+    conn.create_object(object(id, "Old")).await.unwrap();
+    let v = conn
+        .get_object_versioned(ObjectKind::Thing, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.version, 1);
+    let e = conn.backup("/nowhere").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported);
+    assert!(e.message.contains("memory-1-2"), "{e}");
+
+    let current = load_file(&dev_memory_so()).unwrap();
+    let opened = current.open_connector("{}", HostLogger::discard()).unwrap();
+    let m = opened
+        .maintenance
+        .expect("a 1.3 plugin has a maintenance object");
+    // dev-memory does not declare BACKUP: the default body answers.
+    let e = m.backup("/nowhere".into()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported);
+    assert!(e.message.contains("backup capability"), "{e}");
+}
+
 #[test]
 fn a_plugin_of_another_major_interface_is_refused_in_process_too() {
     let e = load_file(&fixture_so("interface-2-0")).unwrap_err();

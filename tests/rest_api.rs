@@ -312,7 +312,11 @@ fn schema_changes_are_checked_and_stored() {
     // Meta shows both schemas and the plugin.
     let meta = api.ok("GET", "/meta", None);
     assert_eq!(meta["thingsSchema"]["classes"].as_array().unwrap().len(), 2);
-    assert_eq!(meta["plugins"][0]["name"], "dev-memory");
+    // The connector this run uses (dev-memory, or the one of WEFT_TEST_DATABASE).
+    assert_eq!(
+        meta["plugins"][0]["name"],
+        weft_e2e_tests::test_database().0
+    );
     assert!(meta["hostname"]
         .as_str()
         .unwrap()

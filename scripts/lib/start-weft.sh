@@ -1,13 +1,32 @@
+# shellcheck shell=bash disable=SC2154
+# (SC2154: $root, $weft, $key and $token are set by the script that sources this file.)
 # Sourced by scripts/bench.sh and scripts/soak.sh: starts the release `weft serve` on
-# 127.0.0.1:0 with dev-memory from target/release and the root key $key/$token, no config file
+# 127.0.0.1:0 with a connector from target/release and the root key $key/$token, no config file
 # and no WEFT_* setting from the caller's environment. Sets $pid and $url; stops the server on
-# exit. Usage: start_weft WHO LOG   (WHO names the script in messages; needs $weft and $root)
+# exit. Usage: start_weft WHO LOG [DATABASE]   (WHO names the script in messages; needs $weft
+# and $root)
+#
+# DATABASE is dev-memory (the default) or embedded. For embedded the server gets `--database
+# embedded --data-dir DIR` with DIR a fresh directory under target/bench/ (the store's default,
+# durable configuration: every acknowledged write is fsynced); start_weft sets $data_dir to it
+# and the caller removes it (after stop_weft). $data_dir is empty for dev-memory.
 start_weft() {
-  local who="$1" log="$2"
+  local who="$1" log="$2" database="${3:-dev-memory}"
+  local args=(--database "$database")
+  data_dir=""
+  case "$database" in
+    dev-memory) ;;
+    embedded)
+      mkdir -p "$root/target/bench"
+      data_dir="$(mktemp -d "$root/target/bench/embedded-data.XXXXXX")"
+      args+=(--data-dir "$data_dir")
+      ;;
+    *) echo "$who: start_weft: unknown database $database (dev-memory, embedded)" >&2; exit 2 ;;
+  esac
   (
     for v in $(compgen -e | grep '^WEFT_' || true); do unset "$v"; done
     export WEFT_ROOT_KEY="$key" WEFT_ROOT_TOKEN="$token" WEFT_LOG=warn
-    exec "$weft" serve --listen 127.0.0.1:0 --plugin-dir "$root/target/release" --database dev-memory
+    exec "$weft" serve --listen 127.0.0.1:0 --plugin-dir "$root/target/release" "${args[@]}"
   ) >"$log" 2>&1 &
   pid=$!
   trap stop_weft EXIT

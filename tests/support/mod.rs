@@ -46,6 +46,31 @@ pub fn fixture_so(name: &str) -> PathBuf {
     )
 }
 
+/// The connector a [`Server`] runs on: dev-memory, or the one `WEFT_TEST_DATABASE` names with the
+/// config `WEFT_TEST_DATABASE_CONFIG`, in which every `{unique}` becomes a name no other server of
+/// this run uses (a fresh Cassandra keyspace, a fresh Gremlin namespace). `scripts/test.sh` runs
+/// the REST, GraphQL and concurrency end-to-end tests once more through each real-server
+/// connector this way.
+pub fn test_database() -> (String, Option<String>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    match std::env::var("WEFT_TEST_DATABASE") {
+        Ok(name) if !name.is_empty() && name != "dev-memory" => {
+            let config = std::env::var("WEFT_TEST_DATABASE_CONFIG").unwrap_or_default();
+            let unique = format!(
+                "e2e_{}_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() % 1_000_000),
+                N.fetch_add(1, Ordering::Relaxed)
+            );
+            (name, Some(config.replace("{unique}", &unique)))
+        }
+        _ => ("dev-memory".into(), None),
+    }
+}
+
 /// The root key id the test servers are started with (`WEFT_ROOT_KEY`).
 pub const ROOT_KEY: &str = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000001";
 /// The root token the test servers are started with (`WEFT_ROOT_TOKEN`).
@@ -100,7 +125,7 @@ impl Server {
             .env_remove("WEFT_CONFIG_FILE")
             .env_remove("WEFT_LISTEN")
             .env_remove("WEFT_PLUGIN_DIR")
-            .env("WEFT_DATABASE", "dev-memory") // not the persistent default (`--database` wins)
+            .env_remove("WEFT_DATABASE_CONFIG")
             .env(
                 "WEFT_LOG",
                 std::env::var("WEFT_LOG").unwrap_or_else(|_| "warn".into()),
@@ -115,6 +140,17 @@ impl Server {
         if fixed_root {
             cmd.env("WEFT_ROOT_KEY", ROOT_KEY)
                 .env("WEFT_ROOT_TOKEN", ROOT_TOKEN);
+        }
+        // dev-memory, not the persistent default, unless the run names another connector
+        // (`--database` in `args` wins over both).
+        if args.contains(&"--database") {
+            cmd.env("WEFT_DATABASE", "dev-memory");
+        } else {
+            let (database, config) = test_database();
+            cmd.env("WEFT_DATABASE", database);
+            if let Some(config) = config {
+                cmd.env("WEFT_DATABASE_CONFIG", config);
+            }
         }
         for (k, v) in envs {
             cmd.env(k, v);
@@ -251,7 +287,10 @@ impl Api {
     pub fn new(server: Server) -> Api {
         Api {
             server,
-            http: reqwest::blocking::Client::new(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 

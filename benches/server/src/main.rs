@@ -1,11 +1,12 @@
 //! `weft-bench`: the load generator and report behind `scripts/soak.sh` and `scripts/bench.sh`.
-//! The scripts build the release binary, start `weft serve` on 127.0.0.1 with dev-memory and a
-//! root key, and call this with the server's address; everything it sends goes there (or to its
-//! own ceiling server, also on 127.0.0.1). Every load loop ends at a time and at a count.
+//! The scripts build the release binary, start `weft serve` on 127.0.0.1 with dev-memory (and
+//! `scripts/bench.sh` then with embedded) and a root key, and call this with the server's
+//! address; everything it sends goes there (or to its own ceiling server, also on 127.0.0.1).
+//! Every load loop ends at a time and at a count.
 //!
 //! ```text
 //! weft-bench soak   --url URL --pid PID --key K --token T [--seconds 60 --warmup 10 …]
-//! weft-bench server --url URL --key K --token T --json target/bench/server.json […]
+//! weft-bench server --url URL --key K --token T --json target/bench/server.json [--skip-get …]
 //! weft-bench report --dir target/bench [--timing NAME=SECONDS …]
 //! weft-bench serve-ceiling --body-file FILE      (started by `server`)
 //! ```

@@ -1,9 +1,11 @@
 //! `weft-bench report`: gathers the parts of one `scripts/bench.sh` run from its directory
-//! (`plugin-get.txt`, the output of `cargo bench -p weft-dev-memory --bench get`; `server.json`;
-//! `contextionary-weft.json`, the Weft side of `benches/contextionary/run.sh`, and with
-//! `--with-faiss` `contextionary.txt`, its report against faiss; or
-//! `contextionary.skipped`), prints one table with the machine and whether each goal is met, and
-//! writes it all to `results.json`. Exit code: 0 when every goal is met, 1 when one is not.
+//! (`plugin-get.txt`, the output of `cargo bench -p weft-dev-memory --bench get`; `server.json`,
+//! `weft-bench server` against dev-memory; `server-embedded.json`, the same against embedded
+//! without the REST GET part; `contextionary-weft.json`, the Weft side of
+//! `benches/contextionary/run.sh`, and with `--with-faiss` `contextionary.txt`, its report
+//! against faiss; or `contextionary.skipped`), prints one table with the machine and whether
+//! each goal is met, and writes it all to `results.json`. Exit code: 0 when every goal is met, 1
+//! when one is not.
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +58,22 @@ fn contextionary_part(dir: &Path) -> Value {
     })
 }
 
+/// GraphQL queries of a `weft-bench server` result that answered errors (a missing count counts
+/// as one).
+fn graphql_errors(server: &Value) -> u64 {
+    let g = &server["graphql"];
+    ["small", "large"]
+        .iter()
+        .flat_map(|s| ["get_where_equal", "getmeta"].map(|k| &g[s][k]["errors"]))
+        .map(|e| e.as_u64().unwrap_or(1))
+        .sum()
+}
+
+fn read_json(path: &Path, what: &str) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("{} ({what})", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} ({what})", path.display()))
+}
+
 fn fmt_int(x: f64) -> String {
     let s = format!("{:.0}", x);
     let mut out = String::new();
@@ -79,8 +97,10 @@ fn met(ok: Option<bool>) -> &'static str {
 pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
     let machine = crate::machine::info();
     let plugin = plugin_part(&a.dir);
-    let server: Value = serde_json::from_slice(
-        &std::fs::read(a.dir.join("server.json")).context("server.json (the server part)")?,
+    let server = read_json(&a.dir.join("server.json"), "the server part, dev-memory")?;
+    let embedded = read_json(
+        &a.dir.join("server-embedded.json"),
+        "the server part, embedded",
     )?;
     let c11y = contextionary_part(&a.dir);
     let timings: Vec<(String, f64)> = a
@@ -100,13 +120,12 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
     let import = &server["import"];
     let import_rate = f(&import["things_per_s"]);
     let import_ok = import_rate >= 50_000.0 && import["errors"].as_u64() == Some(0);
+    let e_import = &embedded["import"];
+    let e_import_rate = f(&e_import["things_per_s"]);
+    let e_import_ok = e_import_rate >= 20_000.0 && e_import["errors"].as_u64() == Some(0);
     let g = &server["graphql"];
-    let (small_n, large_n) = (&g["small"]["objects"], &g["large"]["objects"]);
-    let graphql_errors: u64 = ["small", "large"]
-        .iter()
-        .flat_map(|s| ["get_where_equal", "getmeta"].map(|k| &g[s][k]["errors"]))
-        .map(|e| e.as_u64().unwrap_or(1))
-        .sum();
+    let eg = &embedded["graphql"];
+    let graphql_errors = graphql_errors(&server) + graphql_errors(&embedded);
 
     let mut rows: Vec<[String; 6]> = vec![];
     rows.push([
@@ -161,6 +180,44 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         "≥ 50,000/s".into(),
         met(Some(import_ok)).into(),
     ]);
+    rows.push([
+        format!(
+            "batch import into embedded (durable, fsync per group commit) ({} per batch, {} in flight, {} things)",
+            e_import["batch"],
+            e_import["connections"],
+            fmt_int(f(&e_import["objects"]))
+        ),
+        format!(
+            "{} things/s, {} errors",
+            fmt_int(e_import_rate),
+            e_import["errors"]
+        ),
+        format!("{} things/s (dev-memory)", fmt_int(import_rate)),
+        format!("{:.2} of dev-memory", e_import_rate / import_rate),
+        "≥ 20,000/s".into(),
+        met(Some(e_import_ok)).into(),
+    ]);
+    let ms = |g: &Value, key: &str| {
+        format!(
+            "{:.2} → {:.2} ms/query",
+            f(&g["small"][key]["mean_ms"]),
+            f(&g["large"][key]["mean_ms"])
+        )
+    };
+    let growth = |g: &Value, key: &str| {
+        format!(
+            "{:.1}× (data {:.0}×)",
+            f(&g[format!("{key}_ratio").as_str()]),
+            f(&g["growth_objects"])
+        )
+    };
+    let sizes = |g: &Value| {
+        format!(
+            "{} → {} objects",
+            fmt_int(f(&g["small"]["objects"])),
+            fmt_int(f(&g["large"]["objects"]))
+        )
+    };
     for (key, name) in [
         (
             "get_where_equal",
@@ -169,23 +226,19 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         ("getmeta", "GraphQL `GetMeta` (count, int stats)"),
     ] {
         rows.push([
-            format!(
-                "{name}, {} → {} objects",
-                fmt_int(f(small_n)),
-                fmt_int(f(large_n))
-            ),
-            format!(
-                "{:.2} → {:.2} ms/query",
-                f(&g["small"][key]["mean_ms"]),
-                f(&g["large"][key]["mean_ms"])
-            ),
-            format!("{} objects", fmt_int(f(small_n))),
-            format!(
-                "{:.1}× (data {:.0}×)",
-                f(&g[format!("{key}_ratio").as_str()]),
-                f(&g["growth_objects"])
-            ),
+            format!("{name}, dev-memory, {}", sizes(g)),
+            ms(g, key),
+            format!("{} objects", fmt_int(f(&g["small"]["objects"]))),
+            growth(g, key),
             "report (an indexed connector must beat it)".into(),
+            "—".into(),
+        ]);
+        rows.push([
+            format!("{name}, embedded, {}", sizes(eg)),
+            ms(eg, key),
+            format!("dev-memory {}, {}", ms(g, key), growth(g, key)),
+            growth(eg, key),
+            "report".into(),
             "—".into(),
         ]);
     }
@@ -251,6 +304,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         plugin_ok.unwrap_or(false),
         get_ok,
         import_ok,
+        e_import_ok,
         graphql_errors == 0,
     ];
     let all_met = goals.iter().all(|g| *g);
@@ -264,7 +318,9 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
     }
     println!();
     if graphql_errors > 0 {
-        println!("GraphQL queries answered {graphql_errors} errors (see server.json)");
+        println!(
+            "GraphQL queries answered {graphql_errors} errors (see server.json, server-embedded.json)"
+        );
     }
     if !timings.is_empty() {
         println!(
@@ -290,12 +346,14 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
             "plugin_so_vs_static_le_1_10": plugin_ok,
             "rest_get_ge_0_5_of_ceiling_no_errors": get_ok,
             "batch_import_ge_50000_per_s": import_ok,
+            "embedded_batch_import_ge_20000_per_s": e_import_ok,
             "graphql_no_errors": graphql_errors == 0,
             "all_met": all_met,
         },
         "table": rows.iter().map(|r| json!(r)).collect::<Vec<_>>(),
         "plugin_call": plugin,
         "server": server,
+        "server_embedded": embedded,
         "contextionary": c11y,
     });
     let out = a.dir.join("results.json");

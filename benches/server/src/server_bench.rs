@@ -1,5 +1,6 @@
 //! `weft-bench server`: the server's part of `scripts/bench.sh`, against a running `weft serve`
-//! with dev-memory (its address and root key given), in this order:
+//! (its address and root key given; `scripts/bench.sh` runs it against dev-memory, then against
+//! embedded with `--skip-get`), in this order:
 //!
 //! 1. batch import of `--small` objects of the class City (`POST /batching/things`, `--batch`
 //!    items per request, `--import-connections` requests in flight), then GraphQL `Get` with an
@@ -9,7 +10,8 @@
 //! 3. `GET /things/{id}` with the root key over `--connections` connections against the bare
 //!    poem route of `weft-bench serve-ceiling` (a child process answering the same JSON), in
 //!    rounds (each side back to back after a short warm-up, alternating which goes first); the
-//!    ratio is the median of the rounds' ratios.
+//!    ratio is the median of the rounds' ratios. `--skip-get` leaves this part out (and
+//!    `rest_get` out of the JSON).
 
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
@@ -73,6 +75,10 @@ pub struct ServerArgs {
     /// Most requests per REST GET round.
     #[arg(long, default_value_t = 5_000_000)]
     pub max_requests: u64,
+    /// Leave out the REST GET comparison (import and GraphQL only; the JSON then has no
+    /// `rest_get`): for a second, cheaper run against another connector.
+    #[arg(long)]
+    pub skip_get: bool,
 }
 
 /// The batch bodies of objects `from..to`.
@@ -480,28 +486,33 @@ pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
     let import_errors = first.errors + rest.errors;
 
     // 3. REST GET against the ceiling.
-    let mut ids = vec![];
-    for body in &first.kept {
-        ids.extend(crate::soak::batch_ids(body)?.0);
-    }
-    anyhow::ensure!(!ids.is_empty(), "the import answered no ids");
-    let sample = load::one(
-        &ep,
-        ep.request(Method::GET, &format!("/things/{}", ids[0]), None),
-    )
-    .await?;
-    let body_file = dir.join("ceiling-body.json");
-    std::fs::write(&body_file, &sample)?;
-    let ceiling = Ceiling::start(&body_file)?;
-    let ceiling_ep = Endpoint::parse(&ceiling.url)?.with_key(&a.key, &a.token)?;
-    let get = get_rounds(&ep, &ceiling_ep, ids, &a).await?;
-    drop(ceiling);
+    let get = if a.skip_get {
+        None
+    } else {
+        let mut ids = vec![];
+        for body in &first.kept {
+            ids.extend(crate::soak::batch_ids(body)?.0);
+        }
+        anyhow::ensure!(!ids.is_empty(), "the import answered no ids");
+        let sample = load::one(
+            &ep,
+            ep.request(Method::GET, &format!("/things/{}", ids[0]), None),
+        )
+        .await?;
+        let body_file = dir.join("ceiling-body.json");
+        std::fs::write(&body_file, &sample)?;
+        let ceiling = Ceiling::start(&body_file)?;
+        let ceiling_ep = Endpoint::parse(&ceiling.url)?.with_key(&a.key, &a.token)?;
+        let get = get_rounds(&ep, &ceiling_ep, ids, &a).await?;
+        drop(ceiling);
+        Some((get, sample.len()))
+    };
 
     let ratio = |k: &str| {
         large[k]["mean_ms"].as_f64().unwrap_or(f64::NAN)
             / small[k]["mean_ms"].as_f64().unwrap_or(f64::NAN)
     };
-    let report = json!({
+    let mut report = json!({
         "import": {
             "objects": objects,
             "batch": a.batch,
@@ -521,9 +532,11 @@ pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
             "get_where_equal_ratio": ratio("get_where_equal"),
             "getmeta_ratio": ratio("getmeta"),
         },
-        "rest_get": get,
-        "response_bytes": sample.len(),
     });
+    if let Some((get, response_bytes)) = get {
+        report["rest_get"] = get;
+        report["response_bytes"] = json!(response_bytes);
+    }
     crate::write_json(&a.json, &report)?;
     Ok(())
 }

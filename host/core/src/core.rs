@@ -39,6 +39,19 @@ pub struct PluginStatus {
     pub status: String,
 }
 
+/// A finished backup ([`Core::backup`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    /// The directory the copy is in (absolute).
+    pub path: String,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Things and Actions in the copy.
+    pub objects: u64,
+    /// How long it took, in milliseconds.
+    pub took_ms: u64,
+}
+
 /// Settings of the core that come from the configuration.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -50,6 +63,9 @@ pub struct CoreConfig {
     pub limits: crate::Limits,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where this server may write temporary files (backups on their way to a client):
+    /// `<data_dir>/tmp`.
+    pub scratch_dir: std::path::PathBuf,
 }
 
 impl Default for CoreConfig {
@@ -59,6 +75,7 @@ impl Default for CoreConfig {
             limit: 100,
             limits: crate::Limits::default(),
             trusted_proxies: vec![],
+            scratch_dir: std::env::temp_dir().join("weft"),
         }
     }
 }
@@ -75,6 +92,8 @@ pub struct Core {
     pub limits: crate::Limits,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where this server may write temporary files.
+    pub scratch_dir: std::path::PathBuf,
     /// The plugins this server runs with.
     pub plugins: Vec<PluginInfo>,
     /// The key tree.
@@ -105,6 +124,7 @@ impl Core {
             limit: config.limit,
             limits: config.limits,
             trusted_proxies: config.trusted_proxies,
+            scratch_dir: config.scratch_dir,
             plugins,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
             gate: Arc::new(RwLock::new(())),
@@ -127,6 +147,30 @@ impl Core {
     pub fn with_contextionary(mut self, c: ContextionaryHandle) -> Self {
         self.c11y = Some(c);
         self
+    }
+
+    /// Writes a consistent copy of the whole store (objects, history, keys, ontology) to the
+    /// directory `to` on this server's machine while the server keeps serving: root key only.
+    /// Schema changes of this host wait until it is done (object writes do not), so the copy
+    /// never holds an object of a class its ontology lacks. Restore is starting a server on
+    /// the copy.
+    pub async fn backup(&self, p: &Principal, to: &str) -> Result<Backup> {
+        crate::Access::Root.check(p, "make a backup")?;
+        let started = std::time::Instant::now();
+        let _gate = self.gate.read().await;
+        let report = self.conn.backup(to).await?;
+        tracing::info!(
+            "backup of {} objects ({} bytes) written to {}",
+            report.objects,
+            report.bytes,
+            report.path
+        );
+        Ok(Backup {
+            path: report.path.into_string(),
+            bytes: report.bytes,
+            objects: report.objects,
+            took_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
     /// The plugins and how each is doing (for `/meta`).

@@ -74,6 +74,7 @@ const STRIPES: usize = 256;
 struct ConnInner {
     conn: Option<ConnectorBox>,
     versions: Option<ObjectVersionsBox>,
+    maintenance: Option<MaintenanceBox>,
     poison: PoisonState,
     stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -110,17 +111,24 @@ impl ConnectorHandle {
 
     /// Wraps ABI objects (e.g. of a connector linked statically).
     pub fn from_opened(o: OpenedConnector, name: &str, capabilities: Capabilities) -> Self {
-        Self::build(Some(o.connector), o.versions, name, capabilities)
+        Self::build(
+            Some(o.connector),
+            o.versions,
+            o.maintenance,
+            name,
+            capabilities,
+        )
     }
 
     /// Wraps a connector without versioned writes (e.g. one linked statically).
     pub fn from_box(conn: ConnectorBox, name: &str, capabilities: Capabilities) -> Self {
-        Self::build(Some(conn), None, name, capabilities)
+        Self::build(Some(conn), None, None, name, capabilities)
     }
 
     fn build(
         conn: Option<ConnectorBox>,
         versions: Option<ObjectVersionsBox>,
+        maintenance: Option<MaintenanceBox>,
         name: &str,
         capabilities: Capabilities,
     ) -> Self {
@@ -128,6 +136,7 @@ impl ConnectorHandle {
             inner: Arc::new(ConnInner {
                 conn,
                 versions,
+                maintenance,
                 poison: PoisonState::default(),
                 stripes: (0..STRIPES)
                     .map(|_| Arc::new(tokio::sync::Mutex::new(())))
@@ -141,7 +150,7 @@ impl ConnectorHandle {
     /// A handle with no connector behind it: every call answers `Unavailable`. Used where
     /// state is needed only for its shape (printing the OpenAPI document).
     pub fn unavailable() -> Self {
-        Self::build(None, None, "none", Capabilities::empty())
+        Self::build(None, None, None, "none", Capabilities::empty())
     }
 
     /// Whether the connector declared `c`.
@@ -260,6 +269,22 @@ impl ConnectorHandle {
                 self.watch(r).map(|_| ())
             }
             _ => self.update_object(object).await,
+        }
+    }
+
+    /// [`Connector::backup`] (interface 1.3, capability `backup`): a consistent copy of the
+    /// store in the directory `to`. `Unsupported`, naming the plugin, when it cannot.
+    pub async fn backup(&self, to: &str) -> PluginResult<BackupReport> {
+        self.conn()?;
+        match &self.inner.maintenance {
+            Some(m) if self.has(Capabilities::BACKUP) => {
+                let r = m.backup(to.into()).await.into_result();
+                self.watch(r)
+            }
+            _ => Err(PluginError::unsupported(format!(
+                "the connector {:?} cannot make a backup (it does not declare the backup capability); back up its store with the store's own tools, or run on the embedded connector",
+                self.name
+            ))),
         }
     }
 

@@ -27,7 +27,7 @@ pub mod plugin_log;
 pub mod questions;
 
 pub use crate::access::{Access, Visibility};
-pub use crate::core::{Core, CoreConfig, PluginInfo, PluginStatus};
+pub use crate::core::{Backup, Core, CoreConfig, PluginInfo, PluginStatus};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::handles::{ConnectorHandle, ContextionaryHandle, WriteMode};
 pub use crate::keys::{KeyTree, NewKey, Principal, Right};

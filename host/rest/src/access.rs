@@ -70,6 +70,8 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weft.c11y.classes.get", Access::Read),
     ("weaviate.graphql.post", Access::Read),
     ("weaviate.graphql.batch", Access::Read),
+    // Backups (a Weft addition): root only.
+    ("weft.backups.create", Access::Root),
     // P2P membership (weft-p2p, api.rs): peer-facing, no key.
     ("weaviate.p2p.health", Access::None),
     ("weaviate.p2p.genesis_update", Access::None),
@@ -97,6 +99,8 @@ pub fn access_of(operation_id: &str) -> Option<Access> {
 pub fn root_purpose(operation_id: &str) -> &'static str {
     if operation_id.starts_with("weaviate.schema.") {
         "changing or reading the schema"
+    } else if operation_id == "weft.backups.create" {
+        "making a backup"
     } else {
         "this operation"
     }

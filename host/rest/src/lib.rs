@@ -9,6 +9,7 @@
 mod object_api;
 pub mod access;
 pub mod actions;
+pub mod backup;
 pub mod batching;
 pub mod c11y;
 pub mod contract;
@@ -45,6 +46,8 @@ pub enum ApiTags {
     Contextionary,
     /// GraphQL queries of the knowledge graph.
     Graphql,
+    /// Consistent copies of the whole store (a Weft addition).
+    Backups,
 }
 
 /// One error message.

@@ -33,6 +33,7 @@ type Apis = (
     crate::meta::MetaApi,
     crate::c11y::C11yApi,
     crate::graphql::GraphqlApi,
+    crate::backup::BackupApi,
     weft_p2p::Apis,
 );
 
@@ -48,7 +49,8 @@ fn service(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> OpenApiService<Apis, (
         crate::schema::SchemaActionsApi(app.clone()),
         crate::meta::MetaApi(app.clone()),
         crate::c11y::C11yApi(app.clone()),
-        crate::graphql::GraphqlApi::new(app),
+        crate::graphql::GraphqlApi::new(app.clone()),
+        crate::backup::BackupApi(app),
         weft_p2p::apis(peer),
     );
     OpenApiService::new(apis, "Weft", env!("CARGO_PKG_VERSION"))

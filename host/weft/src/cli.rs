@@ -53,6 +53,33 @@ pub enum Command {
     /// peer list pushed to every peer; the network's contextionary for download). No operation
     /// needs a key: run it where only the network's peers reach it.
     Genesis(GenesisArgs),
+    /// Copy a running server's whole store (objects with their history, keys, the ontology),
+    /// consistent at one moment, into a new directory on this machine, while the server keeps
+    /// serving. Needs the root key. Restore: start a server on the copy, e.g.
+    /// `weft serve --database-config '{"path": "DIR"}'`.
+    Backup(BackupArgs),
+}
+
+/// Options of `weft backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The directory to write the copy into; it must be new or empty.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The running server's URL.
+    #[arg(
+        long,
+        env = "WEFT_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// The root key (X-API-KEY) [default: $WEFT_ROOT_KEY].
+    #[arg(long, env = "WEFT_API_KEY", value_name = "UUID")]
+    pub api_key: Option<String>,
+    /// The root key's token (X-API-TOKEN) [default: $WEFT_ROOT_TOKEN].
+    #[arg(long, env = "WEFT_API_TOKEN", value_name = "UUID")]
+    pub api_token: Option<String>,
 }
 
 /// Options of `weft genesis`.
@@ -215,6 +242,36 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     match command {
+        Command::Backup(args) => {
+            let credential = |given: Option<String>, fallback: &str, flag: &str| {
+                given
+                    .or_else(|| std::env::var(fallback).ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "weft backup needs the root key: give {flag} (or set {fallback}) as `weft serve` printed it"
+                        )
+                    })
+            };
+            let options = crate::backup::BackupOptions {
+                to: args.to,
+                url: args.url,
+                key: credential(args.api_key, "WEFT_ROOT_KEY", "--api-key")?,
+                token: credential(args.api_token, "WEFT_ROOT_TOKEN", "--api-token")?,
+            };
+            let s = crate::backup::run(&options)?;
+            println!(
+                "backup: {} objects, {} bytes, in {:.1} s, written to {}",
+                s.objects,
+                s.bytes,
+                s.took.as_secs_f64(),
+                s.dir.display()
+            );
+            println!(
+                "restore: weft serve --database-config '{{\"path\": \"{}\"}}'",
+                s.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins(PluginsCommand::Check { files }) => {
             init_logging(false);
             let ok = crate::plugins::check_files(&files, &mut std::io::stdout())?;

@@ -235,6 +235,8 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             limit: env.limit,
             limits: env.limits.clone(),
             trusted_proxies: env.trusted_proxy_ranges(),
+            scratch_dir: std::path::absolute(env.data_dir().join("tmp"))
+                .unwrap_or_else(|_| env.data_dir().join("tmp")),
         };
         let mut app = Core::new(conn, config, info);
         if let Some(c) = c11y {

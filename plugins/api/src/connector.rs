@@ -27,6 +27,13 @@
 //! the host reaches them through
 //! [`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), which answers
 //! an [`OpenedConnector`] whose `versions` is `None` for a plugin built before 1.2.
+//!
+//! # Added in 1.3: maintenance (backup)
+//!
+//! [`Connector::backup`] (capability [`BACKUP`](crate::Capabilities::BACKUP)) crosses as a third
+//! ABI object, [`MaintenanceFfi`], again over the same instance; the root module's
+//! `new_connector_parts_1_3` answers all three as [`ConnectorParts13`], and
+//! [`OpenedConnector::maintenance`] is `None` for a plugin built before 1.3.
 
 use std::fmt;
 use std::future::{ready, Future};
@@ -131,6 +138,33 @@ pub struct ConnectorParts {
     pub versions: ObjectVersionsBox,
 }
 
+/// **Added in 1.3.** The maintenance calls of a connector
+/// ([`BACKUP`](crate::Capabilities::BACKUP)): a third object over the same connector instance,
+/// made by the root module's `new_connector_parts_1_3`. Do not implement it by hand: implement
+/// [`Connector::backup`] and export with [`export_connector!`](crate::export_connector).
+#[sabi_trait]
+pub trait MaintenanceFfi: Send + Sync {
+    /// See [`Connector::backup`].
+    fn backup(&self, to: RString) -> FfiResult<BackupReport>;
+}
+
+/// **Added in 1.3.** An owned maintenance object as the host holds it.
+pub type MaintenanceBox = MaintenanceFfi_TO<'static, RBox<()>>;
+
+/// **Added in 1.3.** What the root module's `new_connector_parts_1_3` answers: three ABI
+/// objects over **one** connector instance.
+#[repr(C)]
+#[derive(abi_stable::StableAbi)]
+pub struct ConnectorParts13 {
+    /// The connector contract ([`ConnectorFfi`]).
+    pub connector: ConnectorBox,
+    /// Its versioned writes ([`ObjectVersionsFfi`]).
+    pub versions: ObjectVersionsBox,
+    /// Its maintenance calls ([`MaintenanceFfi`]); they answer `Unsupported` when the connector
+    /// does not declare [`BACKUP`](crate::Capabilities::BACKUP).
+    pub maintenance: MaintenanceBox,
+}
+
 /// **Added in 1.2.** A connector as the host opens it
 /// ([`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), or
 /// [`connector_parts`] for a statically linked one). A plain Rust value, never passed to a
@@ -141,13 +175,28 @@ pub struct OpenedConnector {
     /// Its versioned writes over the same instance; `None` for a plugin built against an
     /// interface older than 1.2, which has no such object.
     pub versions: Option<ObjectVersionsBox>,
+    /// **Added in 1.3.** Its maintenance calls over the same instance; `None` for a plugin
+    /// built against an interface older than 1.3.
+    pub maintenance: Option<MaintenanceBox>,
 }
 
+impl From<ConnectorParts13> for OpenedConnector {
+    fn from(parts: ConnectorParts13) -> Self {
+        OpenedConnector {
+            connector: parts.connector,
+            versions: Some(parts.versions),
+            maintenance: Some(parts.maintenance),
+        }
+    }
+}
+
+/// The objects of a plugin built against 1.2 (no maintenance object).
 impl From<ConnectorParts> for OpenedConnector {
     fn from(parts: ConnectorParts) -> Self {
         OpenedConnector {
             connector: parts.connector,
             versions: Some(parts.versions),
+            maintenance: None,
         }
     }
 }
@@ -158,6 +207,7 @@ impl From<ConnectorBox> for OpenedConnector {
         OpenedConnector {
             connector,
             versions: None,
+            maintenance: None,
         }
     }
 }
@@ -169,6 +219,10 @@ impl fmt::Debug for OpenedConnector {
             .field(
                 "versions",
                 &self.versions.as_ref().map(|_| "ObjectVersionsBox"),
+            )
+            .field(
+                "maintenance",
+                &self.maintenance.as_ref().map(|_| "MaintenanceBox"),
             )
             .finish()
     }
@@ -348,6 +402,24 @@ pub trait Connector: Send + Sync + 'static {
         let _ = (object, expected_version);
         ready(Err(versioned_writes_unsupported("update_object_if")))
     }
+
+    /// **Added in 1.3** (capability `BACKUP`). Writes a consistent copy of the whole store
+    /// (objects, history, keys, documents) to the directory `to` **while the connector keeps
+    /// serving**: the copy holds exactly the writes acknowledged before one moment during the
+    /// call, never half of a write. A connector started on the copy (its config pointing at
+    /// `to`) serves that data. `to` must not exist or be an empty directory, else `Invalid`
+    /// naming it; a failed backup leaves no partial copy that could be mistaken for a good one.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `BACKUP`.
+    fn backup(
+        &self,
+        to: String,
+    ) -> impl Future<Output = PluginResult<BackupReport>> + Send + 'static {
+        let _ = to;
+        ready(Err(PluginError::unsupported(
+            "backup needs the backup capability, which this connector does not declare: back up its store with the store's own tools",
+        )))
+    }
 }
 
 fn versioned_writes_unsupported(op: &str) -> PluginError {
@@ -468,6 +540,12 @@ impl<T: Connector> Connector for Arc<T> {
     ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
         (**self).update_object_if(object, expected_version)
     }
+    fn backup(
+        &self,
+        to: String,
+    ) -> impl Future<Output = PluginResult<BackupReport>> + Send + 'static {
+        (**self).backup(to)
+    }
 }
 
 /// Adapts a [`Connector`] to [`ConnectorFfi`], catching panics in every call and every poll.
@@ -494,16 +572,35 @@ pub fn connector_box<T: Connector>(connector: T) -> ConnectorBox {
 /// is always `Some` (answering `Unsupported` when the connector does not implement versioned
 /// writes).
 pub fn connector_parts<T: Connector>(connector: T) -> OpenedConnector {
-    ConnectorParts::of(connector).into()
+    ConnectorParts13::of(connector).into()
 }
 
 impl ConnectorParts {
     /// Both ABI objects over one instance of `connector`.
     pub fn of<T: Connector>(connector: T) -> Self {
-        let shared = Arc::new(connector);
+        let ConnectorParts13 {
+            connector,
+            versions,
+            maintenance: _,
+        } = ConnectorParts13::of(connector);
         ConnectorParts {
+            connector,
+            versions,
+        }
+    }
+}
+
+impl ConnectorParts13 {
+    /// All three ABI objects over one instance of `connector`.
+    pub fn of<T: Connector>(connector: T) -> Self {
+        let shared = Arc::new(connector);
+        ConnectorParts13 {
             connector: connector_box(Arc::clone(&shared)),
             versions: ObjectVersionsFfi_TO::from_value(
+                Guarded::new(Arc::clone(&shared)),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+            maintenance: MaintenanceFfi_TO::from_value(
                 Guarded::new(shared),
                 abi_stable::sabi_trait::TD_Opaque,
             ),
@@ -691,6 +788,12 @@ impl<T: Connector> ObjectVersionsFfi for Guarded<T> {
             || self.inner.update_object_if(object, expected_version),
             same,
         )
+    }
+}
+
+impl<T: Connector> MaintenanceFfi for Guarded<T> {
+    fn backup(&self, to: RString) -> FfiResult<BackupReport> {
+        guard("backup", || self.inner.backup(to.into_string()), same)
     }
 }
 

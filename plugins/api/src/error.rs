@@ -135,15 +135,21 @@ impl Capabilities {
     /// [`update_object_if`](crate::Connector::update_object_if) (through the root module's
     /// `new_connector_parts`). Without it both answer [`ErrorKind::Unsupported`].
     pub const VERSIONED_WRITES: Capabilities = Capabilities(1 << 5);
+    /// **Added in 1.3.** The connector writes a consistent copy of its store to a directory
+    /// while it keeps serving ([`backup`](crate::Connector::backup), through the root module's
+    /// `new_connector_parts_1_3`); a server started on that copy has exactly the data of one
+    /// moment. Without it `backup` answers [`ErrorKind::Unsupported`].
+    pub const BACKUP: Capabilities = Capabilities(1 << 6);
 
     /// Every flag with its name, for display.
-    pub const NAMED: [(Capabilities, &'static str); 6] = [
+    pub const NAMED: [(Capabilities, &'static str); 7] = [
         (Self::HISTORY, "history"),
         (Self::FILTER, "filter"),
         (Self::FILTER_REFERENCE_PATHS, "filter-reference-paths"),
         (Self::AGGREGATE, "aggregate"),
         (Self::PERSISTENT, "persistent"),
         (Self::VERSIONED_WRITES, "versioned-writes"),
+        (Self::BACKUP, "backup"),
     ];
 
     /// No capability.

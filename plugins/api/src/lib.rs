@@ -70,7 +70,8 @@
 //! repository tests the promise with fixture plugins built against the 1.0 shape (feature
 //! `fixture-interface-1-0`, which lacks `config_help` and the 1.2 fields), the 1.1 shape
 //! (feature `fixture-interface-1-1`, which lacks `new_connector_parts` and
-//! `new_contextionary_parts`) and a 2.0 interface.
+//! `new_contextionary_parts`), the 1.2 shape (feature `fixture-interface-1-2`, which lacks
+//! `new_connector_parts_1_3`) and a 2.0 interface.
 //!
 //! # What each minor version added
 //!
@@ -82,6 +83,9 @@
 //!   `new_contextionary_parts` (look-ups whose panics are errors);
 //!   [`PANIC_MESSAGE_PREFIX`] and [`PluginError::panicked_in`] (the message format is the one
 //!   earlier plugins produce); the [`support`] module.
+//! * **1.3**: [`Capabilities::BACKUP`], [`BackupReport`], [`MaintenanceFfi`],
+//!   [`ConnectorParts13`] and the connector root module's `new_connector_parts_1_3`
+//!   ([`Connector::backup`]: a consistent copy of the store while it serves).
 #![deny(missing_docs)]
 #![allow(non_local_definitions)]
 
@@ -99,8 +103,9 @@ pub mod types;
 pub use async_ffi::{FfiFuture, FutureExt as FfiFutureExt};
 pub use connector::{
     connector_box, connector_parts, Connector, ConnectorBox, ConnectorFfi, ConnectorFfi_TO,
-    ConnectorParts, DocumentName, FfiResult, Guarded, ObjectVersionsBox, ObjectVersionsFfi,
-    ObjectVersionsFfi_TO, OpenedConnector,
+    ConnectorParts, ConnectorParts13, DocumentName, FfiResult, Guarded, MaintenanceBox,
+    MaintenanceFfi, MaintenanceFfi_TO, ObjectVersionsBox, ObjectVersionsFfi, ObjectVersionsFfi_TO,
+    OpenedConnector,
 };
 pub use contextionary::{
     contextionary_box, contextionary_parts, Contextionary, ContextionaryBox, ContextionaryFfi,

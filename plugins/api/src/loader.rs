@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
-use crate::connector::{ConnectorBox, ConnectorParts, OpenedConnector};
+use crate::connector::{ConnectorBox, ConnectorParts, ConnectorParts13, OpenedConnector};
 use crate::contextionary::{ContextionaryBox, ContextionaryParts, OpenedContextionary};
 use crate::error::{Capabilities, PluginError};
 use crate::log::HostLogger;
@@ -198,6 +198,12 @@ type NewConnectorParts =
         RStr<'_>,
         HostLogger,
     ) -> abi_stable::std_types::RResult<ConnectorParts, PluginError>;
+/// The signature of `new_connector_parts_1_3` (added in 1.3).
+type NewConnectorParts13 =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ConnectorParts13, PluginError>;
 /// The signature of `new_contextionary_parts` (added in 1.2).
 type NewContextionaryParts =
     extern "C" fn(
@@ -220,6 +226,24 @@ fn connector_parts_fn(_: ConnectorModuleRef) -> Option<NewConnectorParts> {
 }
 #[cfg(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1"))]
 fn contextionary_parts_fn(_: ContextionaryModuleRef) -> Option<NewContextionaryParts> {
+    None
+}
+
+#[cfg(not(any(
+    feature = "fixture-interface-1-0",
+    feature = "fixture-interface-1-1",
+    feature = "fixture-interface-1-2"
+)))]
+fn connector_parts_13_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts13> {
+    m.new_connector_parts_1_3()
+}
+// A fixture build of an interface before 1.3 has no `new_connector_parts_1_3` field at all.
+#[cfg(any(
+    feature = "fixture-interface-1-0",
+    feature = "fixture-interface-1-1",
+    feature = "fixture-interface-1-2"
+))]
+fn connector_parts_13_fn(_: ConnectorModuleRef) -> Option<NewConnectorParts13> {
     None
 }
 
@@ -277,9 +301,9 @@ impl LoadedPlugin {
     }
 
     /// **Added in 1.2.** Builds a connector from `config_json` with every ABI object its
-    /// plugin has: through the root module's `new_connector_parts` when the plugin has it
-    /// (built against 1.2 or later; `versions` is then `Some`), else through `new_connector`
-    /// with `versions: None`. An `Invalid` error when this is a contextionary.
+    /// plugin has: through the root module's `new_connector_parts_1_3` when the plugin has it
+    /// (built against 1.3 or later: `versions` and `maintenance` are `Some`), else through
+    /// `new_connector_parts` (1.2: `versions` only), else through `new_connector`. An `Invalid` error when this is a contextionary.
     pub fn open_connector(
         &self,
         config_json: &str,
@@ -287,6 +311,9 @@ impl LoadedPlugin {
     ) -> Result<OpenedConnector, PluginError> {
         let m = self.connector_module()?;
         let config = RStr::from_str(config_json);
+        if let Some(parts) = connector_parts_13_fn(m) {
+            return parts(config, log).into_result().map(OpenedConnector::from);
+        }
         match connector_parts_fn(m) {
             Some(parts) => parts(config, log).into_result().map(OpenedConnector::from),
             None => (m.new_connector())(config, log)

@@ -18,6 +18,7 @@ use crate::log::HostLogger;
 #[cfg(not(any(
     feature = "fixture-interface-1-0",
     feature = "fixture-interface-1-1",
+    feature = "fixture-interface-1-2",
     feature = "fixture-interface-2-0"
 )))]
 pub const INTERFACE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -27,6 +28,9 @@ pub const INTERFACE_VERSION: &str = "1.0.0";
 /// Test fixture: the previous minor interface (1.1).
 #[cfg(feature = "fixture-interface-1-1")]
 pub const INTERFACE_VERSION: &str = "1.1.0";
+/// Test fixture: the previous minor interface (1.2).
+#[cfg(feature = "fixture-interface-1-2")]
+pub const INTERFACE_VERSION: &str = "1.2.0";
 /// Test fixture: a future, incompatible major interface.
 #[cfg(feature = "fixture-interface-2-0")]
 pub const INTERFACE_VERSION: &str = "2.0.0";
@@ -63,6 +67,19 @@ pub struct ConnectorModule {
             config_json: RStr<'_>,
             log: HostLogger,
         ) -> RResult<crate::connector::ConnectorParts, PluginError>,
+    /// **Added in 1.3.** Builds a connector like `new_connector`, answering its three ABI
+    /// objects over one instance: the contract, its versioned writes and its maintenance calls
+    /// ([`ConnectorParts13`](crate::ConnectorParts13)). The host prefers it when present.
+    #[cfg(not(any(
+        feature = "fixture-interface-1-0",
+        feature = "fixture-interface-1-1",
+        feature = "fixture-interface-1-2"
+    )))]
+    pub new_connector_parts_1_3:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::connector::ConnectorParts13, PluginError>,
 }
 
 /// The root module of a contextionary library.
@@ -190,13 +207,27 @@ macro_rules! export_connector {
                     Ok($crate::ConnectorParts::of(connector))
                 })
             }
+            #[allow(dead_code)]
+            extern "C" fn new_connector_parts_1_3(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ConnectorParts13, $crate::PluginError>
+            {
+                $crate::module::construct("new_connector_parts_1_3", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let connector = ($new)(ctx)?;
+                    Ok($crate::ConnectorParts13::of(connector))
+                })
+            }
             $crate::__connector_module!(
                 plugin_name,
                 interface_version,
                 capabilities,
                 new_connector,
                 config_help,
-                new_connector_parts
+                new_connector_parts,
+                new_connector_parts_1_3
             )
             .leak_into_prefix()
         }
@@ -206,11 +237,29 @@ macro_rules! export_connector {
 #[doc(hidden)]
 #[cfg(not(feature = "fixture-interface-1-0"))]
 #[cfg(not(feature = "fixture-interface-1-1"))]
+#[cfg(not(feature = "fixture-interface-1-2"))]
 #[cfg(not(feature = "fixture-interface-2-0"))]
 #[cfg(not(feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
+        $crate::ConnectorModule {
+            plugin_name: $n,
+            interface_version: $v,
+            capabilities: $c,
+            new_connector: $new,
+            config_help: $help,
+            new_connector_parts: $parts,
+            new_connector_parts_1_3: $parts13,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(feature = "fixture-interface-1-2")]
+#[macro_export]
+macro_rules! __connector_module {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -226,7 +275,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-0")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -240,7 +289,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-1")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -255,7 +304,7 @@ macro_rules! __connector_module {
 #[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident) => {{
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {{
         extern "C" fn fixture_breaking_change() -> u64 {
             2
         }
@@ -267,6 +316,7 @@ macro_rules! __connector_module {
             new_connector: $new,
             config_help: $help,
             new_connector_parts: $parts,
+            new_connector_parts_1_3: $parts13,
         }
     }};
 }

@@ -251,3 +251,15 @@ pub struct VersionedObject {
     /// 1 after `create_object`; every successful `update_object` or `update_object_if` adds 1.
     pub version: u64,
 }
+
+/// What a finished [`Connector::backup`](crate::Connector::backup) answers. **Added in 1.3.**
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct BackupReport {
+    /// The directory the copy was written to, as the connector resolved it.
+    pub path: RString,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Objects (Things and Actions, not deleted) in the copy.
+    pub objects: u64,
+}

@@ -44,6 +44,10 @@
 //!   subject's versioned-writes object, which must then exist; without the flag,
 //!   `check_capability_versioned_writes` accepts a connector without that object (built before
 //!   1.2) or one whose versioned calls answer `Unsupported`.
+//! * `BACKUP` (interface 1.3): declared, a backup into a new directory reports the objects and
+//!   a second one into that (now full) directory is `Invalid`; undeclared, `backup` answers
+//!   `Unsupported` (or the plugin, built before 1.3, has no maintenance object). Whether the
+//!   copy opens as a store is the connector's own test: only it knows its config.
 //! * Failure messages start with the connector's name and say which call misbehaved, what the
 //!   contract expects and what the connector answered.
 #![deny(missing_docs)]
@@ -371,6 +375,7 @@ macro_rules! __weft_check_list {
             check_capability_aggregate
             check_capability_persistent
             check_capability_versioned_writes
+            check_capability_backup
         }
     };
 }

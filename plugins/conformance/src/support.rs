@@ -192,6 +192,8 @@ pub(crate) struct Conn<'s> {
     pub(crate) c: ConnectorBox,
     /// Its versioned writes over the same instance (`None` for a plugin built before 1.2).
     pub(crate) v: Option<ObjectVersionsBox>,
+    /// Its maintenance calls (`None` for a plugin built before 1.3).
+    pub(crate) m: Option<weft_plugin_api::MaintenanceBox>,
 }
 
 /// `if !cond { c.fail(format!(…)) }`.
@@ -212,6 +214,7 @@ impl<'s> Conn<'s> {
             s,
             c: opened.connector,
             v: opened.versions,
+            m: opened.maintenance,
         }
     }
 

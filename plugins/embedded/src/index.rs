@@ -7,8 +7,10 @@
 //! * class: kind, class (escaped), id;
 //! * owner: kind, owner id, id;
 //! * property: kind, property name (escaped), type tag, value, id — numbers as order-preserving
-//!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3). Arrays, objects and `null` are not
-//!   indexed (no comparison ever matches them).
+//!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3), and a string that is an RFC 3339
+//!   date **also** as its instant (tag 4: order-preserving seconds, then nanoseconds), so
+//!   `valueDate` comparisons, which compare instants, use the index too (since format version
+//!   2). Arrays, objects and `null` are not indexed (no comparison ever matches them).
 //!
 //! A string is escaped so that byte order of keys is the code-point order of strings, and no
 //! string is a prefix of another's key: `0x00` becomes `0x00 0xFF`, and `0x00 0x00` ends it.
@@ -47,6 +49,15 @@ fn ordered_f64(f: f64) -> [u8; 8] {
 const NUMBER: u8 = 1;
 const STRING: u8 = 2;
 const BOOLEAN: u8 = 3;
+const DATE: u8 = 4;
+
+/// An instant as 12 bytes whose byte order is the time order: seconds since the epoch
+/// (order-preserving `i64`), then nanoseconds.
+fn ordered_instant(d: &chrono::DateTime<chrono::FixedOffset>) -> Vec<u8> {
+    let mut v = ((d.timestamp() as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+    v.extend_from_slice(&d.timestamp_subsec_nanos().to_be_bytes());
+    v
+}
 
 pub fn class_key(kind: ObjectKind, class: &str, id: Id) -> Vec<u8> {
     let mut k = class_prefix(kind, class);
@@ -95,19 +106,28 @@ fn encoded_value(v: &Value) -> Option<(u8, Vec<u8>)> {
     }
 }
 
-/// Every property-index key of `object`.
+/// Every property-index key of `object`: one per primitive value, and a second one for a
+/// string that is an RFC 3339 date.
 pub fn property_keys(object: &StoredObject) -> Vec<Vec<u8>> {
-    object
-        .properties()
-        .iter()
-        .filter_map(|(name, v)| {
-            let (tag, value) = encoded_value(v)?;
-            let mut k = property_prefix(object.kind, name, tag);
-            k.extend_from_slice(&value);
-            k.extend_from_slice(&object.id.0);
-            Some(k)
-        })
-        .collect()
+    let key = |name: &str, tag: u8, value: &[u8]| {
+        let mut k = property_prefix(object.kind, name, tag);
+        k.extend_from_slice(value);
+        k.extend_from_slice(&object.id.0);
+        k
+    };
+    let mut keys = Vec::new();
+    for (name, v) in object.properties().iter() {
+        let Some((tag, value)) = encoded_value(v) else {
+            continue;
+        };
+        keys.push(key(name, tag, &value));
+        if let Value::String(s) = v {
+            if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+                keys.push(key(name, DATE, &ordered_instant(&d)));
+            }
+        }
+    }
+    keys
 }
 
 /// A key range (over the property index) and the offset of the id at the end of its keys.
@@ -183,7 +203,7 @@ pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
                     let b = if op == Operator::NotEqual { !*b } else { *b };
                     (BOOLEAN, vec![b as u8])
                 }
-                FilterValue::Date(_) => return None,
+                FilterValue::Date(d) => (DATE, ordered_instant(d)),
             };
             let prefix = property_prefix(kind, property, tag);
             // Bounds are inclusive even for strict comparisons (and numbers compare as f64,
@@ -193,6 +213,9 @@ pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
                 Operator::NotEqual if tag == BOOLEAN => {
                     value_range(prefix, Some(wanted.clone()), Some(wanted))
                 }
+                // A comparison with a missing property or a value of another type is false,
+                // so every match has a value of this type: the whole type's range.
+                Operator::NotEqual => value_range(prefix, None, None),
                 Operator::GreaterThan | Operator::GreaterThanEqual => {
                     value_range(prefix, Some(wanted), None)
                 }
@@ -272,5 +295,22 @@ mod tests {
         for w in strs.windows(2) {
             assert!(enc(w[0]) < enc(w[1]), "{w:?}");
         }
+        let dates = [
+            "0001-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "2018-11-21T10:00:00+01:00",
+            "2018-11-21T09:30:00Z",
+            "2018-11-21T09:30:00.5Z",
+            "9999-12-31T23:59:59Z",
+        ];
+        for w in dates.windows(2) {
+            let [a, b] = [w[0], w[1]].map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());
+            assert!(ordered_instant(&a) < ordered_instant(&b), "{w:?}");
+        }
+        // One instant in two offsets is one key.
+        let [a, b] = ["2018-11-21T10:00:00+01:00", "2018-11-21T09:00:00Z"]
+            .map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());
+        assert_eq!(ordered_instant(&a), ordered_instant(&b));
     }
 }

@@ -25,12 +25,18 @@
 //!   the candidates the index gives; otherwise the class index, the owner index or a scan of the
 //!   kind. Every candidate is still checked with the reference semantics of
 //!   [`weft_plugin_api::support`], so indexes change how much is read, never an answer. A
-//!   count-only aggregate of a whole class (GetMeta `count`) reads the class's counter. Dates,
-//!   `NotEqual` (but on booleans), `Not` and reference paths are not answered from the index.
+//!   count-only aggregate of a whole class (GetMeta `count`) reads the class's counter. Dates
+//!   (RFC 3339 strings, by instant) are indexed too; `NotEqual` reads the property's values of
+//!   that type only. `Not` and reference paths are not answered from the index (a `Not` matches
+//!   objects without the property, which no value index holds).
 //!
-//! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT` and
-//! `VERSIONED_WRITES`.
+//! * **Backup** ([`backup`]): a consistent copy in another directory from one read snapshot,
+//!   while writes go on; restore is starting on the copy.
+//!
+//! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
+//! `VERSIONED_WRITES` and `BACKUP`.
 
+pub mod backup;
 mod codec;
 mod index;
 mod store;
@@ -39,8 +45,8 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use weft_plugin_api::{
-    Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery,
-    PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
+    BackupReport, Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
+    ObjectQuery, PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
     VersionedDocument, VersionedObject,
 };
 
@@ -55,7 +61,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER_REFERENCE_PATHS)
     .union(Capabilities::AGGREGATE)
     .union(Capabilities::PERSISTENT)
-    .union(Capabilities::VERSIONED_WRITES);
+    .union(Capabilities::VERSIONED_WRITES)
+    .union(Capabilities::BACKUP);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "embedded: {\"path\": DIR} (required): the data directory, created \
@@ -306,5 +313,25 @@ impl Connector for Embedded {
         self.write("update_object_if", move |tx| {
             store::update_object(tx, object, Some(expected_version))
         })
+    }
+
+    fn backup(
+        &self,
+        to: String,
+    ) -> impl Future<Output = PluginResult<BackupReport>> + Send + 'static {
+        let log = self.log;
+        let started = std::time::Instant::now();
+        let task = self.read("backup", move |s| s.backup(std::path::Path::new(&to)));
+        async move {
+            let report = task.await?;
+            log.info(&format!(
+                "backup: {} objects, {} bytes written to {} in {} ms",
+                report.objects,
+                report.bytes,
+                report.path,
+                started.elapsed().as_millis()
+            ));
+            Ok(report)
+        }
     }
 }

@@ -55,7 +55,8 @@ fn declares_name_and_capabilities() {
         | Capabilities::FILTER_REFERENCE_PATHS
         | Capabilities::AGGREGATE
         | Capabilities::PERSISTENT
-        | Capabilities::VERSIONED_WRITES;
+        | Capabilities::VERSIONED_WRITES
+        | Capabilities::BACKUP;
     assert_eq!(s.capabilities, want);
 }
 

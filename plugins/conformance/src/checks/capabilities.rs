@@ -274,3 +274,60 @@ pub async fn check_capability_versioned_writes(s: &Subject) {
     )
     .await;
 }
+
+/// `BACKUP` (interface 1.3): declared, `backup` into a new directory answers a report counting
+/// the stored objects, and a second backup into the same, now non-empty, directory is
+/// `Invalid`; undeclared, `backup` answers `Unsupported` (a plugin built before 1.3 has no
+/// maintenance object at all).
+pub async fn check_capability_backup(s: &Subject) {
+    let c = Conn::new(s);
+    let o = labelled(ObjectKind::Thing, "City", "b1", T0, json!({}));
+    c.create(&o).await;
+    let Some(m) = &c.m else {
+        if s.has(Capabilities::BACKUP) {
+            c.fail(
+                "declares BACKUP but has no maintenance object (open it with open_connector)"
+                    .to_string(),
+            );
+        }
+        return;
+    };
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let to = std::env::temp_dir().join(format!(
+        "weft-conformance-backup-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&to);
+    let target = || abi_stable::std_types::RString::from(to.display().to_string());
+    let r = m.backup(target()).await.into_result();
+    if !s.has(Capabilities::BACKUP) {
+        c.expect_err(
+            "backup(a new directory)",
+            r,
+            ErrorKind::Unsupported,
+            "the connector does not declare BACKUP, so backup must be Unsupported",
+        );
+        let _ = std::fs::remove_dir_all(&to);
+        return;
+    }
+    match r {
+        Ok(report) => c.same(
+            "the objects a backup of a store holding one thing reports",
+            &report.objects,
+            &1,
+        ),
+        Err(e) => c.fail(format!(
+            "backup into the new directory {} failed: {e}",
+            to.display()
+        )),
+    }
+    let r = m.backup(target()).await.into_result();
+    c.expect_err(
+        "backup(a directory that already holds a backup)",
+        r,
+        ErrorKind::Invalid,
+        "a backup into a directory that is not empty must be refused",
+    );
+    let _ = std::fs::remove_dir_all(&to);
+}

@@ -1,0 +1,512 @@
+//! `weft-cassandra`: a Weft connector on Apache Cassandra (plugin name `cassandra`), written
+//! against Cassandra 5.0 through the ScyllaDB Rust driver (`scylla`). Config:
+//! `{"contact_points": ["127.0.0.1:9042"], "keyspace": "weft"}` plus optional keys
+//! ([`CONFIG_HELP`]).
+//!
+//! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT` and
+//! `VERSIONED_WRITES`. Several Weft hosts may share one keyspace: every write that two hosts
+//! could race on is a lightweight transaction (Paxos), so they share one ontology, one key tree
+//! and the objects without losing each other's writes.
+//!
+//! # Tables (keyspace created with `IF NOT EXISTS`, the driver waits for schema agreement)
+//!
+//! | table | primary key | access path |
+//! |---|---|---|
+//! | `objects` | `((kind, id), seq)`, `seq DESC` | object by kind+id; its history newest first |
+//! | `objects_by_class` | `((kind, class), created_ms, id)` | objects of a class |
+//! | `objects_by_owner` | `((kind, owner), created_ms, id)` | objects of an owner |
+//! | `objects_by_kind` | `((kind), created_ms, id)` | every object of a kind |
+//! | `keys` | `(id)` | key by id, with its state `adding`/`live`/`deleting` |
+//! | `key_children` | `((parent), created_ms, id)` | the children of a key |
+//! | `root_keys` | `((bucket), created_ms, id)`, bucket 0 | the keys without a parent |
+//! | `documents` | `(name)` | the ontology and the connector state, with a version |
+//!
+//! * **One partition per object.** The current version lives in *static* columns (`version`,
+//!   `deleted`, `class`, …, `properties`), its earlier versions in the clustering rows
+//!   (`seq` = the version that was archived, newest first). An update or a delete is then one
+//!   conditional batch on one partition: `UPDATE … IF version = v` of the static row plus the
+//!   `INSERT` of history row `v`. Cassandra applies a conditional single-partition batch
+//!   atomically, so the archive and the new version are one step, and the version column is
+//!   the compare-and-set of `update_object_if` (and of `update_object`, which retries on a lost
+//!   race, so that no concurrent update is lost and history holds each version once).
+//! * **Ids are never reused.** `create_object` is `INSERT … IF NOT EXISTS`; a delete keeps the
+//!   partition as a tombstone (`deleted = true`, the object columns null, the history kept), so a
+//!   later create of that id fails with `Conflict`.
+//! * **Candidate indexes.** `objects_by_*` cannot be written in the same LWT (another
+//!   partition), so they are kept as a *superset*: the entries of a new version are written
+//!   before its LWT, the entries the new version no longer has are removed after it. Every query
+//!   reads ids from an index and then the objects themselves from `objects`, and checks kind,
+//!   class, owner and filter there, so a stale entry (a lost race, a crash between the steps)
+//!   costs a read, never a wrong answer. Index writes carry `USING TIMESTAMP` derived from the
+//!   object version (`2v + 1` for an entry of version `v`, `2v` for the removal of an entry
+//!   version `v` dropped), so the entry of a later version always wins over the clean-up of an
+//!   earlier one, whatever order they reach the replicas in.
+//! * **Queries push down** the owner (one partition per owner) or else the class (one
+//!   partition), else read the kind's partition; the rest of the filter is evaluated in the
+//!   plugin with the shared reference semantics (`weft_plugin_api::support`). Filters and
+//!   aggregates through reference paths fetch the referenced objects round by round (one round
+//!   per hop) until the evaluation needs nothing unseen. **Bound:** one query or aggregate reads
+//!   at most `max_query_objects` index entries (default 10 000; references add at most twice
+//!   that); above it the call answers `Invalid` saying so — never a silently truncated answer.
+//!   Offset and limit do not lower the bound, because `total` counts every match.
+//! * **Keys.** `keys` holds each key with a state. `add_key` writes the row as `adding`
+//!   (`IF NOT EXISTS`: `Conflict`), its tree entry, reads the parent *serially* (linearisable
+//!   with LWTs) and turns the row `live` (`IF state = 'adding'`). `delete_key` marks the key
+//!   `deleting` (`IF state = 'live'`: of two hosts deleting it one wins), then each level of
+//!   descendants, then removes the rows (`DELETE … IF state = 'deleting'`) and tree entries. An
+//!   `add_key` racing with the deletion of its parent is either deleted with it or answers
+//!   `NotFound`; readers only see `live` keys and check each tree entry against its key row.
+//! * **Documents** are compare-and-set: `INSERT … IF NOT EXISTS` for version 0, else
+//!   `UPDATE … SET version = v + 1 IF version = v`. The ontology is shared by every host on the
+//!   keyspace.
+//! * **Unknown outcomes.** An LWT that times out may or may not have been applied. Every
+//!   conditional write carries a random `write_id`; after a timeout a *serial* read (which
+//!   completes a Paxos round in flight) tells whether the stored write is ours, and the call
+//!   answers accordingly or retries. If even that read fails the call answers `Unavailable`
+//!   saying the outcome is unknown.
+//! * **No `ALLOW FILTERING`**, every request-path statement is prepared, every value is bound
+//!   (class names, properties, ids, documents); the validated keyspace name is the only
+//!   identifier written into CQL text (and, when the keyspace is created, the validated
+//!   replication settings). Big reads (index partitions, histories, key lists) are paged by the
+//!   driver.
+//!
+//! * **Consistency.** Reads and writes use `consistency` (default `LOCAL_QUORUM`); LWTs run
+//!   their Paxos round at `SERIAL` (`LOCAL_SERIAL` with a `LOCAL_` level) and commit at
+//!   `consistency`. Compare-and-set stays correct at any level; with `ONE`/`LOCAL_ONE` on a
+//!   multi-node cluster a read may miss a write just acknowledged (a compare-and-set based on
+//!   it then answers `Conflict` and the writer reads again).
+//!
+//! Limits, by design: the history of an object and the objects of one class or owner live in
+//! one partition each (Cassandra partitions stay healthy up to some 100 000 rows or 100 MB); one
+//! write (an object plus, on update, its previous version) must fit in one Cassandra request
+//! (16 MiB by default: larger answers `Invalid`); several hosts creating a new keyspace at the
+//! very same moment may race on `CREATE TABLE` (start one first).
+//!
+//! # Failures
+//!
+//! * Unreachable server at start: the constructor answers one line naming the contact points,
+//!   within `connect_timeout_ms`. Wrong or missing credentials: one line saying so.
+//! * Server lost later: calls answer `Unavailable` (HTTP 503). The driver keeps reconnecting to
+//!   each known node (exponential backoff from 50 ms up to 10 s), so calls work again once the
+//!   server is back.
+//!
+//! # Runtime
+//!
+//! The plugin owns a small multi-thread tokio runtime (the host never lends its own); every
+//! call runs there as a task. A read whose future the host drops is aborted; a write runs to
+//! completion, so that its steps (index entries, LWT, clean-up) are never cut short.
+
+mod config;
+mod schema;
+mod store;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::NewSessionError;
+use tokio::task::JoinHandle;
+use weft_plugin_api::{
+    Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery,
+    PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
+    VersionedDocument, VersionedObject,
+};
+
+pub use config::{valid_keyspace, Config, Replication, CONFIG_HELP};
+
+use crate::schema::one_line;
+use crate::store::Db;
+
+/// The declared plugin name.
+pub const PLUGIN_NAME: &str = "cassandra";
+
+/// What this connector can do.
+pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
+    .union(Capabilities::FILTER)
+    .union(Capabilities::FILTER_REFERENCE_PATHS)
+    .union(Capabilities::AGGREGATE)
+    .union(Capabilities::PERSISTENT)
+    .union(Capabilities::VERSIONED_WRITES);
+
+#[cfg(feature = "plugin")]
+weft_plugin_api::export_connector! {
+    name: "cassandra",
+    capabilities: CAPABILITIES,
+    config_help: CONFIG_HELP,
+    new: Cassandra::from_context,
+}
+
+/// How long the keyspace and table creation and the statement preparation at start may take
+/// (plus one request timeout).
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The plugin's own tokio runtime, made by the first connector and shared by all. It lives in
+/// a `static`, so it is never dropped while a task still uses it.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+fn runtime() -> PluginResult<tokio::runtime::Handle> {
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.handle().clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weft-cassandra")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            PluginError::unavailable(format!("cassandra: cannot start its runtime: {e}"))
+        })?;
+    Ok(RUNTIME.get_or_init(|| rt).handle().clone())
+}
+
+/// The connector object the host holds.
+pub struct Cassandra {
+    db: Arc<Db>,
+    runtime: tokio::runtime::Handle,
+    log: PluginLogger,
+}
+
+/// Why the session could not be opened, in one line naming the contact points.
+fn connect_error(config: &Config, e: &NewSessionError) -> PluginError {
+    let nodes = config.contact_points.join(", ");
+    let detail = one_line(&e.to_string());
+    if detail.contains("Authentication is required") {
+        return PluginError::unavailable(format!(
+            "cassandra: Cassandra at {nodes} requires a login: set database_config.username and password"
+        ));
+    }
+    if detail.contains("Authentication failed") || detail.contains("AuthenticationError") {
+        let user = config
+            .credentials
+            .as_ref()
+            .map(|(u, _)| u.as_str())
+            .unwrap_or_default();
+        let server = detail
+            .rsplit("Error message: ")
+            .next()
+            .filter(|m| *m != detail)
+            .unwrap_or("bad credentials");
+        return PluginError::unavailable(format!(
+            "cassandra: Cassandra at {nodes} refused the username {user:?} and its password: {server}"
+        ));
+    }
+    PluginError::unavailable(format!(
+        "cassandra: cannot connect to Cassandra at {nodes}: {detail}"
+    ))
+}
+
+async fn connect(config: Config, log: PluginLogger) -> PluginResult<Db> {
+    let profile = ExecutionProfile::builder()
+        .consistency(config.consistency)
+        .serial_consistency(Some(config.serial_consistency))
+        .request_timeout(Some(config.request_timeout))
+        .build()
+        .into_handle();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.contact_points)
+        .connection_timeout(config.connect_timeout)
+        .default_execution_profile_handle(profile)
+        .schema_agreement_timeout(std::time::Duration::from_secs(60))
+        .keyspaces_to_fetch([config.keyspace.clone()]);
+    if let Some((user, password)) = &config.credentials {
+        builder = builder.user(user, password);
+    }
+    let nodes = config.contact_points.join(", ");
+    let session = match tokio::time::timeout(config.connect_timeout, builder.build()).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => return Err(connect_error(&config, &e)),
+        Err(_) => {
+            return Err(PluginError::unavailable(format!(
+                "cassandra: no Cassandra node answered at {nodes} within {} ms (database_config.connect_timeout_ms); check contact_points and that the server runs",
+                config.connect_timeout.as_millis()
+            )))
+        }
+    };
+    // Creating a keyspace waits for schema agreement across the cluster; bound it all the same.
+    let setup_limit = SETUP_TIMEOUT + config.request_timeout;
+    let setup = async {
+        schema::create(&session, &config).await?;
+        schema::Statements::prepare(&session, &config).await
+    };
+    let st = tokio::time::timeout(setup_limit, setup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(PluginError::unavailable(format!(
+                "cassandra: Cassandra at {nodes} did not finish creating or preparing keyspace {} within {} s",
+                config.keyspace,
+                setup_limit.as_secs()
+            )))
+        })?;
+    log.info(&format!(
+        "keeping things, actions, keys and the ontology in keyspace {} on Cassandra at {nodes} (consistency {})",
+        config.keyspace, config.consistency_name
+    ));
+    Ok(Db {
+        session,
+        st,
+        keyspace: config.keyspace,
+        max_query_objects: config.max_query_objects,
+        log,
+    })
+}
+
+/// A task's answer; aborts the task when dropped unfinished (reads: the host gave up).
+struct Abortable<T>(JoinHandle<T>);
+
+impl<T> Future for Abortable<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for Abortable<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Cassandra {
+    /// The constructor `export_connector!` calls: checks the config, connects (within
+    /// `connect_timeout_ms`), creates the keyspace and tables when missing and prepares the
+    /// statements.
+    pub fn from_context(ctx: PluginContext) -> PluginResult<Self> {
+        let config = Config::parse(&ctx.config)?;
+        let runtime = runtime()?;
+        let log = ctx.log;
+        // Connect on the plugin's runtime and wait here (the constructor is synchronous); the
+        // connect itself is bounded by `connect_timeout_ms`, the DDL by the request timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(connect(config, log).await);
+        });
+        let db = rx.recv().unwrap_or_else(|_| {
+            Err(PluginError::internal(
+                "cassandra: the connect task stopped without an answer",
+            ))
+        })?;
+        Ok(Cassandra {
+            db: Arc::new(db),
+            runtime,
+            log,
+        })
+    }
+
+    /// The keyspace this connector uses.
+    pub fn keyspace(&self) -> &str {
+        &self.db.keyspace
+    }
+
+    /// Runs a read on the plugin's runtime; dropping the answer aborts it.
+    fn read<T, F>(
+        &self,
+        op: &'static str,
+        work: impl FnOnce(Arc<Db>) -> F,
+    ) -> impl Future<Output = PluginResult<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Future<Output = PluginResult<T>> + Send + 'static,
+    {
+        let task = Abortable(self.runtime.spawn(work(Arc::clone(&self.db))));
+        let log = self.log;
+        async move { finish(log, op, task.await) }
+    }
+
+    /// Runs a write on the plugin's runtime; it runs to completion even if the answer is
+    /// dropped.
+    fn write<T, F>(
+        &self,
+        op: &'static str,
+        work: impl FnOnce(Arc<Db>) -> F,
+    ) -> impl Future<Output = PluginResult<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Future<Output = PluginResult<T>> + Send + 'static,
+    {
+        let task = self.runtime.spawn(work(Arc::clone(&self.db)));
+        let log = self.log;
+        async move { finish(log, op, task.await) }
+    }
+}
+
+fn finish<T>(
+    log: PluginLogger,
+    op: &str,
+    joined: Result<PluginResult<T>, tokio::task::JoinError>,
+) -> PluginResult<T> {
+    let result = joined.unwrap_or_else(|e| {
+        Err(PluginError::internal(format!(
+            "cassandra: {op} did not finish: {e}"
+        )))
+    });
+    if let Err(e) = &result {
+        use weft_plugin_api::ErrorKind::{Internal, Unavailable};
+        if matches!(e.kind, Internal | Unavailable) {
+            log.error(&format!("{op}: {}", e.message));
+        }
+    }
+    result
+}
+
+impl Connector for Cassandra {
+    fn create_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.write("create_object", |db| async move {
+            db.create_object(object).await
+        })
+    }
+
+    fn get_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
+        self.read("get_object", move |db| async move {
+            db.get_object(kind, id).await
+        })
+    }
+
+    fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
+        self.read("get_objects", move |db| async move {
+            db.get_objects(kind, ids).await
+        })
+    }
+
+    fn query_objects(
+        &self,
+        query: ObjectQuery,
+    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
+        self.read("query_objects", move |db| async move {
+            db.query_objects(query).await
+        })
+    }
+
+    fn update_object(
+        &self,
+        object: StoredObject,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.write("update_object", move |db| async move {
+            db.update_object(object, None).await.map(drop)
+        })
+    }
+
+    fn delete_object(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.write("delete_object", move |db| async move {
+            db.delete_object(kind, id).await
+        })
+    }
+
+    fn object_history(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
+        self.read("object_history", move |db| async move {
+            db.object_history(kind, id).await
+        })
+    }
+
+    fn aggregate(
+        &self,
+        query: ObjectQuery,
+        request_json: String,
+    ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
+        self.read("aggregate", move |db| async move {
+            db.aggregate(query, request_json).await
+        })
+    }
+
+    fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.write("add_key", move |db| async move { db.add_key(key).await })
+    }
+
+    fn get_key(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
+        self.read("get_key", move |db| async move { db.get_key(id).await })
+    }
+
+    fn key_children(
+        &self,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        self.read("key_children", move |db| async move {
+            db.key_children(id).await
+        })
+    }
+
+    fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
+        self.read("root_keys", |db| async move { db.root_keys().await })
+    }
+
+    fn update_key(
+        &self,
+        key: StoredKey,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.write(
+            "update_key",
+            move |db| async move { db.update_key(key).await },
+        )
+    }
+
+    fn delete_key(&self, id: Id) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
+        self.write(
+            "delete_key",
+            move |db| async move { db.delete_key(id).await },
+        )
+    }
+
+    fn get_document(
+        &self,
+        document: DocumentName,
+    ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
+        self.read("get_document", move |db| async move {
+            db.get_document(document).await
+        })
+    }
+
+    fn put_document(
+        &self,
+        document: DocumentName,
+        json: String,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        self.write("put_document", move |db| async move {
+            db.put_document(document, json, expected_version).await
+        })
+    }
+
+    fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
+        self.read("get_object_versioned", move |db| async move {
+            db.get_object_versioned(kind, id).await
+        })
+    }
+
+    fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        self.write("update_object_if", move |db| async move {
+            db.update_object(object, Some(expected_version)).await
+        })
+    }
+}

@@ -19,7 +19,8 @@
 # Run folder (config, data, logs, pid file):
 #   ${WEFT_SERVERS_RUN:-${TMPDIR:-/tmp}/weft-servers}/SERVER/
 # Other settings: WEFT_CASSANDRA_VERSION (5.0.6), WEFT_GREMLIN_VERSION (3.7.5),
-# WEFT_JANUSGRAPH_VERSION (1.1.0), WEFT_SERVERS_JAVA (a java binary; else Java 17 or 11 is
+# WEFT_JANUSGRAPH_VERSION (1.1.0), WEFT_CASSANDRA_AUTHENTICATOR (e.g. PasswordAuthenticator: a
+# Cassandra that asks for a login, user and password "cassandra"), WEFT_SERVERS_JAVA (a java binary; else Java 17 or 11 is
 # looked for), WEFT_SERVERS_JVM_OPTS (extra JVM flags, appended last), WEFT_SERVERS_WAIT
 # (seconds to wait for readiness, 180), WEFT_SERVERS_PYTHON (a python with cassandra-driver for
 # the stricter Cassandra check; default target/real-servers-venv/bin/python when present).
@@ -277,9 +278,13 @@ cql_python() {
 # Stricter: the driver connects and system.local says the node finished bootstrapping.
 cql_bootstrapped() {
   "$1" - "$2" <<'EOF' 2>/dev/null
-import sys
+import os, sys
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
-cluster = Cluster(["127.0.0.1"], port=int(sys.argv[1]), connect_timeout=5)
+auth = None
+if os.environ.get("WEFT_CASSANDRA_AUTHENTICATOR"):
+    auth = PlainTextAuthProvider(username="cassandra", password="cassandra")
+cluster = Cluster(["127.0.0.1"], port=int(sys.argv[1]), connect_timeout=5, auth_provider=auth)
 try:
     row = cluster.connect().execute("SELECT bootstrapped FROM system.local").one()
     sys.exit(0 if row and row.bootstrapped == "COMPLETED" else 1)
@@ -399,6 +404,10 @@ start_one() {
   for f in $(server_files "$server"); do
     render "$conf_root/$server/$f" "$run/conf/$f" "$run" "$port" "$jamm"
   done
+  if [[ "$server" == cassandra && -n "${WEFT_CASSANDRA_AUTHENTICATOR:-}" ]]; then
+    # A node that asks for a login (PasswordAuthenticator: user cassandra, password cassandra).
+    echo "authenticator: $WEFT_CASSANDRA_AUTHENTICATOR" >>"$run/conf/cassandra.yaml"
+  fi
   local -a opts=()
   for f in $(server_option_files "$server"); do
     render "$conf_root/$server/$f" "$run/conf/$f" "$run" "$port" "$jamm"

@@ -668,6 +668,63 @@ fn credentials_refused_or_missing_are_one_line() {
     println!("{message}");
 }
 
+/// The same against a **real** Cassandra that asks for a login
+/// (`WEFT_CASSANDRA_AUTH_CONTACT_POINTS`: `.ci/run` starts a second node with
+/// `WEFT_CASSANDRA_AUTHENTICATOR=PasswordAuthenticator`, whose only user is `cassandra` with the
+/// password `cassandra`): a wrong password and missing credentials are one line each naming the
+/// node, and the right ones store and read an object.
+#[test]
+fn credentials_against_a_real_cassandra_that_asks_for_a_login() {
+    let points = match std::env::var("WEFT_CASSANDRA_AUTH_CONTACT_POINTS") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            println!(
+                "skipping the real password check: WEFT_CASSANDRA_AUTH_CONTACT_POINTS is not set (WEFT_CASSANDRA_AUTHENTICATOR=PasswordAuthenticator scripts/real-servers.sh start cassandra, on another port and run folder)"
+            );
+            return;
+        }
+    };
+    let points: Vec<&str> = points.split(',').collect();
+    let keyspace = format!("weft_auth_{}", std::process::id());
+    let (kind, message) = refused(serde_json::json!({
+        "contact_points": points, "keyspace": keyspace,
+        "username": "cassandra", "password": "wrong", "connect_timeout_ms": 10000
+    }));
+    assert_eq!(kind, ErrorKind::Unavailable, "{message}");
+    assert!(
+        message.contains(points[0])
+            && message.contains("refused the username \"cassandra\"")
+            && !message.contains('\n'),
+        "{message}"
+    );
+    println!("{message}");
+    let (_, message) = refused(serde_json::json!({
+        "contact_points": points, "keyspace": keyspace, "connect_timeout_ms": 10000
+    }));
+    assert!(
+        message.contains(points[0])
+            && message.contains("requires a login")
+            && !message.contains('\n'),
+        "{message}"
+    );
+    println!("{message}");
+    let plugin = load_plugin();
+    let opened = open(
+        &plugin,
+        &serde_json::json!({
+            "contact_points": points, "keyspace": keyspace,
+            "username": "cassandra", "password": "cassandra", "connect_timeout_ms": 10000
+        }),
+    )
+    .unwrap_or_else(|e| panic!("the right credentials: {e}"));
+    let object = thing(r#"{"name":"Behind a login"}"#);
+    block_on(opened.connector.create_object(object.clone())).unwrap();
+    let got = block_on(opened.connector.get_object(object.kind, object.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.properties_json.as_str(), r#"{"name":"Behind a login"}"#);
+}
+
 /// A query or aggregate that would read more than `max_query_objects` objects is refused with
 /// `Invalid` saying so, never answered truncated; a narrower one still works.
 #[test]

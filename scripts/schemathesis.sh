@@ -2,14 +2,16 @@
 # The REST contract, checked by schemathesis: the real server answers what its served OpenAPI
 # document (/weaviate/v1/openapi.json) says, and nothing else.
 #
-# Two runs, each against a fresh `weft serve` on 127.0.0.1 (a free port) with the dev-memory
-# plugin from target/debug (`--database dev-memory`: nothing is kept) and a fixed root key (the
-# tests' one, tests/support/mod.rs):
-#   1. with the test contextionary (target/contextionary/glove-top20000.fifu, made by
+# Two runs, each against a fresh `weft serve` on 127.0.0.1 (a free port) with plugins from
+# target/debug and a fixed root key (the tests' one, tests/support/mod.rs):
+#   1. with the default, persistent `embedded` connector on a fresh data directory
+#      (target/schemathesis/c11y-data, so `POST /backups` makes real backups) and the test
+#      contextionary (target/contextionary/glove-top20000.fifu, made by
 #      scripts/fetch-test-contextionary.sh when missing), as the README starts the server: a
 #      little schema and data first (so that operations have something to act on, and half of the
 #      ids, class and property names schemathesis sends are real ones), then every operation;
-#   2. without a contextionary, the /c11y operations only: each must answer its documented 501,
+#   2. with dev-memory (nothing is kept) and without a contextionary, the /c11y operations only:
+#      each must answer its documented 501,
 #      whose message says how to start with one (checked here too).
 # schemathesis runs with its default checks, the phases examples, coverage and fuzzing, and both
 # key headers. Its configuration (written to target/schemathesis/) only states what no static
@@ -48,7 +50,7 @@ scripts/python-env.sh >&2
 python="$root/target/py-venv/bin/python"
 st="$root/target/py-venv/bin/schemathesis"
 if [[ -z "${WEFT_SKIP_BUILD:-}" ]]; then
-  cargo build --quiet -p weft -p weft-dev-memory -p weft-contextionary
+  cargo build --quiet -p weft -p weft-dev-memory -p weft-embedded -p weft-contextionary
 fi
 if [[ ! -f "$contextionary" ]]; then
   scripts/fetch-test-contextionary.sh >&2
@@ -69,7 +71,8 @@ stop_servers() {
 }
 trap stop_servers EXIT
 
-# start_server NAME [ARGS…]: sets $url to the server's http://127.0.0.1:PORT/weaviate/v1.
+# start_server NAME [ARGS…]: sets $url to the server's http://127.0.0.1:PORT/weaviate/v1. ARGS
+# must name the connector (`--database …`).
 start_server() {
   local name="$1"
   shift
@@ -78,7 +81,7 @@ start_server() {
     -u WEFT_GENESIS_URL -u WEFT_BOOTSTRAPPED_PEERS -u WEFT_FIRST_PEER \
     -u WEFT_REQUEST_CONTEXTIONARY -u WEFT_PING_INTERVAL_S -u WEFT_DATA_DIR \
     WEFT_ROOT_KEY="$root_key" WEFT_ROOT_TOKEN="$root_token" WEFT_LOG="${WEFT_LOG:-warn}" \
-    "$build_dir/weft" serve --listen 127.0.0.1:0 --plugin-dir "$build_dir" --database dev-memory "$@" \
+    "$build_dir/weft" serve --listen 127.0.0.1:0 --plugin-dir "$build_dir" "$@" \
     >"$out/$name.stdout" 2>"$out/$name.log" &
   local pid=$!
   pids+=("$pid")
@@ -121,7 +124,8 @@ run_schemathesis() {
 }
 
 # --- Run 1: with the contextionary, over a little schema and data. ------------------------------
-start_server c11y --contextionary "$contextionary"
+rm -rf "$out/c11y-data"
+start_server c11y --database embedded --data-dir "$out/c11y-data" --contextionary "$contextionary"
 c11y_url="$url"
 if ! "$python" - "$c11y_url" "$root_key" "$root_token" "$out/c11y.toml" <<'EOF'
 """Makes a little schema and data, then writes the schemathesis configuration of run 1."""
@@ -285,7 +289,7 @@ run_schemathesis c11y "$c11y_url" "$out/c11y.toml" "$max_time" || status_c11y=$?
 stop_servers
 
 # --- Run 2: without a contextionary, the /c11y operations. -------------------------------------
-start_server plain
+start_server plain --database dev-memory
 plain_url="$url"
 plain_check=0
 "$python" - "$plain_url" "$root_key" "$root_token" "$out/plain.toml" <<'EOF' || plain_check=$?

@@ -23,11 +23,12 @@ pub struct BackupApi(pub Arc<App>);
 /// A finished backup.
 #[derive(ApiResponse)]
 pub enum BackupDownload {
-    /// A tar archive of the connector's backup directory: a consistent copy of the store at one
+    /// A tar archive (sent as `application/octet-stream`, which every generated client takes as
+    /// a file) of the connector's backup directory: a consistent copy of the store at one
     /// moment during the request (with the embedded connector: `weft.redb`). Restore: unpack it
     /// into a directory and start a server with `--database-config '{"path": "DIR"}'` (or as
     /// `<data_dir>/store`).
-    #[oai(status = 200, content_type = "application/x-tar")]
+    #[oai(status = 200, content_type = "application/octet-stream")]
     Ok(
         Binary<Body>,
         /// The archive's SHA-256 (hex): check it once downloaded.

@@ -4,28 +4,10 @@
 //! 1.1 (the host serialises its writes itself).
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use weft_e2e_tests::{fixture_so, Api, Server};
-
-/// Runs `f(i)` on `n` threads started together; their answers in thread order.
-fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let barrier = Barrier::new(n);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..n)
-            .map(|i| {
-                let (f, barrier) = (&f, &barrier);
-                s.spawn(move || {
-                    barrier.wait();
-                    f(i)
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    })
-}
+use weft_e2e_tests::{fixture_so, on_threads, Api, Server};
 
 fn city_schema(api: &Api) {
     api.ok(

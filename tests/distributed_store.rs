@@ -11,10 +11,9 @@
 //! The outage test (a real server stopped under a running Weft) is `tests/real_server_outage.rs`,
 //! a binary of its own so that stopping a server disturbs no other test.
 use std::collections::BTreeSet;
-use std::sync::Barrier;
 
 use serde_json::{json, Value};
-use weft_e2e_tests::{build_dir, weft_bin, Api, Server};
+use weft_e2e_tests::{build_dir, on_threads, weft_bin, Api, Server};
 
 /// A real store the tests can reach: its connector, and the config of a fresh store in it.
 struct Real {
@@ -92,23 +91,6 @@ fn city(api: &Api, name: &str) -> String {
         Some(json!({"thing": {"@context": "", "@class": "City", "schema": {"name": name}}})),
     );
     b["thingId"].as_str().unwrap().to_string()
-}
-
-/// Runs `f(i)` on `n` threads started together.
-fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let barrier = Barrier::new(n);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..n)
-            .map(|i| {
-                let (f, barrier) = (&f, &barrier);
-                s.spawn(move || {
-                    barrier.wait();
-                    f(i)
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    })
 }
 
 #[test]

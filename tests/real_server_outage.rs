@@ -20,8 +20,8 @@ fn real_servers(args: &[&str]) {
     assert!(status.success(), "scripts/real-servers.sh {args:?} failed");
 }
 
-/// Sends `GET path` until `want(status)` holds or `within` passes; the last answer, and how
-/// long it took.
+/// Sends `GET path` as the root key until `want(status)` holds or `within` passes; the last
+/// answer, and how long it took.
 fn until(
     api: &Api,
     path: &str,
@@ -29,21 +29,8 @@ fn until(
     want: impl Fn(u16) -> bool,
 ) -> ((u16, serde_json::Value), Duration) {
     let start = Instant::now();
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
     loop {
-        let r = api.raw(
-            &http,
-            "GET",
-            path,
-            &[
-                ("X-API-KEY", weft_e2e_tests::ROOT_KEY),
-                ("X-API-TOKEN", weft_e2e_tests::ROOT_TOKEN),
-            ],
-            None,
-        );
+        let r = api.send("GET", path, None);
         if want(r.0) || start.elapsed() > within {
             return (r, start.elapsed());
         }

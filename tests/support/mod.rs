@@ -71,6 +71,24 @@ pub fn test_database() -> (String, Option<String>) {
     }
 }
 
+/// Runs `f(i)` on `n` real threads released together (a barrier); their answers in thread
+/// order.
+pub fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// The root key id the test servers are started with (`WEFT_ROOT_KEY`).
 pub const ROOT_KEY: &str = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000001";
 /// The root token the test servers are started with (`WEFT_ROOT_TOKEN`).

@@ -6,6 +6,7 @@
 //! before the answer starts, so nothing is left behind however the download ends. Nothing is
 //! written anywhere a request names: the client decides where the copy goes, on its side.
 
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -118,6 +119,6 @@ fn pack(work: &Path, objects: u64) -> Result<(std::fs::File, String, u64), Strin
     let mut file = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
-    let file = std::fs::File::open(&tar_path).map_err(|e| e.to_string())?;
+    file.rewind().map_err(|e| e.to_string())?;
     Ok((file, hex::encode(hasher.finalize()), objects))
 }

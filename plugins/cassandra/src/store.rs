@@ -213,6 +213,31 @@ fn kind_code(kind: ObjectKind) -> i8 {
     }
 }
 
+/// The bind values of the history row archiving `previous` as version `version`, written by
+/// `write_id` (the second statement of the update and the delete batch).
+#[allow(clippy::type_complexity)]
+fn history_row(
+    kind: ObjectKind,
+    id: Id,
+    version: u64,
+    previous: &StoredObject,
+    write_id: Uuid,
+) -> (i8, Uuid, i64, i64, &str, &str, Uuid, i64, i64, &str, Uuid) {
+    (
+        kind_code(kind),
+        id.to_uuid(),
+        version as i64,
+        now_ms(),
+        previous.class.as_str(),
+        previous.context.as_str(),
+        previous.owner.to_uuid(),
+        previous.created_ms,
+        previous.updated_ms,
+        previous.properties_json.as_str(),
+        write_id,
+    )
+}
+
 /// The timestamp of a candidate-index entry written for object version `v`: every index
 /// write carries one, so that the entries of a later version win over the clean-up of an
 /// earlier one whatever order they reach the server in (see the crate docs).
@@ -826,6 +851,27 @@ impl Db {
 
     /// Whether the write `write_id` archived version `seq` of the object (read serially, so
     /// that a write still in flight is completed first). `Err` when Cassandra cannot answer.
+    /// Runs an update or delete batch (the conditional write of the object's partition plus
+    /// the history row archiving `version`): whether it was applied, settling a lost answer by
+    /// whether history row `version` carries `write_id`.
+    async fn archive_batch(
+        &self,
+        op: &str,
+        batch: &Batch,
+        values: impl BatchValues,
+        (kind, id, version): (ObjectKind, Id, u64),
+        write_id: Uuid,
+    ) -> PluginResult<bool> {
+        match self.cas_batch(op, batch, values).await? {
+            Cas::Applied => Ok(true),
+            Cas::Rejected(_) => Ok(false),
+            Cas::Unknown(e) => self
+                .archived_by(kind, id, version, write_id)
+                .await
+                .map_err(|()| unknown_outcome(op, &e)),
+        }
+    }
+
     async fn archived_by(
         &self,
         kind: ObjectKind,
@@ -893,28 +939,17 @@ impl Db {
                     id.to_uuid(),
                     version as i64,
                 ),
-                (
-                    kind_code(kind),
-                    id.to_uuid(),
-                    version as i64,
-                    now_ms(),
-                    previous.class.as_str(),
-                    previous.context.as_str(),
-                    previous.owner.to_uuid(),
-                    previous.created_ms,
-                    previous.updated_ms,
-                    previous.properties_json.as_str(),
-                    write_id,
-                ),
+                history_row(kind, id, version, &previous, write_id),
             );
-            let applied = match self.cas_batch(op, &self.st.update_object, values).await? {
-                Cas::Applied => true,
-                Cas::Rejected(_) => false,
-                Cas::Unknown(e) => self
-                    .archived_by(kind, id, version, write_id)
-                    .await
-                    .map_err(|()| unknown_outcome(op, &e))?,
-            };
+            let applied = self
+                .archive_batch(
+                    op,
+                    &self.st.update_object,
+                    values,
+                    (kind, id, version),
+                    write_id,
+                )
+                .await?;
             if applied {
                 self.index_remove(op, &previous, Some(&object), next).await;
                 return Ok(next);
@@ -946,28 +981,17 @@ impl Db {
                     id.to_uuid(),
                     version as i64,
                 ),
-                (
-                    kind_code(kind),
-                    id.to_uuid(),
-                    version as i64,
-                    now_ms(),
-                    previous.class.as_str(),
-                    previous.context.as_str(),
-                    previous.owner.to_uuid(),
-                    previous.created_ms,
-                    previous.updated_ms,
-                    previous.properties_json.as_str(),
-                    write_id,
-                ),
+                history_row(kind, id, version, &previous, write_id),
             );
-            let applied = match self.cas_batch(op, &self.st.delete_object, values).await? {
-                Cas::Applied => true,
-                Cas::Rejected(_) => false,
-                Cas::Unknown(e) => self
-                    .archived_by(kind, id, version, write_id)
-                    .await
-                    .map_err(|()| unknown_outcome(op, &e))?,
-            };
+            let applied = self
+                .archive_batch(
+                    op,
+                    &self.st.delete_object,
+                    values,
+                    (kind, id, version),
+                    write_id,
+                )
+                .await?;
             if applied {
                 self.index_remove(op, &previous, None, next).await;
                 return Ok(());

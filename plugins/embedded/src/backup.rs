@@ -88,9 +88,9 @@ fn prepare(source_dir: &Path, to: &Path) -> PluginResult<PathBuf> {
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> PluginError {
-    // Permissions, a full disk, a missing parent: the operator's to fix, so `Invalid` (4xx)
-    // naming the directory.
-    PluginError::invalid(format!(
+    // Permissions, a full disk: the machine's, not the request's, so `Unavailable` (503)
+    // naming the directory and the cause.
+    PluginError::unavailable(format!(
         "embedded: backup: cannot {what} {}: {e}",
         path.display()
     ))

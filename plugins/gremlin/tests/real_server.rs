@@ -303,6 +303,15 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
     });
 }
 
+/// A proxy in front of the server at `url`, and the `ws://` URL that reaches it through it.
+fn proxied(url: &str) -> (Proxy, String) {
+    let rest = url.strip_prefix("ws://").expect("a ws:// URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, "gremlin"));
+    let proxy = Proxy::start(authority.to_string());
+    let via = format!("ws://127.0.0.1:{}/{path}", proxy.port);
+    (proxy, via)
+}
+
 /// The server lost after start-up: calls answer `Unavailable` (quickly, not hanging), and once
 /// it is reachable again the next calls work, on a new connection.
 #[test]
@@ -311,10 +320,7 @@ fn lost_server_is_unavailable_then_reconnects() {
         println!("{SKIP}");
         return;
     };
-    let rest = url.strip_prefix("ws://").expect("a ws:// URL");
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, "gremlin"));
-    let proxy = Proxy::start(authority.to_string());
-    let proxied = format!("ws://127.0.0.1:{}/{path}", proxy.port);
+    let (proxy, proxied) = proxied(&url);
     let opened = open(json!({
         "url": proxied,
         "namespace": common::fresh_namespace("reconnect"),
@@ -554,10 +560,7 @@ fn silent_connection_times_out_then_reconnects() {
         println!("{SKIP}");
         return;
     };
-    let rest = url.strip_prefix("ws://").expect("a ws:// URL");
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, "gremlin"));
-    let proxy = Proxy::start(authority.to_string());
-    let proxied = format!("ws://127.0.0.1:{}/{path}", proxy.port);
+    let (proxy, proxied) = proxied(&url);
     let opened = open(json!({
         "url": proxied,
         "namespace": common::fresh_namespace("silent"),

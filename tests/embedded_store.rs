@@ -657,3 +657,48 @@ fn weft_backup_copies_a_running_server_and_a_server_starts_on_the_copy() {
         "{out}"
     );
 }
+
+/// One backup at a time: of four `POST /backups` sent together (real threads, the real binary),
+/// the ones that find a backup running are 409 saying so, at least one succeeds, the next one
+/// after them succeeds, and no scratch files are left.
+#[test]
+fn concurrent_backups_run_one_at_a_time() {
+    let cwd = tempfile::tempdir().unwrap();
+    let w = Weft::start(cwd.path(), &[]).unwrap_or_else(|e| panic!("weft did not start: {e}"));
+    let c = Client::root(&w);
+    city_class(&c);
+    // Enough data that a backup takes a moment.
+    for b in 0..4 {
+        let things: Vec<Value> = (0..500).map(|i| city(&format!("C{b}-{i}"))).collect();
+        c.ok(
+            "POST",
+            "/batching/things",
+            Some(json!({ "things": things })),
+        );
+    }
+    let answers = weft_e2e_tests::on_threads(4, |_| {
+        c.try_call("POST", "/backups", None)
+            .map(|(s, b)| (s, if s == 200 { Value::Null } else { b }))
+            .unwrap()
+    });
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(ok >= 1, "{answers:?}");
+    assert!(
+        ok < answers.len(),
+        "the four overlapped, yet every one ran: {answers:?}"
+    );
+    for (s, b) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*s, 409, "{b}");
+        assert!(
+            b.to_string().contains("already running"),
+            "the refusal says why: {b}"
+        );
+    }
+    let (s, _) = c.try_call("POST", "/backups", None).unwrap();
+    assert_eq!(s, 200, "a backup after the others have finished");
+    let scratch = cwd.path().join("data/tmp");
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "scratch files left behind: {left:?}");
+}

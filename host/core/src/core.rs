@@ -39,8 +39,9 @@ pub struct PluginStatus {
     pub status: String,
 }
 
-/// A finished backup ([`Core::backup`]).
-#[derive(Debug, Clone, PartialEq)]
+/// A finished backup ([`Core::backup`]). While it is held, no other backup of this server can
+/// start: keep it until the copy has left the machine.
+#[derive(Debug)]
 pub struct Backup {
     /// The directory the copy is in (absolute).
     pub path: String,
@@ -50,6 +51,8 @@ pub struct Backup {
     pub objects: u64,
     /// How long it took, in milliseconds.
     pub took_ms: u64,
+    /// This server's one backup slot.
+    _slot: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// Settings of the core that come from the configuration.
@@ -104,6 +107,8 @@ pub struct Core {
     /// Object writes hold it shared, schema changes exclusively: on this host no object is
     /// stored against an ontology that changed after it was validated.
     pub(crate) gate: Arc<RwLock<()>>,
+    /// Held by the one backup that may run at a time (each writes a full copy of the store).
+    backup_slot: Arc<tokio::sync::Mutex<()>>,
     /// `async: true` creates still running (drained at shutdown).
     pub(crate) background: TaskTracker,
     /// The P2P network, when this server is a peer (set once at start-up).
@@ -128,6 +133,7 @@ impl Core {
             plugins,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
             gate: Arc::new(RwLock::new(())),
+            backup_slot: Arc::new(tokio::sync::Mutex::new(())),
             background: TaskTracker::new(),
             network: std::sync::OnceLock::new(),
         }
@@ -153,9 +159,16 @@ impl Core {
     /// directory `to` on this server's machine while the server keeps serving: root key only.
     /// Schema changes of this host wait until it is done (object writes do not), so the copy
     /// never holds an object of a class its ontology lacks. Restore is starting a server on
-    /// the copy.
+    /// the copy. One backup at a time (each needs the disk space of a whole copy): another
+    /// request meanwhile is a `Conflict` saying so.
     pub async fn backup(&self, p: &Principal, to: &str) -> Result<Backup> {
         crate::Access::Root.check(p, "make a backup")?;
+        let slot = self.backup_slot.clone().try_lock_owned().map_err(|_| {
+            Error::new(
+                crate::ErrorKind::Conflict,
+                "a backup of this server is already running (one at a time: each writes a whole copy of the store); wait until it has finished, then ask again",
+            )
+        })?;
         let started = std::time::Instant::now();
         let _gate = self.gate.read().await;
         let report = self.conn.backup(to).await?;
@@ -170,6 +183,7 @@ impl Core {
             bytes: report.bytes,
             objects: report.objects,
             took_ms: started.elapsed().as_millis() as u64,
+            _slot: slot,
         })
     }
 

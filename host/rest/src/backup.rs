@@ -44,8 +44,9 @@ pub enum BackupDownload {
 #[OpenApi(tag = "ApiTags::Backups")]
 impl BackupApi {
     /// Back up the whole store (objects with their history, keys, the ontology) while the server
-    /// keeps serving; root key only. Answers a tar archive of the copy. 501 when the connector
-    /// cannot make backups (e.g. dev-memory).
+    /// keeps serving; root key only. Answers a tar archive of the copy. 409 while another
+    /// backup of this server runs (one at a time); 501 when the connector cannot make backups
+    /// (e.g. dev-memory).
     #[oai(
         path = "/backups",
         method = "post",
@@ -71,7 +72,8 @@ impl BackupApi {
         let packed = match result {
             Ok(backup) => {
                 let work = work.clone();
-                tokio::task::spawn_blocking(move || pack(&work, backup.objects))
+                // `backup` (holding the server's backup slot) lives until the archive is made.
+                tokio::task::spawn_blocking(move || pack(&work, backup))
                     .await
                     .unwrap_or_else(|e| Err(format!("packing did not finish: {e}")))
             }
@@ -101,8 +103,9 @@ impl BackupApi {
     }
 }
 
-/// Packs `work/store` into `work/backup.tar`; answers it opened, its SHA-256 and `objects`.
-fn pack(work: &Path, objects: u64) -> Result<(std::fs::File, String, u64), String> {
+/// Packs `work/store` into `work/backup.tar`; answers it opened, its SHA-256 and the objects in
+/// it.
+fn pack(work: &Path, backup: weft_core::Backup) -> Result<(std::fs::File, String, u64), String> {
     let tar_path: PathBuf = work.join("backup.tar");
     {
         let file = std::fs::File::create(&tar_path).map_err(|e| e.to_string())?;
@@ -120,5 +123,5 @@ fn pack(work: &Path, objects: u64) -> Result<(std::fs::File, String, u64), Strin
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
     file.rewind().map_err(|e| e.to_string())?;
-    Ok((file, hex::encode(hasher.finalize()), objects))
+    Ok((file, hex::encode(hasher.finalize()), backup.objects))
 }

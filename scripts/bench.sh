@@ -26,8 +26,8 @@
 #       fsynced; one fsync per group commit) in a fresh data directory under target/bench/
 #       (removed afterwards), `--skip-get`, the same sizes: the batch import (goal ≥ 20,000
 #       things/s) and the same GraphQL queries at the two sizes, reported next to dev-memory's.
-#       50–60 s at the ~5,000 things/s measured on the project's 2 cores (the import is 35–45 s
-#       of it; ~10 s at the goal's rate).
+#       ~15 s (the import of 200,000 takes ~4 s at the 52,000–58,000 things/s measured on the
+#       project's 2 cores).
 # 3. the contextionary numbers of benches/contextionary/run.sh, Weft side (`cargo bench -p
 #    weft-contextionary-core --bench nearest` on the full GloVe 6B 50d, 400,000 words: exact and
 #    HNSW search of 1,000 queries, recall, start-up by mmap vs parsing the text format), ~30 s,

@@ -16,7 +16,10 @@
 //!   acknowledged write is on disk, and concurrent writers share the cost of an fsync. Each write
 //!   checks before it changes anything, so a refused one (`Conflict`, `NotFound`) leaves no
 //!   trace; if the store itself fails, the whole transaction is aborted and every write in it
-//!   answers the failure.
+//!   answers the failure. The objects, class and owner tables are keyed by id after a prefix:
+//!   with the time-ordered (v7) ids `weft serve` gives new objects, a group appends at the end
+//!   of each B-tree instead of touching a random page per object and table (measured: ~64,000
+//!   creates/s against ~18,000 with random ids, `tests/import_bench.rs`).
 //! * **Reads** run on the plugin's own small tokio runtime's blocking pool (never on the host's
 //!   threads), each in a redb read transaction: a consistent snapshot.
 //! * **Indexes** (kept in the same transaction as the object): by class, by owner, and by

@@ -5,6 +5,7 @@
 //!   to the request waiting for it. The server runs requests of one connection concurrently.
 //! * Requests are `eval` of a **fixed** Groovy script with **bindings**: no value is ever part
 //!   of a script's text.
+//! * At most [`MAX_IN_FLIGHT`] requests are sent at once; the rest wait for a place.
 //! * Every connection attempt (TCP, WebSocket handshake, SASL PLAIN authentication, the probe
 //!   request) runs under the connect timeout; every request under the request timeout.
 //! * A lost connection fails the requests in flight with `Unavailable`; the next request
@@ -32,6 +33,12 @@ const MIME: &str = "application/vnd.gremlin-v3.0+json";
 
 /// The largest answer accepted (one WebSocket message).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// Requests of one connector on the server at once. Scripts run one at a time under the graph's
+/// lock, so more in flight only queue on the server, where their request timeout would run out
+/// while they wait (and a request with no answer within it takes the connection down); the
+/// rest wait here, outside the timeout, for one of these places.
+const MAX_IN_FLIGHT: usize = 64;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -120,6 +127,7 @@ pub struct Client {
     connect_timeout: Duration,
     request_timeout: Duration,
     state: tokio::sync::Mutex<State>,
+    in_flight: tokio::sync::Semaphore,
     log: PluginLogger,
 }
 
@@ -142,6 +150,7 @@ impl Client {
                 backoff: FIRST_BACKOFF,
                 last_error: String::new(),
             }),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             log,
         }
     }
@@ -359,6 +368,11 @@ impl Client {
         script: &str,
         bindings: Map<String, Value>,
     ) -> Result<Vec<Value>, ClientError> {
+        let _place = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Unavailable("the client is closing".into()))?;
         let conn = self.conn().await?;
         let id = uuid::Uuid::new_v4().to_string();
         let (reply, answer) = oneshot::channel();

@@ -4,8 +4,10 @@
 //! how many objects are read.
 //!
 //! Keys (every table maps a key to nothing; the object id ends every key):
-//! * class: kind, class (escaped), id;
-//! * owner: kind, owner id, id;
+//! * class: kind, class (escaped), creation time newest first ([`NEWEST_BYTES`]), id;
+//! * owner: kind, owner id, creation time newest first, id (both since format version 3: a
+//!   scope's keys are in the order of [`weft_plugin_api::support::sort_newest_first`], so a page without a
+//!   filter reads its keys and objects only);
 //! * property: kind, property name (escaped), type tag, value, id — numbers as order-preserving
 //!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3), and a string that is an RFC 3339
 //!   date **also** as its instant (tag 4: order-preserving seconds, then nanoseconds), so
@@ -59,9 +61,37 @@ fn ordered_instant(d: &chrono::DateTime<chrono::FixedOffset>) -> Vec<u8> {
     v
 }
 
-pub fn class_key(kind: ObjectKind, class: &str, id: Id) -> Vec<u8> {
-    let mut k = class_prefix(kind, class);
-    k.extend_from_slice(&id.0);
+/// The bytes after a class or owner prefix: the creation time, newest first, then the id.
+pub const NEWEST_BYTES: usize = 8 + 16;
+
+/// `created_ms` and `id` as bytes whose order is newest first, then by id (the order of
+/// [`weft_plugin_api::support::sort_newest_first`]).
+fn newest_first(created_ms: i64, id: Id) -> [u8; NEWEST_BYTES] {
+    let mut k = [0u8; NEWEST_BYTES];
+    k[..8].copy_from_slice(&(!((created_ms as u64) ^ (1 << 63))).to_be_bytes());
+    k[8..].copy_from_slice(&id.0);
+    k
+}
+
+/// The last [`NEWEST_BYTES`] of a class or owner key (its order within the scope).
+pub fn newest_suffix(key: &[u8]) -> [u8; NEWEST_BYTES] {
+    let mut k = [0u8; NEWEST_BYTES];
+    if key.len() >= NEWEST_BYTES {
+        k.copy_from_slice(&key[key.len() - NEWEST_BYTES..]);
+    }
+    k
+}
+
+/// The first and the last possible key of a class or owner scope.
+pub fn scope_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut hi = prefix.to_vec();
+    hi.extend_from_slice(&[0xff; NEWEST_BYTES]);
+    (prefix.to_vec(), hi)
+}
+
+pub fn class_key(object: &StoredObject) -> Vec<u8> {
+    let mut k = class_prefix(object.kind, &object.class);
+    k.extend_from_slice(&newest_first(object.created_ms, object.id));
     k
 }
 
@@ -71,10 +101,10 @@ pub fn class_prefix(kind: ObjectKind, class: &str) -> Vec<u8> {
     k
 }
 
-pub fn owner_key(kind: ObjectKind, owner: Id, id: Id) -> [u8; 33] {
-    let mut k = [0u8; 33];
-    k[..17].copy_from_slice(&owner_prefix(kind, owner));
-    k[17..].copy_from_slice(&id.0);
+pub fn owner_key(object: &StoredObject) -> [u8; 17 + NEWEST_BYTES] {
+    let mut k = [0u8; 17 + NEWEST_BYTES];
+    k[..17].copy_from_slice(&owner_prefix(object.kind, object.owner));
+    k[17..].copy_from_slice(&newest_first(object.created_ms, object.id));
     k
 }
 
@@ -308,6 +338,34 @@ mod tests {
             let [a, b] = [w[0], w[1]].map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());
             assert!(ordered_instant(&a) < ordered_instant(&b), "{w:?}");
         }
+        // Newest first, then by id: the order of `support::sort_newest_first`.
+        let mut objects: Vec<StoredObject> = [
+            (i64::MIN, 3u8),
+            (-5, 1),
+            (0, 2),
+            (0, 1),
+            (7, 9),
+            (7, 0),
+            (i64::MAX, 4),
+        ]
+        .iter()
+        .map(|&(created_ms, id)| StoredObject {
+            kind: ObjectKind::Thing,
+            id: Id([id; 16]),
+            class: "C".into(),
+            context: "".into(),
+            owner: Id([1; 16]),
+            created_ms,
+            updated_ms: 0,
+            properties_json: "{}".into(),
+        })
+        .collect();
+        let mut by_key = objects.clone();
+        by_key.sort_by_key(class_key);
+        weft_plugin_api::support::sort_newest_first(&mut objects);
+        assert_eq!(by_key, objects);
+        by_key.sort_by_key(owner_key);
+        assert_eq!(by_key, objects);
         // One instant in two offsets is one key.
         let [a, b] = ["2018-11-21T10:00:00+01:00", "2018-11-21T09:00:00Z"]
             .map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());

@@ -16,19 +16,22 @@
 //!   acknowledged write is on disk, and concurrent writers share the cost of an fsync. Each write
 //!   checks before it changes anything, so a refused one (`Conflict`, `NotFound`) leaves no
 //!   trace; if the store itself fails, the whole transaction is aborted and every write in it
-//!   answers the failure. The objects, class and owner tables are keyed by id after a prefix:
-//!   with the time-ordered (v7) ids `weft serve` gives new objects, a group appends at the end
-//!   of each B-tree instead of touching a random page per object and table (measured: ~64,000
-//!   creates/s against ~18,000 with random ids, `tests/import_bench.rs`).
+//!   answers the failure. The objects table is keyed by id, the class and owner indexes by
+//!   creation time and id: with the time-ordered (v7) ids `weft serve` gives new objects, a
+//!   group's keys land next to each other instead of on a random page per object and table
+//!   (measured: ~51,000 creates/s against ~24,000 with random ids, `tests/import_bench.rs`).
 //! * **Reads** run on the plugin's own small tokio runtime's blocking pool (never on the host's
 //!   threads), each in a redb read transaction: a consistent snapshot.
 //! * **Indexes** (kept in the same transaction as the object): by class, by owner, and by
-//!   primitive property value (numbers, strings, booleans), plus a count per class. A query
+//!   primitive property value (numbers, strings, booleans), plus a count per class and per
+//!   owner. The class and owner indexes keep each class's and owner's objects newest first, so
+//!   a page without a filter (a list, a GraphQL `Get` of a class) reads only its own objects
+//!   and takes its total from the counters. A query
 //!   whose filter has an indexable `Equal`/range comparison (also inside `And`/`Or`) reads only
 //!   the candidates the index gives; otherwise the class index, the owner index or a scan of the
 //!   kind. Every candidate is still checked with the reference semantics of
 //!   [`weft_plugin_api::support`], so indexes change how much is read, never an answer. A
-//!   count-only aggregate of a whole class (GetMeta `count`) reads the class's counter. Dates
+//!   count-only aggregate without a filter (GetMeta `count`) reads the counters. Dates
 //!   (RFC 3339 strings, by instant) are indexed too; `NotEqual` reads the property's values of
 //!   that type only. `Not` and reference paths are not answered from the index (a `Not` matches
 //!   objects without the property, which no value index holds).

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use abi_stable::std_types::{ROption, RString};
+use abi_stable::std_types::{ROption, RString, RVec};
 use futures::channel::oneshot;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use weft_plugin_api::support::{self, QueryMatcher};
@@ -30,7 +30,10 @@ use crate::index;
 /// * 1: the first layout.
 /// * 2: the property index also keys RFC 3339 date strings by instant ([`index`]); a version 1
 ///   file gets those keys on its first open by this version.
-pub const FORMAT_VERSION: u64 = 2;
+/// * 3: class and owner index keys hold the creation time (newest first) before the id, and
+///   each owner has a count, so a page without a filter reads only its own objects; an older
+///   file's class and owner indexes are rebuilt on its first open by this version.
+pub const FORMAT_VERSION: u64 = 3;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
@@ -56,10 +59,12 @@ const OWNER_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_o
 const PROPERTY_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_property");
 /// How many current objects each class has ([`index::class_prefix`] → count).
 const CLASS_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_class");
+/// How many current objects each owner has ([`index::owner_prefix`] → count).
+const OWNER_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_owner");
 
 /// Every table, for [`crate::backup`] (a table missing here would be missing from backups; the
 /// backup test compares every table of a copy with its source).
-pub(crate) const TABLES: [&dyn crate::backup::CopyTable; 10] = [
+pub(crate) const TABLES: [&dyn crate::backup::CopyTable; 11] = [
     &META,
     &OBJECTS,
     &HISTORY,
@@ -70,6 +75,7 @@ pub(crate) const TABLES: [&dyn crate::backup::CopyTable; 10] = [
     &OWNER_INDEX,
     &PROPERTY_INDEX,
     &CLASS_COUNTS,
+    &OWNER_COUNTS,
 ];
 
 /// The number of current (not deleted) objects in a snapshot: the sum of the class counters.
@@ -353,7 +359,54 @@ impl Store {
     }
 
     pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
+        if let Some(page) = self.newest_page(query)? {
+            return Ok(page);
+        }
         self.with_matches(query, |matches, _| Ok(support::page(matches, query)))
+    }
+
+    /// The page of a query without a filter and of one class, or of some owners, or of the
+    /// whole kind: read from the class or owner index, whose keys are in newest-first order
+    /// (each scope's first `offset + limit` keys, merged), and counted by the counters. Only the
+    /// page's objects are read. `None` for a query of another shape, or when an object of the
+    /// page does not match it (an index out of step: the caller then reads every candidate).
+    fn newest_page(&self, query: &ObjectQuery) -> PluginResult<Option<ObjectPage>> {
+        let tx = self.begin_read()?;
+        let Some(Scopes {
+            table,
+            prefixes,
+            total,
+        }) = scopes(&tx, query)?
+        else {
+            return Ok(None);
+        };
+        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let want = offset.saturating_add(limit);
+        let mut order = Vec::new();
+        if limit > 0 {
+            let t = tx.open_table(table).map_err(st)?;
+            for prefix in &prefixes {
+                let (lo, hi) = index::scope_range(prefix);
+                for item in t.range(&lo[..]..=&hi[..]).map_err(st)?.take(want) {
+                    let (k, _) = item.map_err(st)?;
+                    order.push(index::newest_suffix(k.value()));
+                }
+            }
+        }
+        order.sort_unstable();
+        order.dedup();
+        let matcher = QueryMatcher::new(query)?;
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        let no_references = |_: ObjectKind, _: Id| None;
+        let mut objects = RVec::new();
+        for suffix in order.iter().skip(offset).take(limit) {
+            match entry(&t, query.kind, index::id_of(suffix))?.and_then(|e| e.current) {
+                Some(o) if matcher.matches(&o, &no_references) => objects.push(o),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(ObjectPage { objects, total }))
     }
 
     pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
@@ -361,15 +414,12 @@ impl Store {
         // A count of a whole class (GetMeta's `meta { count }`) comes from the class's counter,
         // without reading its objects: the reference answer over no objects, with that count.
         let count_only = request.group_by.is_none() && request.properties.is_empty();
-        if count_only
-            && !query.class.is_empty()
-            && query.owners.is_empty()
-            && query.filter_json.trim().is_empty()
-        {
-            let tx = self.begin_read()?;
-            let counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
-            let key = index::class_prefix(query.kind, &query.class);
-            let n = counts.get(&key[..]).map_err(st)?.map_or(0, |g| g.value());
+        let counted = if count_only {
+            scopes(&self.begin_read()?, query)?.map(|s| s.total)
+        } else {
+            None
+        };
+        if let Some(n) = counted {
             let mut result = weft_plugin_api::aggregate::compute(&[], &request, &|_, _| None);
             if let Some(group) = result.groups.first_mut() {
                 group.count = n;
@@ -452,6 +502,73 @@ impl Store {
     }
 }
 
+/// Where the objects of an unfiltered query are, newest first ([`scopes`]).
+struct Scopes {
+    /// The class or the owner index.
+    table: TableDefinition<'static, Bytes, Bytes>,
+    /// The prefix of each scope's keys in it.
+    prefixes: Vec<Vec<u8>>,
+    /// How many current objects they hold in all.
+    total: u64,
+}
+
+/// For a query without a filter, and with one class or with owners but not both (or with
+/// neither: the whole kind, every class's scope): where its objects are, and how many (from the
+/// counters). `None` for any other query.
+fn scopes(tx: &redb::ReadTransaction, query: &ObjectQuery) -> PluginResult<Option<Scopes>> {
+    if !query.filter_json.trim().is_empty() {
+        return Ok(None);
+    }
+    let counted = |table, key: &[u8]| -> PluginResult<u64> {
+        let counts = tx.open_table(table).map_err(st)?;
+        let n = counts.get(key).map_err(st)?.map_or(0, |g| g.value());
+        Ok(n)
+    };
+    Ok(match (query.class.is_empty(), query.owners.is_empty()) {
+        (false, false) => None,
+        (false, true) => {
+            let prefix = index::class_prefix(query.kind, &query.class);
+            let n = counted(CLASS_COUNTS, &prefix)?;
+            Some(Scopes {
+                table: CLASS_INDEX,
+                prefixes: vec![prefix],
+                total: n,
+            })
+        }
+        (true, false) => {
+            let owners: BTreeSet<Id> = query.owners.iter().copied().collect();
+            let (mut prefixes, mut n) = (Vec::new(), 0u64);
+            for owner in owners {
+                let prefix = index::owner_prefix(query.kind, owner);
+                n = n.saturating_add(counted(OWNER_COUNTS, &prefix)?);
+                prefixes.push(prefix.to_vec());
+            }
+            Some(Scopes {
+                table: OWNER_INDEX,
+                prefixes,
+                total: n,
+            })
+        }
+        (true, true) => {
+            let counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
+            let (lo, hi) = ([kind_byte(query.kind)], [kind_byte(query.kind) + 1]);
+            let (mut prefixes, mut n) = (Vec::new(), 0u64);
+            for item in counts.range(&lo[..]..&hi[..]).map_err(st)? {
+                let (class, count) = item.map_err(st)?;
+                if count.value() > 0 {
+                    n = n.saturating_add(count.value());
+                    prefixes.push(class.value().to_vec());
+                }
+            }
+            Some(Scopes {
+                table: CLASS_INDEX,
+                prefixes,
+                total: n,
+            })
+        }
+    })
+}
+
 /// The ids an index narrows `query` to (a superset of its matches), or `None` when no index
 /// applies and the kind must be scanned: the property index for a filter it can answer, else
 /// the class index for a class, else the owner index for owners.
@@ -480,23 +597,15 @@ fn candidates(
     }
     if !query.class.is_empty() {
         let t = tx.open_table(CLASS_INDEX).map_err(st)?;
-        let prefix = index::class_prefix(query.kind, &query.class);
-        let mut end = prefix.clone();
-        end.extend_from_slice(&[0xff; 16]);
-        return ids_in(&t, Bound::Included(&prefix), Bound::Included(&end)).map(Some);
+        let (lo, hi) = index::scope_range(&index::class_prefix(query.kind, &query.class));
+        return ids_in(&t, Bound::Included(&lo), Bound::Included(&hi)).map(Some);
     }
     if !query.owners.is_empty() {
         let t = tx.open_table(OWNER_INDEX).map_err(st)?;
         let mut ids = BTreeSet::new();
         for owner in query.owners.iter() {
-            let prefix = index::owner_prefix(query.kind, *owner);
-            let mut end = prefix.to_vec();
-            end.extend_from_slice(&[0xff; 16]);
-            ids.extend(ids_in(
-                &t,
-                Bound::Included(&prefix[..]),
-                Bound::Included(&end),
-            )?);
+            let (lo, hi) = index::scope_range(&index::owner_prefix(query.kind, *owner));
+            ids.extend(ids_in(&t, Bound::Included(&lo), Bound::Included(&hi))?);
         }
         return Ok(Some(ids));
     }
@@ -516,22 +625,19 @@ fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginRes
     let mut class = tx.open_table(CLASS_INDEX).map_err(st)?;
     let mut owner = tx.open_table(OWNER_INDEX).map_err(st)?;
     let mut property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
-    let mut counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
-    let count_key = index::class_prefix(object.kind, &object.class);
-    let count = counts
-        .get(&count_key[..])
-        .map_err(st)?
-        .map_or(0, |g| g.value());
-    let count = if add {
-        count.saturating_add(1)
-    } else {
-        count.saturating_sub(1)
-    };
-    counts.insert(&count_key[..], count).map_err(st)?;
-    let (kind, id) = (object.kind, object.id);
+    count(
+        &mut tx.open_table(CLASS_COUNTS).map_err(st)?,
+        &index::class_prefix(object.kind, &object.class),
+        add,
+    )?;
+    count(
+        &mut tx.open_table(OWNER_COUNTS).map_err(st)?,
+        &index::owner_prefix(object.kind, object.owner),
+        add,
+    )?;
     let keys = index::property_keys(object);
-    let class_key = index::class_key(kind, &object.class, id);
-    let owner_key = index::owner_key(kind, object.owner, id);
+    let class_key = index::class_key(object);
+    let owner_key = index::owner_key(object);
     if add {
         class.insert(&class_key[..], &[][..]).map_err(st)?;
         owner.insert(&owner_key[..], &[][..]).map_err(st)?;
@@ -545,6 +651,18 @@ fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginRes
             property.remove(&k[..]).map_err(st)?;
         }
     }
+    Ok(())
+}
+
+/// Adds one to (`add`) or takes one from the count at `key`.
+fn count(counts: &mut redb::Table<Bytes, u64>, key: &[u8], add: bool) -> PluginResult<()> {
+    let n = counts.get(key).map_err(st)?.map_or(0, |g| g.value());
+    let n = if add {
+        n.saturating_add(1)
+    } else {
+        n.saturating_sub(1)
+    };
+    counts.insert(key, n).map_err(st)?;
     Ok(())
 }
 
@@ -579,6 +697,7 @@ fn init(db: &Database, file: &Path) -> PluginResult<()> {
         tx.open_table(OWNER_INDEX).map_err(st)?;
         tx.open_table(PROPERTY_INDEX).map_err(st)?;
         tx.open_table(CLASS_COUNTS).map_err(st)?;
+        tx.open_table(OWNER_COUNTS).map_err(st)?;
     }
     tx.commit().map_err(st)
 }
@@ -597,6 +716,29 @@ fn upgrade(tx: &WriteTransaction, from: u64) -> PluginResult<()> {
                 for k in index::property_keys(&o) {
                     property.insert(&k[..], &[][..]).map_err(st)?;
                 }
+            }
+        }
+    }
+    if from < 3 {
+        // Version 3 puts the creation time into class and owner keys and counts per owner:
+        // both indexes are made again from the current objects.
+        tx.delete_table(CLASS_INDEX).map_err(st)?;
+        tx.delete_table(OWNER_INDEX).map_err(st)?;
+        tx.delete_table(OWNER_COUNTS).map_err(st)?;
+        let objects = tx.open_table(OBJECTS).map_err(st)?;
+        let mut class = tx.open_table(CLASS_INDEX).map_err(st)?;
+        let mut owner = tx.open_table(OWNER_INDEX).map_err(st)?;
+        let mut owners = tx.open_table(OWNER_COUNTS).map_err(st)?;
+        for item in objects.iter().map_err(st)? {
+            let (_, value) = item.map_err(st)?;
+            if let Some(o) = Entry::decode_current(value.value())? {
+                class
+                    .insert(&index::class_key(&o)[..], &[][..])
+                    .map_err(st)?;
+                owner
+                    .insert(&index::owner_key(&o)[..], &[][..])
+                    .map_err(st)?;
+                count(&mut owners, &index::owner_prefix(o.kind, o.owner), true)?;
             }
         }
     }
@@ -1052,7 +1194,8 @@ mod tests {
                 class: ["City", "Town"][rng.below(2) as usize].into(),
                 context: RString::new(),
                 owner: owners[rng.below(2) as usize],
-                created_ms: i,
+                // Ties, so that pages must order them by id.
+                created_ms: i / 3,
                 updated_ms: i,
                 properties_json: serde_json::Value::Object(props).to_string().into(),
             };
@@ -1088,6 +1231,36 @@ mod tests {
             }
         }
         check_like_reference(&store, &live, &owners, &mut rng, 400);
+        // A format version 2 file (class and owner keys without the creation time, no owner
+        // counts): simulated by putting version 2 keys in place and stamping version 2.
+        drop(store);
+        {
+            let db = Database::create(dir.join("weft.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.delete_table(CLASS_INDEX).unwrap();
+            tx.delete_table(OWNER_INDEX).unwrap();
+            tx.delete_table(OWNER_COUNTS).unwrap();
+            {
+                let mut class = tx.open_table(CLASS_INDEX).unwrap();
+                let mut owner = tx.open_table(OWNER_INDEX).unwrap();
+                for o in &live {
+                    let mut k = index::class_prefix(o.kind, &o.class);
+                    k.extend_from_slice(&o.id.0);
+                    class.insert(&k[..], &[][..]).unwrap();
+                    let mut k = index::owner_prefix(o.kind, o.owner).to_vec();
+                    k.extend_from_slice(&o.id.0);
+                    owner.insert(&k[..], &[][..]).unwrap();
+                }
+            }
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 2)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        check_like_reference(&store, &live, &owners, &mut rng, 200);
         // A format version 1 file (no date keys): simulated by dropping the property index and
         // stamping version 1. Opening it upgrades it, and the answers are the same again.
         drop(store);
@@ -1117,8 +1290,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// `rounds` random queries (and their counts) answered by `store` exactly as the reference
-    /// semantics answer them over `live`.
+    /// `rounds` random queries (and their counts), pages of them among them, answered by
+    /// `store` exactly as the reference semantics answer them over `live`.
     fn check_like_reference(
         store: &Store,
         live: &[StoredObject],
@@ -1136,19 +1309,21 @@ mod tests {
                 } else {
                     ObjectKind::Thing
                 },
-                class: ["", "City"][rng.below(2) as usize].into(),
-                owners: if rng.below(3) == 0 {
-                    vec![owners[0]].into()
-                } else {
-                    Default::default()
+                class: ["", "City", "Town", "Village"][rng.below(4) as usize].into(),
+                owners: match rng.below(6) {
+                    0 => vec![owners[0]].into(),
+                    1 => vec![owners[1]].into(),
+                    2 => vec![owners[1], owners[0], owners[1]].into(),
+                    3 => vec![Id([9; 16])].into(),
+                    _ => Default::default(),
                 },
-                filter_json: if rng.below(8) == 0 {
+                filter_json: if rng.below(3) == 0 {
                     RString::new()
                 } else {
                     f.clone().into()
                 },
-                offset: 0,
-                limit: 1000,
+                offset: [0, 0, 1, 7, 100, 1000, u64::MAX][rng.below(7) as usize],
+                limit: [1000, 1000, 0, 1, 3, 25, u64::MAX][rng.below(7) as usize],
             };
             let want: Vec<&StoredObject> = live
                 .iter()

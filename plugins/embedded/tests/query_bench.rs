@@ -129,6 +129,32 @@ fn selective_queries_do_not_grow_with_the_class() {
                     }),
                 ),
                 (
+                    "Get, a page without a filter (10 newest of the class)".into(),
+                    Box::new({
+                        let q = query(String::new());
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let page = block_on(conn.query_objects(q.clone())).unwrap();
+                            assert_eq!((page.objects.len(), page.total), (10, n as u64));
+                        }
+                    }),
+                ),
+                (
+                    "List, page 100 of one owner's things (offset 990)".into(),
+                    Box::new({
+                        let q = ObjectQuery {
+                            owners: vec![Id::default()].into(),
+                            offset: 990,
+                            ..ObjectQuery::all(ObjectKind::Thing, 10)
+                        };
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let page = block_on(conn.query_objects(q.clone())).unwrap();
+                            assert_eq!((page.objects.len(), page.total), (10, n as u64));
+                        }
+                    }),
+                ),
+                (
                     "GetMeta, Equal on name (count, population)".into(),
                     Box::new({
                         let q = query(format!(

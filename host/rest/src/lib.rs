@@ -17,6 +17,7 @@ pub mod graphql;
 pub mod keys;
 pub mod meta;
 pub mod models;
+pub mod payload;
 pub mod schema;
 pub mod server;
 pub mod things;

@@ -150,14 +150,17 @@ macro_rules! object_models {
             pub schema: Option<PropertyBag>,
         }
 
+        // Also `Serialize` with the same names, for `payload::SerdeJson` (checked there).
         #[doc = concat!("A stored ", $noun, ".")]
-        #[derive(Object, Debug, Clone)]
+        #[derive(Object, Debug, Clone, Serialize)]
         pub struct $Get {
             /// The context URL.
             #[oai(rename = "@context")]
+            #[serde(rename = "@context")]
             pub context: String,
             /// The class.
             #[oai(rename = "@class")]
+            #[serde(rename = "@class")]
             pub class: String,
             /// The property values.
             pub schema: PropertyBag,
@@ -165,12 +168,15 @@ macro_rules! object_models {
             pub key: SingleRef,
             /// Creation time, Unix milliseconds.
             #[oai(rename = "creationTimeUnix")]
+            #[serde(rename = "creationTimeUnix")]
             pub creation_time_unix: i64,
             /// Last update time, Unix milliseconds.
             #[oai(rename = "lastUpdateTimeUnix")]
+            #[serde(rename = "lastUpdateTimeUnix")]
             pub last_update_time_unix: i64,
             /// Its id.
             #[oai(rename = $id_field)]
+            #[serde(rename = $id_field)]
             pub id: uuid::Uuid,
         }
 

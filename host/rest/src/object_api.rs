@@ -190,10 +190,10 @@ macro_rules! object_api {
 
             #[doc = concat!("Get one ", $noun, ".")]
             #[oai(path = $item_path, method = "get", operation_id = $op_get)]
-            async fn get(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$Get>> {
+            async fn get(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<$crate::payload::SerdeJson<$Get>> {
                 let p = $crate::server::principal(req)?;
                 let view = self.0.get_object(&p, KIND, parse_id(&id.0)?).await?;
-                Ok(Json(view.into()))
+                Ok($crate::payload::SerdeJson(view.into()))
             }
 
             #[doc = concat!("Replace a ", $noun, " (its earlier version is kept in its history).")]

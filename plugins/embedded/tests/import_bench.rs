@@ -10,31 +10,15 @@
 //! dev-memory's library must be built (`cargo build --release -p weft-dev-memory`); it is
 //! skipped when missing.
 
+mod common;
+
 use std::time::Instant;
 
+use common::load;
 use futures::executor::block_on;
-use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader;
-use weft_connector_tests::weft_plugin_api::{
-    ConnectorBox, HostLogger, Id, ObjectKind, StoredObject,
-};
+use weft_connector_tests::weft_plugin_api::{ConnectorBox, Id, ObjectKind, StoredObject};
 
 const IN_FLIGHT: usize = 2000;
-
-fn load(dir: &std::path::Path, lib: &str) -> Option<ConnectorBox> {
-    let plugin = loader::load(&cdylib_path(lib)).ok()?;
-    let config = if lib == "weft_embedded" {
-        serde_json::json!({ "path": dir }).to_string()
-    } else {
-        "{}".to_string()
-    };
-    Some(
-        plugin
-            .open_connector(&config, HostLogger::discard())
-            .unwrap()
-            .connector,
-    )
-}
 
 /// Things per second for `n` creates, `IN_FLIGHT` at a time, with ids from `id`.
 fn import(conn: &ConnectorBox, n: usize, id: fn() -> Id) -> f64 {

@@ -7,30 +7,15 @@
 //! mean time per size and the ratio large/small. dev-memory's library must be built
 //! (`cargo build --release -p weft-dev-memory`); it is skipped when missing.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::load;
 use futures::executor::block_on;
-use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader;
 use weft_connector_tests::weft_plugin_api::{
-    ConnectorBox, HostLogger, Id, ObjectKind, ObjectQuery, StoredObject,
+    ConnectorBox, Id, ObjectKind, ObjectQuery, StoredObject,
 };
-
-fn load(dir: &std::path::Path, lib: &str) -> Option<ConnectorBox> {
-    let path = cdylib_path(lib);
-    let plugin = loader::load(&path).ok()?;
-    let config = if lib == "weft_embedded" {
-        serde_json::json!({ "path": dir }).to_string()
-    } else {
-        "{}".to_string()
-    };
-    Some(
-        plugin
-            .open_connector(&config, HostLogger::discard())
-            .unwrap()
-            .connector,
-    )
-}
 
 fn fill(conn: &ConnectorBox, n: usize) {
     let mut done = 0;

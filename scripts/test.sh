@@ -7,13 +7,13 @@ cargo build --workspace
 scripts/build-test-plugins.sh
 scripts/fetch-test-contextionary.sh
 cargo test --workspace "$@"
-# The REST and GraphQL end-to-end tests once more through each distributed connector whose real
-# server is up (.ci/run starts them with scripts/real-servers.sh and exports the variables); each
-# test server gets a fresh keyspace or namespace ({unique}).
+# The REST, GraphQL and newest-first end-to-end tests once more through each distributed connector
+# whose real server is up (.ci/run starts them with scripts/real-servers.sh and exports the
+# variables); each test server gets a fresh keyspace or namespace ({unique}).
 through() { # database config
-  echo "== the REST and GraphQL end-to-end tests through $1"
+  echo "== the REST, GraphQL and newest-first end-to-end tests through $1"
   WEFT_TEST_DATABASE="$1" WEFT_TEST_DATABASE_CONFIG="$2" \
-    cargo test -p weft-e2e-tests --test rest_api --test graphql
+    cargo test -p weft-e2e-tests --test rest_api --test graphql --test newest_first
 }
 if [[ -n "${WEFT_CASSANDRA_CONTACT_POINTS:-}" ]]; then
   points="\"${WEFT_CASSANDRA_CONTACT_POINTS//,/\",\"}\""

@@ -69,7 +69,8 @@ fn thing_lifecycle_create_get_list_put_patch_history_references_delete() {
     assert!(got["creationTimeUnix"].as_i64().unwrap() > 0);
     assert_eq!(got, created);
 
-    // List: newest first, with the total.
+    // List: newest first, with the total. The three creates may share a millisecond: ties are
+    // by the time-ordered id, descending, so the list is still the reverse creation order.
     let list = api.ok("GET", "/things", None);
     assert_eq!(list["totalResults"], 3);
     assert_eq!(list["things"][0]["thingId"], id.as_str());

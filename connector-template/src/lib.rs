@@ -243,7 +243,7 @@ impl Connector for JsonFileStore {
     /// Lists objects: of `query.kind`, of `query.class` (empty: all), owned by one of
     /// `query.owners` (empty: all), matching `query.filter_json` (empty: all).
     ///
-    /// What you must do: order newest first (`created_ms` descending, ties by id ascending),
+    /// What you must do: order newest first (`created_ms` descending, ties by id descending),
     /// skip `offset`, return at most `limit`, and count every match in `total`. A filter that
     /// does not parse is `Invalid`. Without the `FILTER` capability, any non-empty filter is
     /// `Unsupported` (never unfiltered results); without `FILTER_REFERENCE_PATHS`, so is a
@@ -325,7 +325,8 @@ impl Connector for JsonFileStore {
         self.run("get_key", move |s| s.get_key(id))
     }
 
-    /// The direct children of a key (one level only), oldest first (`created_ms`, then id).
+    /// The direct children of a key (one level only), oldest first (`created_ms`, then id
+    /// ascending).
     ///
     /// What you must do: `NotFound` when the key is missing; an empty list for a leaf.
     fn key_children(
@@ -335,7 +336,7 @@ impl Connector for JsonFileStore {
         self.run("key_children", move |s| s.key_children(id))
     }
 
-    /// Every key without a parent, oldest first.
+    /// Every key without a parent, oldest first (`created_ms`, then id ascending).
     fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
         self.run("root_keys", |s| s.root_keys())
     }

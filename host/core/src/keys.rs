@@ -270,12 +270,13 @@ impl KeyTree {
         if !self.conn.root_keys().await.map_err(fail)?.is_empty() {
             return Ok(None);
         }
-        let id = Id::random();
+        let (id, created_ms) = crate::time_ordered_id();
         let token = Id::random().to_string();
-        self.conn
-            .add_key(root_key(id, &hash_token(&token)))
-            .await
-            .map_err(fail)?;
+        let root = StoredKey {
+            created_ms,
+            ..root_key(id, &hash_token(&token))
+        };
+        self.conn.add_key(root).await.map_err(fail)?;
         Ok(Some((id, token)))
     }
 
@@ -441,9 +442,12 @@ impl KeyTree {
         } else {
             req.ip_origin.clone()
         };
+        // Tokens stay random; the id is time-ordered and gives the creation time, so children
+        // made in one millisecond list oldest first (`created_ms`, then id) in creation order.
         let token = Id::random().to_string();
+        let (id, created_ms) = crate::time_ordered_id();
         let key = StoredKey {
-            id: Id::random(),
+            id,
             parent: Some(parent.id).into(),
             token_hash: hash_token(&token).into(),
             email: req.email.unwrap_or_default().into(),
@@ -453,7 +457,7 @@ impl KeyTree {
             write: req.write,
             delete: req.delete,
             execute: req.execute,
-            created_ms: now,
+            created_ms,
         };
         self.conn.add_key(key.clone()).await?;
         Ok((key, token))
@@ -580,5 +584,48 @@ mod tests {
         k.expires_ms = 10;
         assert!(is_expired(&k, 10));
         assert!(!is_expired(&k, 9));
+    }
+
+    /// Children made back to back (many in one millisecond) list oldest first in creation
+    /// order: time-ordered ids, and `created_ms` from the id.
+    #[tokio::test]
+    async fn children_list_in_creation_order() {
+        let conn = ConnectorHandle::from_box(
+            weft_plugin_api::connector_box(weft_dev_memory::DevMemory::new()),
+            "dev-memory",
+            weft_dev_memory::CAPABILITIES,
+        );
+        let tree = KeyTree::new(conn);
+        let root: Id = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000004".parse().unwrap();
+        tree.ensure_root(Some((root, "t".into()))).await.unwrap();
+        let p = tree
+            .authenticate(Some(&root.to_string()), Some("t"), None)
+            .await
+            .unwrap();
+        let mut made = vec![];
+        for _ in 0..100 {
+            let (k, token) = tree
+                .create_child(
+                    &p,
+                    NewKey {
+                        read: true,
+                        ..NewKey::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(Some(k.created_ms), k.id.unix_ms(), "{k:?}");
+            let token: Id = token.parse().unwrap();
+            assert_eq!(token.to_uuid().get_version_num(), 4, "tokens stay random");
+            made.push(k.id);
+        }
+        let children: Vec<Id> = tree
+            .children(&p, root)
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(children, made);
     }
 }

@@ -33,3 +33,13 @@ pub use crate::handles::{ConnectorHandle, ContextionaryHandle, WriteMode};
 pub use crate::keys::{KeyTree, NewKey, Principal, Right};
 pub use crate::limits::Limits;
 pub use crate::network::Network;
+
+/// A new time-ordered (v7) id and the Unix time in milliseconds it holds, the `created_ms` of
+/// the object or key it names. Ids of this process increase, and so never hold an earlier time
+/// (uuid's shared v7 context keeps its last time when the clock steps back), so "created later"
+/// is exactly "larger id": newest-first and oldest-first listings break ties by id.
+pub(crate) fn time_ordered_id() -> (weft_plugin_api::Id, i64) {
+    let id = weft_plugin_api::Id::time_ordered();
+    let ms = id.unix_ms().unwrap_or_else(weft_plugin_api::now_ms);
+    (id, ms)
+}

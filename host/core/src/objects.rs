@@ -320,10 +320,11 @@ impl Core {
                     continue;
                 }
             };
-            let now = now_ms();
+            // The creation time is the id's: "newer" is "larger id" (`time_ordered_id`).
+            let (id, now) = crate::time_ordered_id();
             let stored = StoredObject {
                 kind,
-                id: Id::time_ordered(),
+                id,
                 class: class.into(),
                 context: context.into(),
                 owner: p.id(),
@@ -971,5 +972,72 @@ mod tests {
             .await
             .unwrap();
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    }
+
+    /// Objects listed newest first come back exactly in reverse creation order, also when
+    /// several share a millisecond: each takes its `created_ms` from its time-ordered id.
+    #[tokio::test]
+    async fn creates_list_in_reverse_creation_order_with_created_ms_from_the_id() {
+        let conn = ConnectorHandle::from_box(
+            connector_box(DevMemory::new()),
+            "dev-memory",
+            weft_dev_memory::CAPABILITIES,
+        );
+        let core = Core::new(conn, CoreConfig::default(), vec![]);
+        let key: Id = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000003".parse().unwrap();
+        core.keys
+            .ensure_root(Some((key, "t".into())))
+            .await
+            .unwrap();
+        let root = core
+            .keys
+            .authenticate(Some(&key.to_string()), Some("t"), None)
+            .await
+            .unwrap();
+        let c = json!({"class": "Town", "properties": [{"name": "name", "@dataType": ["string"]}]});
+        core.add_class(ObjectKind::Thing, serde_json::from_value(c).unwrap())
+            .await
+            .unwrap();
+        let body = |i: usize| ObjectBody {
+            context: Some(String::new()),
+            class: Some("Town".into()),
+            schema: serde_json::from_value(json!({"name": format!("t{i}")})).ok(),
+        };
+        let mut made = vec![];
+        for i in 0..60 {
+            let view = core
+                .create_object(&root, ObjectKind::Thing, body(i), false)
+                .await
+                .unwrap();
+            made.push(view);
+        }
+        let batch = core
+            .batch_create(
+                &root,
+                ObjectKind::Thing,
+                (60..120).map(body).collect(),
+                false,
+            )
+            .await
+            .unwrap();
+        made.extend(batch.into_iter().map(Result::unwrap));
+        for pair in made.windows(2) {
+            assert!(pair[0].id < pair[1].id, "ids in creation order: {pair:?}");
+        }
+        for view in &made {
+            assert_eq!(Some(view.created), view.id.unix_ms(), "{view:?}");
+            assert_eq!(view.updated, view.created, "{view:?}");
+        }
+        let mut listed = vec![];
+        for page in 1..=3 {
+            let (objects, total) = core
+                .list_objects(&root, ObjectKind::Thing, Some(50), Some(page))
+                .await
+                .unwrap();
+            assert_eq!(total, 120);
+            listed.extend(objects.iter().map(|v| v.id));
+        }
+        let newest_first: Vec<Id> = made.iter().rev().map(|v| v.id).collect();
+        assert_eq!(listed, newest_first);
     }
 }

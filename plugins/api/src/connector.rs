@@ -241,7 +241,15 @@ pub enum DocumentName {
 /// The connector contract, in plain Rust. Every method returns a `'static + Send` future.
 ///
 /// Ordering: [`query_objects`](Connector::query_objects) returns objects **newest first**
-/// (`created_ms` descending, ties broken by id ascending), so paging is stable.
+/// (`created_ms` descending, ties broken by id descending: the host's ids are time-ordered, so
+/// the larger id is the later object), a total order, so paging is stable
+/// ([`support::sort_newest_first`](crate::support::sort_newest_first)). Interface 1.3.0 and
+/// earlier documented ties by id ascending; a connector that still does so lists objects made
+/// in one millisecond oldest first, and fails the conformance kit. [`key_children`] and
+/// [`root_keys`] answer **oldest first** (`created_ms`, then id ascending).
+///
+/// [`key_children`]: Connector::key_children
+/// [`root_keys`]: Connector::root_keys
 ///
 /// # Versioned writes (added in 1.2, capability `VERSIONED_WRITES`)
 ///
@@ -285,8 +293,9 @@ pub trait Connector: Send + Sync + 'static {
         ids: Vec<Id>,
     ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static;
 
-    /// Objects of `query.kind` matching `query`, newest first, `query.offset` skipped, at most
-    /// `query.limit` returned; `total` counts every match. A non-empty `filter_json` without the
+    /// Objects of `query.kind` matching `query`, newest first (`created_ms` descending, ties by
+    /// id descending), `query.offset` skipped, at most `query.limit` returned; `total` counts
+    /// every match. A non-empty `filter_json` without the
     /// [`FILTER`](crate::Capabilities::FILTER) capability (or with a reference path and without
     /// [`FILTER_REFERENCE_PATHS`](crate::Capabilities::FILTER_REFERENCE_PATHS)) answers
     /// `Unsupported`; a filter that does not parse answers `Invalid`.
@@ -339,13 +348,14 @@ pub trait Connector: Send + Sync + 'static {
         id: Id,
     ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static;
 
-    /// The direct children of a key (one level), oldest first. `NotFound` when the key is missing.
+    /// The direct children of a key (one level), oldest first (`created_ms`, then id
+    /// ascending). `NotFound` when the key is missing.
     fn key_children(
         &self,
         id: Id,
     ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static;
 
-    /// Every key without a parent.
+    /// Every key without a parent, oldest first (`created_ms`, then id ascending).
     fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static;
 
     /// Replaces a key (same id; the parent cannot change: `Invalid`). `NotFound` when missing.

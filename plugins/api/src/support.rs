@@ -7,7 +7,7 @@
 //!   [`ObjectQuery`] selects — its kind, its class (empty: every class), its owners (empty:
 //!   every owner, as the ABI says) and its filter, parsed once by [`parse_filter`] — and
 //!   [`page`] orders the matches **newest first** (`created_ms` descending, ties by id
-//!   ascending), skips `offset`, keeps at most `limit` and counts `total`.
+//!   descending), skips `offset`, keeps at most `limit` and counts `total`.
 //!   [`parse_aggregate_request`] and [`aggregate_json`] wrap the reference aggregation.
 //! * **Keys**: [`sort_oldest_first`] (the order of `key_children` and `root_keys`),
 //!   [`key_subtree`] (the ids `delete_key` removes and answers, the key first) and
@@ -117,17 +117,21 @@ impl<'q> QueryMatcher<'q> {
 }
 
 /// Sorts objects the way the contract lists them: newest first (`created_ms` descending), ties
-/// by id ascending.
+/// by id descending. The host gives new objects time-ordered (v7) ids whose time is their
+/// `created_ms`, so of two objects created by one host in one millisecond the later one (the
+/// larger id) comes first. Ids are unique, so this is a total order.
 pub fn sort_newest_first<O: Borrow<StoredObject>>(objects: &mut [O]) {
     objects.sort_unstable_by(|a, b| {
         let (a, b) = (a.borrow(), b.borrow());
-        b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id))
+        b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id))
     });
 }
 
-/// The page `query` asks for out of all its `matches` (in any order): newest first, `offset`
-/// skipped, at most `limit` objects, `total` counting every match. Only the objects on the
-/// page are cloned.
+/// The page `query` asks for out of all its `matches` (in any order): newest first
+/// ([`sort_newest_first`]: `created_ms` descending, ties by id descending), `offset` skipped, at
+/// most `limit` objects, `total` counting every match. The order is total, so the same query
+/// answers the same page, and consecutive pages neither repeat nor skip an object while
+/// nothing is written. Only the objects on the page are cloned.
 pub fn page<O: Borrow<StoredObject>>(mut matches: Vec<O>, query: &ObjectQuery) -> ObjectPage {
     let total = matches.len() as u64;
     sort_newest_first(&mut matches);
@@ -163,7 +167,8 @@ pub fn aggregate_json(
 // ----- keys --------------------------------------------------------------------------------
 
 /// Sorts keys the way `key_children` and `root_keys` answer them: oldest first
-/// (`created_ms`, then id).
+/// (`created_ms`, then id ascending). The host gives new keys time-ordered (v7) ids whose time
+/// is their `created_ms`, so keys one host made in one millisecond come in creation order.
 pub fn sort_oldest_first(keys: &mut [StoredKey]) {
     keys.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
 }
@@ -307,17 +312,18 @@ mod tests {
     #[test]
     fn pages_newest_first_with_ties_by_id() {
         let all = vec![
-            object(3, 10, "A", 1),
-            object(1, 20, "A", 1),
             object(2, 10, "A", 1),
+            object(1, 20, "A", 1),
+            object(3, 10, "A", 1),
             object(4, 5, "A", 1),
         ];
         let mut q = ObjectQuery::all(ObjectKind::Thing, 2);
         let p = page(all.iter().collect(), &q);
-        assert_eq!((ids(&p.objects), p.total), (vec![1, 2], 4));
+        // Equal created_ms: the larger id (the later v7 id) first.
+        assert_eq!((ids(&p.objects), p.total), (vec![1, 3], 4));
         q.offset = 2;
         let p = page(all.clone(), &q);
-        assert_eq!((ids(&p.objects), p.total), (vec![3, 4], 4));
+        assert_eq!((ids(&p.objects), p.total), (vec![2, 4], 4));
         q.offset = u64::MAX;
         q.limit = u64::MAX;
         assert!(page(all, &q).objects.is_empty());

@@ -25,6 +25,16 @@ impl Id {
     pub fn time_ordered() -> Self {
         Id(*uuid::Uuid::now_v7().as_bytes())
     }
+    /// The Unix time in milliseconds a time-ordered (v7) id holds in its top 48 bits; `None`
+    /// for any other version. Within one process a larger v7 id never holds an earlier time.
+    pub fn unix_ms(&self) -> Option<i64> {
+        if self.to_uuid().get_version_num() != 7 {
+            return None;
+        }
+        let mut ms = [0u8; 8];
+        ms[2..].copy_from_slice(&self.0[..6]);
+        Some(i64::from_be_bytes(ms))
+    }
     /// As a `uuid::Uuid`.
     pub fn to_uuid(self) -> uuid::Uuid {
         uuid::Uuid::from_bytes(self.0)
@@ -289,5 +299,23 @@ mod tests {
             .as_secs();
         assert!(secs.abs_diff(now) < 60, "{secs} vs {now}");
         assert_eq!(Id::random().to_uuid().get_version_num(), 4);
+    }
+
+    #[test]
+    fn unix_ms_reads_the_time_of_a_v7_id_only() {
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, 123_000_000);
+        let id = Id::from(uuid::Uuid::new_v7(ts));
+        assert_eq!(id.unix_ms(), Some(1_700_000_000_123));
+        // The largest time 48 bits hold.
+        let mut max = id;
+        max.0[..6].copy_from_slice(&[0xff; 6]);
+        assert_eq!(max.unix_ms(), Some((1 << 48) - 1));
+        assert_eq!(Id::random().unix_ms(), None);
+        assert_eq!(Id([0; 16]).unix_ms(), None);
+        // Larger ids of this process never hold an earlier time.
+        let ids: Vec<Id> = (0..1_000).map(|_| Id::time_ordered()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0].unix_ms() <= pair[1].unix_ms(), "{pair:?}");
+        }
     }
 }

@@ -32,19 +32,23 @@ const TABLES: &[&str] = &[
         replaced_by uuid,
         PRIMARY KEY ((kind, id), seq)
     ) WITH CLUSTERING ORDER BY (seq DESC)",
-    // Candidate indexes (a superset of the truth, checked against `objects` on every read).
+    // Candidate indexes (a superset of the truth, checked against `objects` on every read),
+    // clustered in the contract's order: newest first, ties by id descending. Keyspaces made
+    // by an older version keep `id ASC` (a table's clustering order never changes); that is
+    // harmless: `query_objects` reads every candidate and orders the page with
+    // `support::page`, never by the clustering order.
     "CREATE TABLE IF NOT EXISTS {ks}.objects_by_class (
         kind tinyint, class text, created_ms bigint, id uuid,
         PRIMARY KEY ((kind, class), created_ms, id)
-    ) WITH CLUSTERING ORDER BY (created_ms DESC, id ASC)",
+    ) WITH CLUSTERING ORDER BY (created_ms DESC, id DESC)",
     "CREATE TABLE IF NOT EXISTS {ks}.objects_by_owner (
         kind tinyint, owner uuid, created_ms bigint, id uuid,
         PRIMARY KEY ((kind, owner), created_ms, id)
-    ) WITH CLUSTERING ORDER BY (created_ms DESC, id ASC)",
+    ) WITH CLUSTERING ORDER BY (created_ms DESC, id DESC)",
     "CREATE TABLE IF NOT EXISTS {ks}.objects_by_kind (
         kind tinyint, created_ms bigint, id uuid,
         PRIMARY KEY ((kind), created_ms, id)
-    ) WITH CLUSTERING ORDER BY (created_ms DESC, id ASC)",
+    ) WITH CLUSTERING ORDER BY (created_ms DESC, id DESC)",
     // Keys: one row per key with its life-cycle state ('adding', 'live', 'deleting').
     "CREATE TABLE IF NOT EXISTS {ks}.keys (
         id uuid PRIMARY KEY, parent uuid, token_hash text, email text,

@@ -142,10 +142,10 @@ pub(crate) fn filtered(class: &str, filter: &Value) -> ObjectQuery {
     }
 }
 
-/// `objects` as the contract orders a listing: newest first, ties by id ascending.
+/// `objects` as the contract orders a listing: newest first, ties by id descending.
 pub(crate) fn newest_first(objects: &[StoredObject]) -> Vec<StoredObject> {
     let mut v = objects.to_vec();
-    v.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+    v.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id)));
     v
 }
 

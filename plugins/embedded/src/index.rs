@@ -4,10 +4,12 @@
 //! how many objects are read.
 //!
 //! Keys (every table maps a key to nothing; the object id ends every key):
-//! * class: kind, class (escaped), creation time newest first ([`NEWEST_BYTES`]), id;
-//! * owner: kind, owner id, creation time newest first, id (both since format version 3: a
-//!   scope's keys are in the order of [`weft_plugin_api::support::sort_newest_first`], so a page without a
-//!   filter reads its keys and objects only);
+//! * class: kind, class (escaped), creation time and id newest first ([`NEWEST_BYTES`]: both
+//!   inverted, [`scope_id`] reads the id back);
+//! * owner: kind, owner id, creation time and id newest first (both since format version 3,
+//!   the id inverted since version 4: a scope's keys are in the order of
+//!   [`weft_plugin_api::support::sort_newest_first`], so a page without a filter reads its keys
+//!   and objects only);
 //! * property: kind, property name (escaped), type tag, value, id — numbers as order-preserving
 //!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3), and a string that is an RFC 3339
 //!   date **also** as its instant (tag 4: order-preserving seconds, then nanoseconds), so
@@ -61,16 +63,25 @@ fn ordered_instant(d: &chrono::DateTime<chrono::FixedOffset>) -> Vec<u8> {
     v
 }
 
-/// The bytes after a class or owner prefix: the creation time, newest first, then the id.
+/// The bytes after a class or owner prefix: the creation time, then the id, both newest first.
 pub const NEWEST_BYTES: usize = 8 + 16;
 
-/// `created_ms` and `id` as bytes whose order is newest first, then by id (the order of
-/// [`weft_plugin_api::support::sort_newest_first`]).
+/// `created_ms` and `id` as bytes whose order is newest first, then by id descending (the order
+/// of [`weft_plugin_api::support::sort_newest_first`]): every bit of both inverted.
 fn newest_first(created_ms: i64, id: Id) -> [u8; NEWEST_BYTES] {
     let mut k = [0u8; NEWEST_BYTES];
     k[..8].copy_from_slice(&(!((created_ms as u64) ^ (1 << 63))).to_be_bytes());
-    k[8..].copy_from_slice(&id.0);
+    k[8..].copy_from_slice(&inverted(id.0));
     k
+}
+
+fn inverted(bytes: [u8; 16]) -> [u8; 16] {
+    bytes.map(|b| !b)
+}
+
+/// The id at the end of a class or owner key (or of its [`newest_suffix`]).
+pub fn scope_id(key: &[u8]) -> Id {
+    Id(inverted(id_of(key).0))
 }
 
 /// The last [`NEWEST_BYTES`] of a class or owner key (its order within the scope).
@@ -296,7 +307,7 @@ pub fn run<E>(
     }
 }
 
-/// The id at the end of an index key.
+/// The id at the end of a property key.
 pub fn id_of(key: &[u8]) -> Id {
     let mut id = [0u8; 16];
     if key.len() >= 16 {
@@ -338,12 +349,13 @@ mod tests {
             let [a, b] = [w[0], w[1]].map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());
             assert!(ordered_instant(&a) < ordered_instant(&b), "{w:?}");
         }
-        // Newest first, then by id: the order of `support::sort_newest_first`.
+        // Newest first, then by id descending: the order of `support::sort_newest_first`.
         let mut objects: Vec<StoredObject> = [
             (i64::MIN, 3u8),
             (-5, 1),
             (0, 2),
             (0, 1),
+            (0, 0xff),
             (7, 9),
             (7, 0),
             (i64::MAX, 4),
@@ -366,6 +378,10 @@ mod tests {
         assert_eq!(by_key, objects);
         by_key.sort_by_key(owner_key);
         assert_eq!(by_key, objects);
+        for o in &objects {
+            assert_eq!(scope_id(&class_key(o)), o.id);
+            assert_eq!(scope_id(&newest_suffix(&owner_key(o))), o.id);
+        }
         // One instant in two offsets is one key.
         let [a, b] = ["2018-11-21T10:00:00+01:00", "2018-11-21T09:00:00Z"]
             .map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap());

@@ -10,7 +10,7 @@
 //!   process ends however it ends) and holds the owner's pid; a second process is refused with
 //!   a message naming the directory and that pid.
 //! * **Format version.** The database stores [`FORMAT_VERSION`]; a file from a newer version is
-//!   refused with a message saying so.
+//!   refused with a message saying so, one from an older version upgraded when opened.
 //! * **Writes** go to one writer thread, which takes every write waiting and applies them in
 //!   **one** redb transaction (group commit), then commits once and answers them all: an
 //!   acknowledged write is on disk, and concurrent writers share the cost of an fsync. Each write

@@ -33,7 +33,10 @@ use crate::index;
 /// * 3: class and owner index keys hold the creation time (newest first) before the id, and
 ///   each owner has a count, so a page without a filter reads only its own objects; an older
 ///   file's class and owner indexes are rebuilt on its first open by this version.
-pub const FORMAT_VERSION: u64 = 3;
+/// * 4: ties in creation time are by id descending in class and owner keys (the id inverted, as
+///   the contract's order changed); an older file's class and owner indexes are rebuilt on its
+///   first open by this version.
+pub const FORMAT_VERSION: u64 = 4;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
@@ -401,7 +404,7 @@ impl Store {
         let no_references = |_: ObjectKind, _: Id| None;
         let mut objects = RVec::new();
         for suffix in order.iter().skip(offset).take(limit) {
-            match entry(&t, query.kind, index::id_of(suffix))?.and_then(|e| e.current) {
+            match entry(&t, query.kind, index::scope_id(suffix))?.and_then(|e| e.current) {
                 Some(o) if matcher.matches(&o, &no_references) => objects.push(o),
                 _ => return Ok(None),
             }
@@ -577,35 +580,49 @@ fn candidates(
     query: &ObjectQuery,
     matcher: &QueryMatcher<'_>,
 ) -> PluginResult<Option<BTreeSet<Id>>> {
+    // `id` reads the id of a key: [`index::id_of`] for property keys, [`index::scope_id`] for
+    // class and owner keys.
     let ids_in = |t: &redb::ReadOnlyTable<Bytes, Bytes>,
                   lo: Bound<&[u8]>,
-                  hi: Bound<&[u8]>|
+                  hi: Bound<&[u8]>,
+                  id: fn(&[u8]) -> Id|
      -> PluginResult<BTreeSet<Id>> {
         let mut ids = BTreeSet::new();
         for item in t.range::<&[u8]>((lo, hi)).map_err(st)? {
             let (k, _) = item.map_err(st)?;
-            ids.insert(index::id_of(k.value()));
+            ids.insert(id(k.value()));
         }
         Ok(ids)
     };
     if let Some(plan) = matcher.filter().and_then(|f| index::plan(query.kind, f)) {
         let t = tx.open_table(PROPERTY_INDEX).map_err(st)?;
         let ids = index::run(&plan, &mut |r: &index::KeyRange| {
-            ids_in(&t, as_ref_bound(&r.lo), as_ref_bound(&r.hi))
+            ids_in(&t, as_ref_bound(&r.lo), as_ref_bound(&r.hi), index::id_of)
         })?;
         return Ok(Some(ids));
     }
     if !query.class.is_empty() {
         let t = tx.open_table(CLASS_INDEX).map_err(st)?;
         let (lo, hi) = index::scope_range(&index::class_prefix(query.kind, &query.class));
-        return ids_in(&t, Bound::Included(&lo), Bound::Included(&hi)).map(Some);
+        return ids_in(
+            &t,
+            Bound::Included(&lo),
+            Bound::Included(&hi),
+            index::scope_id,
+        )
+        .map(Some);
     }
     if !query.owners.is_empty() {
         let t = tx.open_table(OWNER_INDEX).map_err(st)?;
         let mut ids = BTreeSet::new();
         for owner in query.owners.iter() {
             let (lo, hi) = index::scope_range(&index::owner_prefix(query.kind, *owner));
-            ids.extend(ids_in(&t, Bound::Included(&lo), Bound::Included(&hi))?);
+            ids.extend(ids_in(
+                &t,
+                Bound::Included(&lo),
+                Bound::Included(&hi),
+                index::scope_id,
+            )?);
         }
         return Ok(Some(ids));
     }
@@ -719,9 +736,10 @@ fn upgrade(tx: &WriteTransaction, from: u64) -> PluginResult<()> {
             }
         }
     }
-    if from < 3 {
-        // Version 3 puts the creation time into class and owner keys and counts per owner:
-        // both indexes are made again from the current objects.
+    if from < 4 {
+        // Version 3 puts the creation time into class and owner keys and counts per owner,
+        // version 4 inverts their ids (ties by id descending): both indexes and the owner
+        // counts are made again from the current objects.
         tx.delete_table(CLASS_INDEX).map_err(st)?;
         tx.delete_table(OWNER_INDEX).map_err(st)?;
         tx.delete_table(OWNER_COUNTS).map_err(st)?;
@@ -1261,6 +1279,57 @@ mod tests {
         let store =
             Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
         check_like_reference(&store, &live, &owners, &mut rng, 200);
+        // A format version 3 file (class and owner keys with the creation time newest first but
+        // the id as it is, so ties in created_ms (`i / 3` above) are by id ascending there):
+        // simulated by putting version 3 keys in place and stamping version 3.
+        drop(store);
+        {
+            let db = Database::create(dir.join("weft.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.delete_table(CLASS_INDEX).unwrap();
+            tx.delete_table(OWNER_INDEX).unwrap();
+            {
+                let mut class = tx.open_table(CLASS_INDEX).unwrap();
+                let mut owner = tx.open_table(OWNER_INDEX).unwrap();
+                for o in &live {
+                    let mut newest = (!((o.created_ms as u64) ^ (1 << 63)))
+                        .to_be_bytes()
+                        .to_vec();
+                    newest.extend_from_slice(&o.id.0);
+                    let mut k = index::class_prefix(o.kind, &o.class);
+                    k.extend_from_slice(&newest);
+                    class.insert(&k[..], &[][..]).unwrap();
+                    let mut k = index::owner_prefix(o.kind, o.owner).to_vec();
+                    k.extend_from_slice(&newest);
+                    owner.insert(&k[..], &[][..]).unwrap();
+                }
+            }
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 3)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        check_like_reference(&store, &live, &owners, &mut rng, 200);
+        // Every scope's first page, in full: the ties come back by id descending.
+        for class in ["City", "Town"] {
+            let query = ObjectQuery {
+                class: class.into(),
+                ..ObjectQuery::all(ObjectKind::Thing, u64::MAX)
+            };
+            let want: Vec<&StoredObject> = live
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Thing && o.class.as_str() == class)
+                .collect();
+            let times: BTreeSet<i64> = want.iter().map(|o| o.created_ms).collect();
+            assert!(times.len() < want.len(), "{class} has ties in created_ms");
+            assert_eq!(
+                store.query_objects(&query).unwrap(),
+                support::page(want, &query)
+            );
+        }
         // A format version 1 file (no date keys): simulated by dropping the property index and
         // stamping version 1. Opening it upgrades it, and the answers are the same again.
         drop(store);

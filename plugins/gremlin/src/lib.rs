@@ -55,10 +55,10 @@
 //! # Queries, filters, aggregates
 //!
 //! Kind, class and owners are pushed down into the traversal. Without a filter, sorting
-//! (newest first, ties by id) and paging happen on the server and only the page is sent. With
-//! a filter, every object of the kind/class/owners is read once and the filter is evaluated
-//! here with the reference semantics ([`weft_plugin_api::support`]); a path through references
-//! fetches the referenced objects in one request per hop. Aggregates use
+//! (newest first, ties by id descending) and paging happen on the server and only the page is
+//! sent. With a filter, every object of the kind/class/owners is read once and the filter is
+//! evaluated here with the reference semantics ([`weft_plugin_api::support`]); a path through
+//! references fetches the referenced objects in one request per hop. Aggregates use
 //! `weft_plugin_api::aggregate::compute` the same way. Bounds (never a silent truncation): an
 //! answer larger than [`client::MAX_MESSAGE_BYTES`] (256 MiB) or a request larger than the
 //! server's `maxContentLength` (10 MiB by default) fails with an error; a query with a filter

@@ -149,13 +149,17 @@ return [r: 'ok', deleted: wVal(v, K.deleted) == true, versions: versions]
 
 /// `kind`, `cls` ("": every class), `owners` (empty: every owner), `page` (true: sort and
 /// page here, answering the page and the total; false: answer every match), `offset`, `limit`.
+/// The sort is the contract's newest first: `created_ms` descending, ties by id descending. The
+/// `id` property is the uuid as a lower-case hyphenated String (`Id`'s `Display`), whose string
+/// order is the order of its bytes (a test below checks it), so `<=>` on it is
+/// `support::sort_newest_first`'s tie-break.
 pub const QUERY_OBJECTS: &str = r#"
 def t = wg.V().has(K.ns, ns).has(K.kind, kind)
 if (cls != '') t = t.has(K.cls, cls)
 if (!owners.isEmpty()) t = t.has(K.owner, within(owners))
 def vs = t.has(K.deleted, false).toList()
 if (!page) return [total: vs.size(), objects: vs.collect { wObj(it) }]
-vs.sort { a, b -> (wVal(b, K.created) <=> wVal(a, K.created)) ?: (wVal(a, K.id) <=> wVal(b, K.id)) }
+vs.sort { a, b -> (wVal(b, K.created) <=> wVal(a, K.created)) ?: (wVal(b, K.id) <=> wVal(a, K.id)) }
 def from = Math.min(offset as long, (long) vs.size()) as int
 def to = Math.min((offset as long) + (limit as long), (long) vs.size()) as int
 return [total: vs.size(), objects: vs.subList(from, to).collect { wObj(it) }]
@@ -284,3 +288,32 @@ def n = wg.V().has(K.ns, within(names)).count().next()
 wg.V().has(K.ns, within(names)).drop().iterate()
 return [dropped: n]
 "#;
+
+#[cfg(test)]
+mod tests {
+    use weft_plugin_api::Id;
+
+    /// [`super::QUERY_OBJECTS`] breaks ties by comparing the `id` strings (Java's
+    /// `String.compareTo`, UTF-16 code units: for ASCII, byte order): that must be the order of
+    /// the ids' bytes, which `support::sort_newest_first` uses.
+    #[test]
+    fn id_strings_sort_like_id_bytes() {
+        let mut ids: Vec<Id> = (0..2_000).map(|_| Id::random()).collect();
+        ids.extend((0..2_000).map(|_| Id::time_ordered()));
+        // Neighbours across the digit/letter boundary in every position.
+        for i in 0..16 {
+            for b in [0x09u8, 0x0a, 0x90, 0xa0, 0x99, 0xaa, 0x00, 0xff] {
+                let mut id = Id([0x5a; 16]);
+                id.0[i] = b;
+                ids.push(id);
+            }
+        }
+        let mut by_string = ids.clone();
+        by_string.sort_by_key(|id| id.to_string());
+        ids.sort();
+        assert_eq!(by_string, ids);
+        assert!(ids
+            .iter()
+            .all(|id| id.to_string() == id.to_string().to_lowercase()));
+    }
+}

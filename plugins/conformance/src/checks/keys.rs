@@ -88,8 +88,8 @@ pub async fn check_key_add_errors(s: &Subject) {
     );
 }
 
-/// `key_children` answers the direct children only (one level, not grandchildren), oldest first;
-/// a leaf has none; a missing key answers `NotFound`.
+/// `key_children` answers the direct children only (one level, not grandchildren), oldest first
+/// (`created_ms`, then id ascending); a leaf has none; a missing key answers `NotFound`.
 pub async fn check_key_children_one_level(s: &Subject) {
     let c = Conn::new(s);
     let root = key(None, T0, "root@example.org");
@@ -121,6 +121,21 @@ pub async fn check_key_children_one_level(s: &Subject) {
         "key_children(a): oldest first (a2 created before a1)",
         &ids(&kids),
         &vec![a2.id, a1.id],
+    );
+    // Equal created_ms: by id ascending (the host's key ids are time-ordered, so that is
+    // creation order).
+    let mut tied: Vec<StoredKey> = (0..3)
+        .map(|i| key(Some(c3.id), T0 + 7000, &format!("c{i}@example.org")))
+        .collect();
+    for k in &tied {
+        c.add_key(k).await;
+    }
+    tied.sort_by_key(|k| k.id);
+    let kids = c.children(c3.id).await;
+    c.same(
+        "key_children(c): equal created_ms by id ascending",
+        &ids(&kids),
+        &ids(&tied),
     );
     let kids = c.children(a1x.id).await;
     c.same("key_children of a leaf", &ids(&kids), &vec![]);

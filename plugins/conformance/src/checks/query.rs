@@ -7,9 +7,10 @@ use weft_plugin_api::{Id, ObjectKind, ObjectQuery, StoredObject};
 use crate::support::*;
 use crate::Subject;
 
-/// `query_objects` answers newest first (`created_ms` descending, ties by id ascending), whatever
-/// the insertion order and later updates (`updated_ms` does not count), with the total, and only
-/// objects of the asked kind.
+/// `query_objects` answers newest first (`created_ms` descending, ties by id descending: the
+/// later of two time-ordered ids made in one millisecond first), whatever the insertion order and
+/// later updates (`updated_ms` does not count), with the total, and only objects of the asked
+/// kind. Three objects share a `created_ms`, so a connector ordering ties by id ascending fails.
 pub async fn check_query_newest_first(s: &Subject) {
     let c = Conn::new(s);
     let created = [3000, 1000, 5000, 3000, 2000, 3000, 4000, -7000];
@@ -39,7 +40,7 @@ pub async fn check_query_newest_first(s: &Subject) {
     let want = newest_first(&objects);
     let page = c.query(&query(ObjectKind::Thing)).await;
     c.same_page(
-        "query_objects(all Things): newest first by created_ms, equal created_ms by id ascending",
+        "query_objects(all Things): newest first by created_ms, equal created_ms by id descending",
         &page,
         &labels(&want),
         want.len() as u64,

@@ -51,12 +51,61 @@ fn weft_core_has_no_http_crate() {
         found.is_empty(),
         "weft-core depends on HTTP crates {found:?}"
     );
-    for above in ["weft-rest", "weft-graphql", "weft-p2p", "weft"] {
+    for above in [
+        "weft-rest",
+        "weft-graphql",
+        "weft-p2p",
+        "weft-peer-protocol",
+        "weft-genesis",
+        "weft",
+    ] {
         assert!(
             !deps.contains(above),
             "weft-core depends on {above}, a layer above it"
         );
     }
+}
+
+/// What crosses between servers (the peer protocol) knows nothing of the core, the front ends
+/// or either server; the genesis stands on the protocol alone.
+#[test]
+fn the_peer_protocol_is_below_both_the_peer_and_the_genesis() {
+    let protocol = dependencies("weft-peer-protocol");
+    for not in [
+        "weft-core",
+        "weft-plugin-api",
+        "weft-p2p",
+        "weft-genesis",
+        "weft-rest",
+        "weft-graphql",
+        "weft",
+    ] {
+        assert!(
+            !protocol.contains(not),
+            "weft-peer-protocol depends on {not}"
+        );
+    }
+    let genesis = dependencies("weft-genesis");
+    assert!(genesis.contains("weft-peer-protocol"), "{genesis:?}");
+    for not in [
+        "weft-core",
+        "weft-plugin-api",
+        "weft-p2p",
+        "weft-rest",
+        "weft-graphql",
+        "weft",
+    ] {
+        assert!(
+            !genesis.contains(not),
+            "weft-genesis depends on {not}: the genesis knows no peer's core"
+        );
+    }
+    let p2p = dependencies("weft-p2p");
+    assert!(p2p.contains("weft-peer-protocol"));
+    assert!(
+        !p2p.contains("weft-genesis"),
+        "weft-p2p depends on the genesis server"
+    );
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use weft_e2e_tests::{
-    message, peer_env, start_peer, test_contextionary, wait_for, Api, Creds, Server, ROOT_KEY,
-    ROOT_TOKEN,
+    identity_in, message, peer_env, signed_call, start_peer, test_contextionary, wait_for, Api,
+    Creds, Identity, Server, ROOT_KEY, ROOT_TOKEN,
 };
 
 /// How often the test peers echo each other. Long enough that a peer frozen for a few seconds
@@ -95,9 +95,12 @@ impl Network {
     fn start() -> Network {
         let dir = tempfile::tempdir().unwrap();
         let c11y = test_contextionary().display().to_string();
+        // Every peer shares what its root key sees: the point here is matching by meaning
+        // (what a share key limits is tests/peer_attacks.rs's).
         let env = |name: &str| {
             let mut e = peer_env(name, &dir.path().join(name), PING);
             e.push(("WEFT_CONTEXTIONARY".into(), c11y.clone()));
+            e.push(("WEFT_SHARE_KEY".into(), ROOT_KEY.into()));
             e
         };
         let mut e = env("beta");
@@ -432,34 +435,93 @@ fn a_reference_must_point_to_this_server_or_a_known_peer(net: &Network) {
     }
 }
 
+/// Questions and answers travel only between peers, each signed with the sender's bound key:
+/// an unsigned question is 401; one signed by a key no peer is bound to, or under a known
+/// peer's name with another key, or by a known peer asking for its answer elsewhere, is 403;
+/// the known peer itself, signing with its key, is answered (202). Answers likewise.
 fn peers_take_questions_and_answers_only_from_known_peers(net: &Network) {
     let c = weft_e2e_tests::p2p_client();
     let q = json!({"kind": "thing", "classes": [{"name": "Town", "certainty": 0.6}]});
-    // No key is needed, but answerTo must be a known peer.
-    let r = c
-        .post(net.beta.server.at("/peers/questions"))
-        .json(&json!({"answerTo": "http://127.0.0.1:1", "peerName": "stranger", "question": q}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let b: Value = r.json().unwrap();
-    assert!(message(&b).contains("not a peer this server knows"), "{b}");
-    let r = c
-        .post(net.beta.server.at("/peers/questions"))
-        .json(&json!({"answerTo": net.gamma.server.base(), "peerName": "gamma", "question": q}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let b: Value = r.json().unwrap();
-    assert!(b["answerId"].as_str().is_some(), "{b}");
-    // An answer nobody waits for is refused.
-    let r = c
-        .post(net.alpha.server.at(&format!(
-            "/peers/answers/{}",
-            "0d8f0a4e-8a53-4c5b-9d10-6a3b6b0a1f00"
-        )))
-        .json(&json!({"peerName": "beta", "answer": {"beacons": []}}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let questions = net.beta.server.at("/peers/questions");
+    let gamma_key = identity_in(&net._dir.path().join("gamma"));
+    let stranger = Identity::generate();
+    let from_gamma =
+        json!({"answerTo": net.gamma.server.base(), "peerName": "gamma", "question": q});
+    // Unsigned, even naming a known peer and its address.
+    let r = signed_call(&c, None, "POST", &questions, Some(&from_gamma));
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    // Signed by a key nobody is bound to, as itself or under gamma's name.
+    let r = signed_call(
+        &c,
+        Some((&stranger, "stranger")),
+        "POST",
+        &questions,
+        Some(&json!({"answerTo": "http://127.0.0.1:1", "peerName": "stranger", "question": q})),
+    );
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(
+        r.message().contains("not a peer this server knows"),
+        "{:?}",
+        r.body
+    );
+    let r = signed_call(
+        &c,
+        Some((&stranger, "gamma")),
+        "POST",
+        &questions,
+        Some(&from_gamma),
+    );
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(
+        r.message().contains("not a peer this server knows"),
+        "{:?}",
+        r.body
+    );
+    // gamma itself, asking for the answer at another address.
+    let r = signed_call(
+        &c,
+        Some((&gamma_key, "gamma")),
+        "POST",
+        &questions,
+        Some(&json!({"answerTo": "http://127.0.0.1:1", "peerName": "gamma", "question": q})),
+    );
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    // gamma, with its key and its address: accepted, and the acceptance is signed by beta.
+    let r = signed_call(
+        &c,
+        Some((&gamma_key, "gamma")),
+        "POST",
+        &questions,
+        Some(&from_gamma),
+    );
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert!(r.body["answerId"].as_str().is_some(), "{:?}", r.body);
+    let beta_key = identity_in(&net._dir.path().join("beta"));
+    assert_eq!(r.signer_key(), Some(beta_key.public()));
+
+    // Answers: only signed by a known peer (401 unsigned, 403 a stranger), and only for an id
+    // that peer was asked (404 for one nobody waits for).
+    let answers = net.alpha.server.at(&format!(
+        "/peers/answers/{}",
+        "0d8f0a4e-8a53-4c5b-9d10-6a3b6b0a1f00"
+    ));
+    let answer = json!({"peerName": "beta", "answer": {"beacons": []}});
+    let r = signed_call(&c, None, "POST", &answers, Some(&answer));
+    assert_eq!(r.status, 401, "{:?}", r.body);
+    let r = signed_call(
+        &c,
+        Some((&stranger, "beta")),
+        "POST",
+        &answers,
+        Some(&answer),
+    );
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    let r = signed_call(
+        &c,
+        Some((&beta_key, "beta")),
+        "POST",
+        &answers,
+        Some(&answer),
+    );
+    assert_eq!(r.status, 404, "{:?}", r.body);
 }

@@ -229,6 +229,32 @@ impl Core {
         Ok(Visibility::owners(p.id(), owners))
     }
 
+    /// What the network may see: the objects visible to the key `id` (`network.share_key`),
+    /// as if that key asked. Refused when the key does not exist, has expired (or an ancestor
+    /// has) or lacks the read right, each with the reason.
+    pub async fn shared_visibility(&self, id: weft_plugin_api::Id) -> Result<Visibility> {
+        let not_shared = |why: String| {
+            Error::forbidden(format!(
+                "this peer shares no objects: network.share_key {id} {why}; its operator sets network.share_key to a key with the read right"
+            ))
+        };
+        let Some(key) = self.keys.key(id).await? else {
+            return Err(not_shared("is not a key of this server".into()));
+        };
+        let ancestors = self.keys.ancestors(&key).await?;
+        let now = weft_plugin_api::now_ms();
+        if let Some(k) = std::iter::once(&key)
+            .chain(ancestors.iter())
+            .find(|k| crate::keys::is_expired(k, now))
+        {
+            return Err(not_shared(format!("has expired (key {} expired)", k.id)));
+        }
+        let p = Principal { key, ancestors };
+        p.require(crate::keys::Right::Read)
+            .map_err(|e| not_shared(format!("cannot read ({})", e.message)))?;
+        self.visibility(&p).await
+    }
+
     /// 403 unless the caller reaches objects owned by `owner` (its own or its descendants').
     pub async fn check_owner(&self, p: &Principal, owner: weft_plugin_api::Id) -> Result<()> {
         if self.keys.reaches(p, owner).await? {

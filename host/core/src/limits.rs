@@ -28,6 +28,22 @@ pub struct Limits {
     pub max_c11y_words: usize,
     /// Largest `k` of a `/c11y` request.
     pub max_c11y_k: u32,
+    /// Most peers a peer knows (and peer names it binds to keys) at once.
+    pub max_peers: usize,
+    /// Most announcements one peer (by key, and by network address) may send per minute.
+    pub peer_announces_per_minute: u32,
+    /// Most network questions one peer may ask per minute.
+    pub peer_questions_per_minute: u32,
+    /// Most classes in one network question.
+    pub max_question_classes: usize,
+    /// Most properties in one network question.
+    pub max_question_properties: usize,
+    /// Most keywords of one class or property of a network question.
+    pub max_question_keywords: usize,
+    /// Most network questions being answered at once.
+    pub max_answers_in_progress: usize,
+    /// Most bytes read of any answer from another server (schemas, echoes, answers, GraphQL).
+    pub max_peer_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +58,14 @@ impl Default for Limits {
             max_query_objects: 200_000,
             max_c11y_words: 100,
             max_c11y_k: 1_000,
+            max_peers: 1_000,
+            peer_announces_per_minute: 60,
+            peer_questions_per_minute: 600,
+            max_question_classes: 16,
+            max_question_properties: 16,
+            max_question_keywords: 32,
+            max_answers_in_progress: 8,
+            max_peer_response_bytes: 4 * 1024 * 1024,
         }
     }
 }

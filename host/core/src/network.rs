@@ -26,6 +26,9 @@ pub struct Peer {
     pub uri: String,
     /// The MD5 of its schema (ontology JSON) as it last said.
     pub schema_hash: String,
+    /// Its public key, `ed25519:…` (`None`: a Weaviate 0.12 peer, which cannot sign).
+    #[serde(default)]
+    pub identity: Option<String>,
     /// When it was last heard from, Unix ms (0 when unknown).
     pub last_contact_ms: i64,
 }

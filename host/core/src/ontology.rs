@@ -191,6 +191,52 @@ impl Ontology {
             })
     }
 
+    /// Checks a whole ontology (another server's, downloaded) by the rules a local one is built
+    /// with: names, keywords, no class twice (across things and actions), no property twice,
+    /// property types that are primitives or classes of it, and at most `max_classes` classes
+    /// and `max_properties` properties per class. The error names the first fault.
+    pub fn check(&self, max_classes: usize, max_properties: usize) -> Result<(), SchemaError> {
+        let classes = self.things.classes.len() + self.actions.classes.len();
+        if classes > max_classes {
+            return invalid(format!(
+                "it has {classes} classes, more than the {max_classes} allowed"
+            ));
+        }
+        let mut rebuilt = Ontology::default();
+        for (kind, schema) in [
+            (ObjectKind::Thing, &self.things),
+            (ObjectKind::Action, &self.actions),
+        ] {
+            for c in &schema.classes {
+                if c.properties.len() > max_properties {
+                    return invalid(format!(
+                        "class {} has {} properties, more than the {max_properties} allowed",
+                        c.class,
+                        c.properties.len()
+                    ));
+                }
+                let mut bare = c.clone();
+                bare.properties.clear();
+                rebuilt.add_class(kind, bare)?;
+            }
+        }
+        for schema in [&self.things, &self.actions] {
+            for c in &schema.classes {
+                let mut seen = BTreeSet::new();
+                for p in &c.properties {
+                    if !seen.insert(p.name.clone()) {
+                        return invalid(format!(
+                            "class {} declares the property {:?} twice",
+                            c.class, p.name
+                        ));
+                    }
+                    rebuilt.check_property(&c.class, p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a class; checks names, keywords and property types.
     pub fn add_class(&mut self, kind: ObjectKind, class: Class) -> Result<(), SchemaError> {
         check_class_name(&class.class)?;
@@ -660,6 +706,45 @@ mod tests {
 
     fn class(name: &str, props: Value) -> Class {
         serde_json::from_value(json!({"class": name, "properties": props})).unwrap()
+    }
+
+    #[test]
+    fn another_servers_ontology_is_checked_by_the_local_rules() {
+        let good = sample();
+        good.check(100, 100).unwrap();
+        // The same class in things and in actions.
+        let mut twice = sample();
+        twice.actions.classes.push(twice.things.classes[0].clone());
+        assert!(twice
+            .check(100, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("exists already"));
+        // A property twice, a reference to a class it lacks, a bad name, too many classes.
+        let mut dup = sample();
+        let p = dup.things.classes[1].properties[0].clone();
+        dup.things.classes[1].properties.push(p);
+        assert!(dup
+            .check(100, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        let mut dangling = sample();
+        dangling.things.classes.retain(|c| c.class != "Country");
+        assert!(dangling.check(100, 100).is_err());
+        let mut named = sample();
+        named.things.classes[0].class = "not-a-class".into();
+        assert!(named.check(100, 100).is_err());
+        assert!(good
+            .check(1, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("classes"));
+        assert!(good
+            .check(100, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("properties"));
     }
 
     fn sample() -> Ontology {

@@ -12,9 +12,13 @@
 //! classes (at most `first` per class) must satisfy every condition's `operator` and value with
 //! the `where` filter semantics of the plugin contract ([`WhereFilter`]).
 //!
-//! Visibility: a network question comes from another server, not from a key of this one, so it
-//! is answered over every object (root visibility) — and therefore sees only beacons
-//! (`weaviate://<peer>/<uuid>`), class names and certainties, never an object's contents.
+//! Visibility: a network question comes from another server, not from a key of this one. It is
+//! answered over the objects one configured key may see (`network.share_key`: its own and its
+//! descendants', or every object for a root key), never more; without that key a peer answers
+//! which classes match (Introspect) but finds no objects (Fetch says so). Answers carry only
+//! beacons (`weaviate://<peer>/<uuid>`), class names and certainties, never an object's
+//! contents — but a Fetch's conditions compare values, so whatever the shared key may see can
+//! be learnt by enough questions: share only what the network may read.
 //!
 //! Must not know: how questions travel (that is `weft-p2p`).
 
@@ -137,9 +141,15 @@ fn condition(operator: &str, value: &Value, prop: &str, data_type: &str) -> Resu
 
 impl Core {
     /// Answers a network question from this server's objects, by meaning (see the module
-    /// documentation); `peer_name` is this server's name in the network, used in the beacons.
-    /// Without a contextionary, answers an error saying this peer cannot match by meaning.
-    pub async fn answer_question(&self, q: &Question, peer_name: &str) -> Result<Answer> {
+    /// documentation); `peer_name` is this server's name in the network, used in the beacons;
+    /// `share` is the key whose objects the network may see (`None`: none). Without a
+    /// contextionary, answers an error saying this peer cannot match by meaning.
+    pub async fn answer_question(
+        &self,
+        q: &Question,
+        peer_name: &str,
+        share: Option<weft_plugin_api::Id>,
+    ) -> Result<Answer> {
         let Some(c11y) = &self.c11y else {
             return Err(Error::unsupported(format!(
                 "peer {peer_name} runs without a contextionary, so it cannot match classes or properties by meaning"
@@ -211,6 +221,12 @@ impl Core {
                 classes,
             });
         }
+        let Some(share) = share else {
+            return Err(Error::forbidden(format!(
+                "peer {peer_name} shares no objects with the network (its operator has not set network.share_key); Introspect still says which of its classes match"
+            )));
+        };
+        let visible = self.shared_visibility(share).await?;
         let mut beacons = vec![];
         for m in &matches {
             let conditions = m
@@ -233,7 +249,7 @@ impl Core {
             };
             let first = m.first.map_or(self.limit, |n| n.min(self.limit));
             let found = self
-                .matching_objects(kind, &m.class.class, filter.as_ref(), first)
+                .matching_objects(kind, &m.class.class, filter.as_ref(), first, &visible)
                 .await?;
             let certainty = m
                 .properties
@@ -249,20 +265,23 @@ impl Core {
         Ok(Answer { beacons, classes })
     }
 
-    /// At most `limit` objects of `class` (every owner's) that match `filter`, newest first:
-    /// the connector filters when it declares `FILTER`, otherwise the host pages through.
+    /// At most `limit` objects of `class` that `visible` may see and that match `filter`,
+    /// newest first: the connector filters when it declares `FILTER`, otherwise the host pages
+    /// through.
     async fn matching_objects(
         &self,
         kind: ObjectKind,
         class: &str,
         filter: Option<&WhereFilter>,
         limit: u64,
+        visible: &crate::access::Visibility,
     ) -> Result<Vec<StoredObject>> {
         if limit == 0 {
             return Ok(vec![]);
         }
         let mut q = ObjectQuery::all(kind, limit);
         q.class = class.into();
+        visible.restrict(&mut q);
         if filter.is_none() || self.conn.has(Capabilities::FILTER) {
             if let Some(f) = filter {
                 q.filter_json = serde_json::to_string(f)
@@ -416,11 +435,18 @@ mod tests {
         Arc::new(core)
     }
 
+    /// The root key of [`peer`], shared with the network in most tests.
+    const ROOT: weft_plugin_api::Id = weft_plugin_api::Id([
+        0x0b, 0x1d, 0x3a, 0x3e, 0x7d, 0x2b, 0x4c, 0x55, 0x9c, 0x1e, 0x6f, 0x3f, 0x0a, 0x00, 0x00,
+        0x01,
+    ]);
+
     /// A peer with `City {name, population, inCountry}`, `Country {name}` and `Person {name,
     /// age}`, and a few objects, as the root key.
     async fn peer() -> (Arc<Core>, crate::Principal) {
         let core = core(true);
         let key: weft_plugin_api::Id = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000001".parse().unwrap();
+        assert_eq!(key, ROOT);
         core.keys
             .ensure_root(Some((key, "t".into())))
             .await
@@ -496,7 +522,11 @@ mod tests {
     async fn a_town_finds_the_cities_by_meaning_with_beacons_and_certainty() {
         let (core, _) = peer().await;
         let a = core
-            .answer_question(&question(vec![class("Town", 0.9)], vec![]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 0.9)], vec![]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert_eq!(a.classes.len(), 1, "{a:?}");
@@ -510,7 +540,11 @@ mod tests {
         }
         // Persons are not towns.
         let a = core
-            .answer_question(&question(vec![class("Person", 0.9)], vec![]), "beta")
+            .answer_question(
+                &question(vec![class("Person", 0.9)], vec![]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert_eq!(a.beacons.len(), 1);
@@ -522,7 +556,11 @@ mod tests {
         let (core, _) = peer().await;
         // Nothing is certain enough.
         let a = core
-            .answer_question(&question(vec![class("Town", 1.0)], vec![]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 1.0)], vec![]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert!(a.classes.is_empty() && a.beacons.is_empty(), "{a:?}");
@@ -539,7 +577,7 @@ mod tests {
         ];
         c.first = Some(2);
         let a = core
-            .answer_question(&question(vec![c], vec![]), "beta")
+            .answer_question(&question(vec![c], vec![]), "beta", Some(ROOT))
             .await
             .unwrap();
         assert_eq!(a.beacons.len(), 2, "{a:?}");
@@ -559,6 +597,7 @@ mod tests {
             .answer_question(
                 &question(vec![class("Town", 0.9)], vec![inhabitants.clone()]),
                 "beta",
+                Some(ROOT),
             )
             .await
             .unwrap();
@@ -578,7 +617,11 @@ mod tests {
             value: Some(json!("Ulm")),
         };
         let a = core
-            .answer_question(&question(vec![class("Town", 0.9)], vec![title]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 0.9)], vec![title]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert_eq!(a.beacons.len(), 1, "{a:?}");
@@ -586,7 +629,11 @@ mod tests {
         let mut wrong = inhabitants.clone();
         wrong.value = Some(json!("many"));
         let a = core
-            .answer_question(&question(vec![class("Town", 0.9)], vec![wrong]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 0.9)], vec![wrong]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert!(a.beacons.is_empty(), "{a:?}");
@@ -595,7 +642,11 @@ mod tests {
         age.name = "age".into();
         age.certainty = 0.99;
         let a = core
-            .answer_question(&question(vec![class("Town", 0.9)], vec![age]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 0.9)], vec![age]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap();
         assert!(a.beacons.is_empty() && a.classes.is_empty(), "{a:?}");
@@ -619,10 +670,75 @@ mod tests {
                 value: Some(json!(2_500_000.5)),
             }],
         );
-        let pushed = core.answer_question(&q, "beta").await.unwrap();
-        let hosted = host.answer_question(&q, "beta").await.unwrap();
+        let pushed = core.answer_question(&q, "beta", Some(ROOT)).await.unwrap();
+        let hosted = host.answer_question(&q, "beta", Some(ROOT)).await.unwrap();
         assert_eq!(pushed.beacons.len(), 2, "{pushed:?}");
         assert_eq!(pushed, hosted);
+    }
+
+    /// A Fetch sees only what `network.share_key` may see: a child key's own objects, never
+    /// another key's; without a share key (or with a key that is gone) it finds nothing and
+    /// says so, while Introspect still answers.
+    #[tokio::test]
+    async fn a_fetch_is_answered_over_the_shared_keys_objects_only() {
+        let (core, root) = peer().await;
+        let (shared, shared_token) = core
+            .keys
+            .create_child(
+                &root,
+                crate::NewKey {
+                    read: true,
+                    write: true,
+                    ..crate::NewKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        let child = core
+            .keys
+            .authenticate(Some(&shared.id.to_string()), Some(&shared_token), None)
+            .await
+            .unwrap();
+        let body = crate::objects::ObjectBody {
+            context: Some(String::new()),
+            class: Some("City".into()),
+            schema: serde_json::from_value(json!({"name": "Lyon", "population": 500_000})).ok(),
+        };
+        let lyon = core
+            .create_object(&child, ObjectKind::Thing, body, false)
+            .await
+            .unwrap();
+        let q = question(vec![class("Town", 0.9)], vec![]);
+        let all = core.answer_question(&q, "beta", Some(ROOT)).await.unwrap();
+        assert_eq!(all.beacons.len(), 4, "the root sees every city: {all:?}");
+        let some = core
+            .answer_question(&q, "beta", Some(shared.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            some.beacons
+                .iter()
+                .map(|b| b.beacon.clone())
+                .collect::<Vec<_>>(),
+            vec![format!("weaviate://beta/{}", lyon.id)],
+            "only the shared key's city: {some:?}"
+        );
+        let e = core.answer_question(&q, "beta", None).await.unwrap_err();
+        assert!(e.message.contains("shares no objects"), "{e}");
+        let gone = weft_plugin_api::Id::random();
+        let e = core
+            .answer_question(&q, "beta", Some(gone))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("is not a key of this server"), "{e}");
+        let mut i = q.clone();
+        i.introspect = true;
+        assert!(!core
+            .answer_question(&i, "beta", None)
+            .await
+            .unwrap()
+            .classes
+            .is_empty());
     }
 
     #[tokio::test]
@@ -639,7 +755,7 @@ mod tests {
             }],
         );
         q.introspect = true;
-        let a = core.answer_question(&q, "beta").await.unwrap();
+        let a = core.answer_question(&q, "beta", Some(ROOT)).await.unwrap();
         assert!(a.beacons.is_empty());
         let names: Vec<&str> = a.classes.iter().map(|c| c.class.as_str()).collect();
         assert!(
@@ -660,7 +776,11 @@ mod tests {
     async fn without_a_contextionary_or_with_unknown_words_the_answer_says_why() {
         let bare = core(false);
         let e = bare
-            .answer_question(&question(vec![class("Town", 0.5)], vec![]), "gamma")
+            .answer_question(
+                &question(vec![class("Town", 0.5)], vec![]),
+                "gamma",
+                Some(ROOT),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.kind, crate::ErrorKind::Unsupported);
@@ -670,12 +790,20 @@ mod tests {
         );
         let (core, _) = peer().await;
         let e = core
-            .answer_question(&question(vec![class("Zebrafoo", 0.5)], vec![]), "beta")
+            .answer_question(
+                &question(vec![class("Zebrafoo", 0.5)], vec![]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap_err();
         assert!(e.message.contains("zebrafoo"), "{e}");
         let e = core
-            .answer_question(&question(vec![class("Town", 1.5)], vec![]), "beta")
+            .answer_question(
+                &question(vec![class("Town", 1.5)], vec![]),
+                "beta",
+                Some(ROOT),
+            )
             .await
             .unwrap_err();
         assert!(e.message.contains("between 0 and 1"), "{e}");
@@ -692,6 +820,7 @@ mod tests {
                     }],
                 ),
                 "beta",
+                Some(ROOT),
             )
             .await
             .unwrap_err();

@@ -151,20 +151,28 @@ pub(crate) fn types(reg: &mut Registry, peers: &[KnownPeer]) -> Result<Field, St
             );
             continue;
         }
-        match peer_types(&field, schema) {
-            Some(types) if types.iter().all(|(n, _)| !reg.has(n)) => {
-                for (name, ty) in types {
-                    reg.add(&name, format!("Network.Get.{field}"), ty)?;
-                }
-                get = get.field(peer_field(&known.peer.name, &field));
-                any_peer = true;
-            }
-            Some(_) => tracing::warn!(
-                "peer {} is left out of Network.Get: its type names collide with others",
+        // One peer's schema never breaks the others' (or Local): a type name taken already, or
+        // twice in its own schema, leaves that peer out.
+        let Some(types) = peer_types(&field, schema) else {
+            continue;
+        };
+        let mut own = HashSet::new();
+        let clash = types
+            .iter()
+            .find(|(n, _)| reg.has(n) || !own.insert(n.clone()))
+            .map(|(n, _)| n.clone());
+        if let Some(name) = clash {
+            tracing::warn!(
+                "peer {} is left out of Network.Get: its type name {name} is taken (by another peer, or twice in its schema)",
                 known.peer.name
-            ),
-            None => {}
+            );
+            continue;
         }
+        for (name, ty) in types {
+            reg.add(&name, format!("Network.Get.{field}"), ty)?;
+        }
+        get = get.field(peer_field(&known.peer.name, &field));
+        any_peer = true;
     }
     if any_peer {
         reg.add(NETWORK_GET, "Network.Get".into(), get)?;
@@ -1252,6 +1260,48 @@ mod tests {
         peers: Vec<KnownPeer>,
         queries: Mutex<Vec<Asked>>,
         questions: Mutex<Vec<Question>>,
+        together: Arc<Together>,
+    }
+
+    /// The slow calls of a query, each waiting (up to 4 s, within the query's default 5 s
+    /// `networkTimeout`) until `expected` of them are in flight at once, so that "asked at once"
+    /// is a condition, not a time (0: each just takes [`PAUSE`]).
+    #[derive(Default)]
+    struct Together {
+        expected: std::sync::atomic::AtomicUsize,
+        arrived: Mutex<usize>,
+        arrivals: tokio::sync::Notify,
+        apart: std::sync::atomic::AtomicBool,
+    }
+
+    impl Together {
+        async fn pause(&self) {
+            use std::sync::atomic::Ordering;
+            let want = self.expected.load(Ordering::SeqCst);
+            if want == 0 {
+                tokio::time::sleep(PAUSE).await;
+                return;
+            }
+            *self.arrived.lock().unwrap() += 1;
+            self.arrivals.notify_waiters();
+            let all_in_flight = async {
+                loop {
+                    let n = self.arrivals.notified();
+                    tokio::pin!(n);
+                    n.as_mut().enable();
+                    if *self.arrived.lock().unwrap() >= want {
+                        return;
+                    }
+                    n.await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(4), all_in_flight)
+                .await
+                .is_err()
+            {
+                self.apart.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     fn ontology(v: Value) -> Arc<Ontology> {
@@ -1265,6 +1315,7 @@ mod tests {
                 name: name.into(),
                 uri: format!("http://{name}.test"),
                 schema_hash: String::new(),
+                identity: None,
                 last_contact_ms: 0,
             },
             schema,
@@ -1330,9 +1381,10 @@ mod tests {
                 ))),
             };
             let slow = peer == "slow";
+            let together = self.together.clone();
             Box::pin(async move {
                 if slow {
-                    tokio::time::sleep(PAUSE).await;
+                    together.pause().await;
                 }
                 answer
             })
@@ -1375,8 +1427,9 @@ mod tests {
                     answer: Err(weft_core::Error::unavailable("did not answer within 2 s")),
                 },
             ];
+            let together = self.together.clone();
             Box::pin(async move {
-                tokio::time::sleep(PAUSE).await;
+                together.pause().await;
                 answers
             })
         }
@@ -1495,6 +1548,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_peer_schema_that_cannot_become_types_leaves_only_that_peer_out() {
+        // One class in Things and in Actions, as a crafted peer might serve it (downloads are
+        // checked, this is the last line): Local and the other peers stay.
+        let bad = ontology(json!({
+            "things": {"classes": [{"class": "City", "properties": []}]},
+            "actions": {"classes": [{"class": "City", "properties": []}]}}));
+        let mut peers = fake().peers;
+        peers.push(known("evil", Some(bad)));
+        let o = ontology(json!({"things": {"classes": [{"class": "Town"}]}}));
+        let schema = crate::schema::build(o, Some(&peers), &weft_core::Limits::default())
+            .expect("the schema builds without the bad peer");
+        let sdl = schema.sdl();
+        assert!(sdl.contains("type Network_beta_City"), "{sdl}");
+        assert!(!sdl.contains("Network_evil"), "{sdl}");
+        assert!(sdl.contains("Local: WeaviateLocalObj"), "{sdl}");
+    }
+
+    #[tokio::test]
     async fn a_network_get_asks_each_named_peer_its_selection_as_a_local_query() {
         let s = setup(true).await;
         let q = r#"query($n: String = "Berlin", $skipPop: Boolean!) {
@@ -1570,14 +1641,21 @@ mod tests {
         let q = r#"{ Network { Get { slow { Things { Thing1 { uuid } } } again: slow { Things { Thing1 { uuid } } } }
             Fetch { Things(where: {class: [{name: "Town"}]}) { beacon } Actions(where: {class: [{name: "Move"}]}) { beacon } }
             Introspect { Things(where: {class: [{name: "Town"}]}) { class } } } }"#;
-        let start = std::time::Instant::now();
+        // Each of the 5 calls answers only once all 5 are in flight: asked one after another,
+        // the first would wait alone (4 s) and say so.
+        s.fake
+            .together
+            .expected
+            .store(5, std::sync::atomic::Ordering::SeqCst);
         let v = s.run(&s.root, q, None).await;
-        let took = start.elapsed();
         assert_eq!(s.fake.queries.lock().unwrap().len(), 2, "{v}");
         assert_eq!(s.fake.questions.lock().unwrap().len(), 3, "{v}");
         assert!(
-            took < PAUSE * 2,
-            "5 calls of {PAUSE:?} took {took:?}: not concurrent"
+            !s.fake
+                .together
+                .apart
+                .load(std::sync::atomic::Ordering::SeqCst),
+            "the 5 calls were not all in flight at once: {v}"
         );
         assert_eq!(
             v["data"]["Network"]["Fetch"]["Things"]

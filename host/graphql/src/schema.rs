@@ -131,8 +131,33 @@ impl Registry {
 
 /// Builds the schema of `ontology` and, when this server is a peer, of the `peers` it knows
 /// (`Network`). Fails when there is nothing to query (no class and no network) or a class name
-/// collides with a generated type name.
+/// collides with a generated type name. Peers' schemas come from other servers: when the
+/// schema cannot be built with them, it is built without their `Network.Get` types (the
+/// failure is logged), so `Local`, `Fetch` and `Introspect` never depend on another server.
 pub fn build(
+    ontology: Arc<Ontology>,
+    peers: Option<&[KnownPeer]>,
+    limits: &weft_core::Limits,
+) -> Result<Schema, String> {
+    match (build_with(ontology.clone(), peers, limits), peers) {
+        (Err(e), Some(peers)) if peers.iter().any(|k| k.schema.is_some()) => {
+            tracing::warn!(
+                "the peers' schemas leave the GraphQL schema unbuildable ({e}); serving it without Network.Get"
+            );
+            let bare: Vec<KnownPeer> = peers
+                .iter()
+                .map(|k| KnownPeer {
+                    peer: k.peer.clone(),
+                    schema: None,
+                })
+                .collect();
+            build_with(ontology, Some(&bare), limits)
+        }
+        (built, _) => built,
+    }
+}
+
+fn build_with(
     ontology: Arc<Ontology>,
     peers: Option<&[KnownPeer]>,
     limits: &weft_core::Limits,

@@ -1,14 +1,18 @@
-//! The peer-facing operations under `/weaviate/v1` (no key needed): `/p2p/health`,
-//! `/p2p/ping`, `/p2p/genesis`, `/p2p/peers`, `/p2p/schema`, `/p2p/contextionary`,
-//! `/p2p/contextionary/{file}`, `/peers` (announce), `/peers/echo`.
+//! The peer-facing operations under `/weaviate/v1`: `/p2p/health`, `/p2p/ping`, `/p2p/genesis`,
+//! `/p2p/peers`, `/p2p/schema`, `/p2p/contextionary`, `/p2p/contextionary/{file}`, `/peers`
+//! (announce), `/peers/echo`; and the operator's `DELETE /p2p/peers/{name}` (root key).
 //!
-//! What they make public (to anyone who reaches the server, when it is a peer): its peer name
-//! and id, the peers it knows (names, URIs, schema hashes), its ontology (class and property
-//! names, no objects), and its contextionary file. Nothing else: objects, keys and GraphQL still
-//! need a key. When the server is no peer, every one of them answers 404.
+//! A request signed by another server reaches these handlers verified (the [`crate::PeerNode`]'s
+//! signing middleware answered 401 to a bad signature) and its answer is signed. Who may do what:
+//! a pushed list needs the genesis's pinned key, an announcement the newcomer's key or a known
+//! peer's; the reading operations (health, ping, echo, peers, schema, contextionary) answer
+//! anyone who reaches the server, as the network's directory does. What they make public: this
+//! peer's name, id and key, the peers it knows (names, URIs, keys, schema hashes), its ontology
+//! (class and property names, no objects) and its contextionary file. Objects, keys and GraphQL
+//! still need a key. When the server is no peer, every one of them answers 404.
 //!
-//! Owns: request and answer shapes of these operations. The protocols are
-//! [`crate::membership`]'s.
+//! Owns: the operations' request and answer shapes (from [`weft_peer_protocol::wire`]). The
+//! protocols are [`crate::membership`]'s.
 
 use std::sync::Arc;
 
@@ -17,73 +21,26 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use uuid::Uuid;
+use weft_peer_protocol::signed_http;
+use weft_peer_protocol::wire::{
+    AnnounceAnswer, Announcement, ContextionaryOffer, Echo, ErrorBody, Pong, Refusal, SchemaAnswer,
+};
 
-use crate::membership::{self, Announcement, Refusal, WireContextionary, WirePeer, NOT_A_PEER};
+use crate::membership::{self, NOT_A_PEER};
 use crate::PeerNode;
 
 /// Operation groups.
 #[derive(Tags)]
 enum P2pTags {
-    /// The P2P network: membership operations other peers and the genesis call (no key).
+    /// The P2P network: membership operations other peers and the genesis call.
     P2P,
 }
 
-/// One error message.
-#[derive(Object, Debug, Clone)]
-pub struct MembershipErrorMessage {
-    /// What is wrong and what to change.
-    pub message: String,
-}
+/// The errors of the membership operations: the peer protocol's refusals.
+pub type MembershipError = Refusal;
 
-/// The error body (`{"error":[{"message"}]}`, as every other operation's).
-#[derive(Object, Debug, Clone)]
-pub struct MembershipErrorBody {
-    /// The messages (one).
-    pub error: Vec<MembershipErrorMessage>,
-}
-
-/// The errors of the membership operations.
-#[derive(ApiResponse, Debug)]
-pub enum MembershipError {
-    /// The request is malformed, or an announced peer is not reachable.
-    #[oai(status = 400)]
-    BadRequest(Json<MembershipErrorBody>),
-    /// A peer list from anywhere but this peer's genesis.
-    #[oai(status = 403)]
-    Forbidden(Json<MembershipErrorBody>),
-    /// This server is no peer, or no such file.
-    #[oai(status = 404)]
-    NotFound(Json<MembershipErrorBody>),
-    /// The request conflicts with this peer's state (a list of changes from another version,
-    /// an announcement to a peer of a genesis network, a name taken).
-    #[oai(status = 409)]
-    Conflict(Json<MembershipErrorBody>),
-    /// A field is invalid.
-    #[oai(status = 422)]
-    Unprocessable(Json<MembershipErrorBody>),
-    /// Not healthy (yet), or a fault.
-    #[oai(status = 500)]
-    Internal(Json<MembershipErrorBody>),
-}
-
-fn body(m: impl Into<String>) -> Json<MembershipErrorBody> {
-    Json(MembershipErrorBody {
-        error: vec![MembershipErrorMessage { message: m.into() }],
-    })
-}
-
-impl From<Refusal> for MembershipError {
-    fn from(r: Refusal) -> Self {
-        let b = body(r.message);
-        match r.status {
-            400 => MembershipError::BadRequest(b),
-            403 => MembershipError::Forbidden(b),
-            404 => MembershipError::NotFound(b),
-            409 => MembershipError::Conflict(b),
-            422 => MembershipError::Unprocessable(b),
-            _ => MembershipError::Internal(b),
-        }
-    }
+fn body(m: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody::new(m))
 }
 
 type MembershipResult<T> = Result<T, MembershipError>;
@@ -96,18 +53,12 @@ pub struct P2pHealth {
     /// This peer's name.
     #[oai(rename = "peerName")]
     pub peer_name: String,
+    /// Its public key, `ed25519:…`.
+    pub identity: String,
     /// `genesis` or `bootstrapped`.
     pub mode: String,
     /// How many other peers it knows.
     pub peers: u64,
-}
-
-/// `GET /p2p/ping`.
-#[derive(Object, Debug)]
-pub struct P2pPong {
-    /// This peer's name.
-    #[oai(rename = "peerName")]
-    pub peer_name: String,
 }
 
 /// `PUT /p2p/genesis`'s answer.
@@ -127,129 +78,22 @@ pub struct P2pKnownPeer {
     pub name: String,
     /// Its base URL.
     pub uri: String,
+    /// Its public key, `ed25519:…` (absent for a peer that cannot sign).
+    #[oai(skip_serializing_if_is_none)]
+    pub identity: Option<String>,
     /// The MD5 of its schema, as it last said.
     #[oai(rename = "schemaHash")]
     pub schema_hash: String,
     /// Whether its schema (at that hash) has been downloaded.
     #[oai(rename = "schemaDownloaded")]
     pub schema_downloaded: bool,
+    /// Why its schema is left out of `Network`, when it is.
+    #[oai(rename = "schemaError", skip_serializing_if_is_none)]
+    pub schema_error: Option<String>,
     /// When it was last heard of, Unix ms: in a genesis network when a pushed list last
     /// brought news of it, in a bootstrapped one its last answered echo.
     #[oai(rename = "lastContactAt")]
     pub last_contact_at: i64,
-}
-
-/// `GET /p2p/schema`.
-#[derive(Object, Debug)]
-pub struct P2pSchema {
-    /// This peer's ontology, `{"actions": SemanticSchema, "things": SemanticSchema}`.
-    pub schema: serde_json::Value,
-    /// The MD5 (hex) of that JSON: the schema hash this peer pings with.
-    pub hash: String,
-}
-
-/// A content hash.
-#[derive(Object, Debug, Clone)]
-pub struct P2pContentDigest {
-    /// `md5`.
-    pub algorithm: String,
-    /// The hex digest of the contextionary's content (`content_hash("md5")`).
-    pub value: String,
-}
-
-/// `GET /p2p/contextionary`: this peer's contextionary (both `null` without one).
-#[derive(Object, Debug, Clone)]
-pub struct P2pContextionary {
-    /// Where to download its file (`GET /weaviate/v1/p2p/contextionary/{file}` of this peer).
-    pub url: Option<String>,
-    /// Its content hash.
-    pub hash: Option<P2pContentDigest>,
-    /// Where to download its nearest-neighbour index (absent without one).
-    #[oai(rename = "indexUrl", skip_serializing_if_is_none)]
-    pub index_url: Option<String>,
-}
-
-impl From<WireContextionary> for P2pContextionary {
-    fn from(w: WireContextionary) -> Self {
-        P2pContextionary {
-            url: w.url,
-            hash: w.hash.map(|h| P2pContentDigest {
-                algorithm: h.algorithm,
-                value: h.value,
-            }),
-            index_url: w.index_url,
-        }
-    }
-}
-
-/// `POST /peers`: a peer announcing itself (or a newcomer, announced by the peer that took it).
-#[derive(Object, Debug)]
-pub struct PeerAnnouncement {
-    /// The peer's name, a DNS label unique in the network.
-    #[oai(rename = "peerName")]
-    pub peer_name: String,
-    /// Its base URL as peers reach it (e.g. `http://10.0.0.5:8080`, without `/weaviate/v1`).
-    #[oai(rename = "peerUri")]
-    pub peer_uri: String,
-    /// Its id (extension; the echo's answer is what is stored).
-    pub id: Option<Uuid>,
-    /// The MD5 of its schema (extension).
-    #[oai(rename = "schemaHash")]
-    pub schema_hash: Option<String>,
-}
-
-/// A peer on the wire (0.12's `PeerUpdate`).
-#[derive(Object, Debug)]
-pub struct P2pPeer {
-    /// Its id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its base URL.
-    pub uri: String,
-    /// The MD5 of its schema.
-    #[oai(rename = "schemaHash")]
-    pub schema_hash: String,
-}
-
-impl From<WirePeer> for P2pPeer {
-    fn from(p: WirePeer) -> Self {
-        P2pPeer {
-            id: p.id,
-            name: p.name,
-            uri: p.uri,
-            schema_hash: p.schema_hash,
-        }
-    }
-}
-
-/// `POST /peers`'s answer.
-#[derive(Object, Debug)]
-pub struct PeerAnnounceAnswer {
-    /// The MD5 of the network's (this peer's) contextionary; `null` without one. A newcomer
-    /// with another one refuses to start (or downloads it, with `P2P.requestContextionary`).
-    #[oai(rename = "contextionaryMD5")]
-    pub contextionary_md5: Option<String>,
-    /// Where to download that contextionary.
-    pub contextionary: Option<P2pContextionary>,
-    /// The announced peer, as stored.
-    pub peer: P2pPeer,
-    /// The peers this peer knows, itself included and the announced one not: what a newcomer
-    /// stores.
-    pub peers: Vec<P2pPeer>,
-}
-
-/// `GET /peers/echo`.
-#[derive(Object, Debug)]
-pub struct PeerEcho {
-    /// This peer's name.
-    #[oai(rename = "peerName")]
-    pub peer_name: String,
-    /// Its id.
-    pub id: Uuid,
-    /// The MD5 of its schema.
-    #[oai(rename = "schemaHash")]
-    pub schema_hash: String,
 }
 
 /// `GET /p2p/contextionary/{file}`'s answer.
@@ -263,6 +107,14 @@ pub enum ContextionaryFile {
         #[oai(header = "Content-Length")]
         u64,
     ),
+}
+
+/// `DELETE /p2p/peers/{name}`: done.
+#[derive(ApiResponse, Debug)]
+pub enum Removed {
+    /// The peer is forgotten and its name freed.
+    #[oai(status = 204)]
+    Removed,
 }
 
 /// The membership operations; answer 404 "not part of a network" when this server is no peer.
@@ -282,6 +134,12 @@ impl PeerApi {
             .as_ref()
             .ok_or_else(|| MembershipError::NotFound(body(NOT_A_PEER)))
     }
+}
+
+fn remote(req: &poem::Request) -> Option<std::net::IpAddr> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| membership::canonical(a.ip()))
 }
 
 #[OpenApi(tag = "P2pTags::P2P")]
@@ -308,17 +166,18 @@ impl PeerApi {
         Ok(Json(P2pHealth {
             status: "healthy".into(),
             peer_name: n.config.peer_name.clone(),
+            identity: n.identity().to_string(),
             mode: match n.mode() {
                 membership::Mode::Genesis(_) => "genesis".into(),
                 membership::Mode::Bootstrapped(_) => "bootstrapped".into(),
             },
-            peers: n.directory.snapshot().1.len() as u64,
+            peers: n.directory.len() as u64,
         }))
     }
 
-    /// Receive the peer list from the genesis (no key needed, but accepted only from the
-    /// address of the configured genesis: 403 otherwise). The body is Weaviate 0.12's
-    /// `PeerUpdateList` (an array of `{id, name, uri, schemaHash}`), optionally with header
+    /// Receive the peer list from the genesis: accepted only signed with the genesis's pinned
+    /// key (403 otherwise). The body is Weaviate 0.12's `PeerUpdateList` (an array of
+    /// `{id, name, uri, schemaHash, identity}`), optionally with header
     /// `X-Weft-Peer-List-Version`; or, with header `X-Weft-Peer-List: changes`, the changes
     /// `{from, to, upserted, removed}` since the version this peer reported in its ping (409
     /// when it holds another version: its next ping says which). The schemas of new or changed
@@ -334,33 +193,31 @@ impl PeerApi {
         peers: Json<serde_json::Value>,
     ) -> MembershipResult<Json<P2pListAccepted>> {
         let n = self.node()?;
-        let remote = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| membership::canonical(a.ip()));
         let header = |name: &str| {
             req.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let count = n.accept_genesis_list(remote, header, &peers.0).await?;
+        let count = n
+            .accept_genesis_list(signed_http::verified(req), remote(req), header, &peers.0)
+            .await?;
         Ok(Json(P2pListAccepted {
             peers: count as u64,
         }))
     }
 
-    /// Whether this server answers as a peer (no key needed): what the genesis checks before
-    /// it registers a peer.
+    /// Whether this server answers as a peer (no key needed; the answer to a signed request is
+    /// signed): what the genesis checks before it registers a peer.
     #[oai(path = "/p2p/ping", method = "get", operation_id = "weft.p2p.ping")]
-    async fn ping(&self) -> MembershipResult<Json<P2pPong>> {
+    async fn ping(&self) -> MembershipResult<Json<Pong>> {
         let n = self.node()?;
-        Ok(Json(P2pPong {
+        Ok(Json(Pong {
             peer_name: n.config.peer_name.clone(),
         }))
     }
 
-    /// The peers this server knows (not itself), by name (no key needed).
+    /// The peers this server knows (not itself), by name, with their keys (no key needed).
     #[oai(
         path = "/p2p/peers",
         method = "get",
@@ -376,24 +233,40 @@ impl PeerApi {
                     id: k.peer.id,
                     name: k.peer.name.clone(),
                     uri: k.peer.uri.clone(),
+                    identity: k.peer.identity.clone(),
                     schema_hash: k.peer.schema_hash.clone(),
                     schema_downloaded: n.schema_current(k),
+                    schema_error: n.schema_error(&k.peer.name),
                     last_contact_at: k.peer.last_contact_ms,
                 })
                 .collect(),
         ))
     }
 
+    /// Forget a peer and free its name (a bootstrapped network's operator, when that peer lost
+    /// its key or left for good): needs the root key. The name may then be announced with a new
+    /// key. In a network with a genesis, names are the genesis's: 409 saying so.
+    #[oai(
+        path = "/p2p/peers/:name",
+        method = "delete",
+        operation_id = "weft.p2p.peers.remove"
+    )]
+    async fn remove(&self, name: Path<String>) -> MembershipResult<Removed> {
+        let n = self.node()?;
+        n.remove_peer(&name.0)?;
+        Ok(Removed::Removed)
+    }
+
     /// This peer's ontology and its MD5 (no key needed): what other peers download to ask it
     /// network queries. Class and property names only, never objects.
     #[oai(path = "/p2p/schema", method = "get", operation_id = "weft.p2p.schema")]
-    async fn schema(&self) -> MembershipResult<Json<P2pSchema>> {
+    async fn schema(&self) -> MembershipResult<Json<SchemaAnswer>> {
         let n = self.node()?;
         let (o, hash) = n.schema().await;
         let schema = serde_json::to_value(&*o).map_err(|e| {
             MembershipError::Internal(body(format!("cannot write the schema: {e}")))
         })?;
-        Ok(Json(P2pSchema { schema, hash }))
+        Ok(Json(SchemaAnswer { schema, hash }))
     }
 
     /// This peer's contextionary: where to download it and its MD5 (no key needed); `url` and
@@ -404,21 +277,13 @@ impl PeerApi {
         method = "get",
         operation_id = "weft.p2p.contextionary.get"
     )]
-    async fn contextionary(&self) -> MembershipResult<Json<P2pContextionary>> {
+    async fn contextionary(&self) -> MembershipResult<Json<ContextionaryOffer>> {
         let n = self.node()?;
-        Ok(Json(
-            n.contextionary_wire()
-                .map(P2pContextionary::from)
-                .unwrap_or(P2pContextionary {
-                    url: None,
-                    hash: None,
-                    index_url: None,
-                }),
-        ))
+        Ok(Json(n.contextionary_wire().unwrap_or_default()))
     }
 
     /// Download this peer's contextionary file, or its index `<file>.hnsw` (no key needed).
-    /// Only those two names are served.
+    /// Only those two names are served; the hash in `GET /p2p/contextionary` vouches for them.
     #[oai(
         path = "/p2p/contextionary/:file",
         method = "get",
@@ -466,11 +331,14 @@ impl PeerApi {
         ))
     }
 
-    /// Announce a peer to this one (no key needed; bootstrapped networks). This peer checks that
-    /// the announced peer answers `GET {peerUri}/weaviate/v1/peers/echo` (400 otherwise), leaves
-    /// a peer it already knows (same name and URI) as it is, otherwise stores it and announces it
-    /// to every peer it knows. The answer carries this peer's contextionary MD5 and the peers it
-    /// knows, so that a newcomer learns the network.
+    /// Announce a peer to this one (bootstrapped networks), signed by the newcomer itself or by
+    /// a known peer passing it on. The name must not be bound to another key here (409); the
+    /// newcomer must answer `GET {peerUri}/weaviate/v1/peers/echo` signed with its key (400
+    /// "the peer did not answer the echo" otherwise, and nothing more). A peer already known
+    /// with the same key and address is answered and nothing else happens; a new one is stored
+    /// and passed on to every peer this one knows. Budget: `limits.peer_announces_per_minute`
+    /// per key and per address (429). The answer carries this peer's contextionary and the
+    /// peers it knows (with their keys), so that a newcomer learns the network.
     #[oai(
         path = "/peers",
         method = "post",
@@ -478,40 +346,27 @@ impl PeerApi {
     )]
     async fn announce(
         &self,
-        announcement: Json<PeerAnnouncement>,
-    ) -> MembershipResult<Json<PeerAnnounceAnswer>> {
+        req: &poem::Request,
+        announcement: Json<Announcement>,
+    ) -> MembershipResult<Json<AnnounceAnswer>> {
         let n = self.node()?;
-        let a = announcement.0;
         let answer = n
-            .accept_announcement(Announcement {
-                peer_name: a.peer_name,
-                peer_uri: a.peer_uri,
-                id: a.id,
-                schema_hash: a.schema_hash,
-            })
+            .accept_announcement(signed_http::verified(req), remote(req), announcement.0)
             .await?;
-        Ok(Json(PeerAnnounceAnswer {
-            contextionary_md5: answer.contextionary_md5,
-            contextionary: answer.contextionary.map(P2pContextionary::from),
-            peer: answer.peer.into(),
-            peers: answer.peers.into_iter().map(P2pPeer::from).collect(),
-        }))
+        Ok(Json(answer))
     }
 
-    /// This peer's name, id and schema hash (no key needed): what a peer checks before it
-    /// stores an announced one, and (bootstrapped networks) every ping interval after.
+    /// This peer's name, id, schema hash and key (no key needed; the answer to a signed request
+    /// is signed, which proves the key, and says whether this peer knows the asker by its key):
+    /// what a peer checks before it stores an announced one, and (bootstrapped networks) every
+    /// ping interval after — a peer that is not known any more announces itself again.
     #[oai(
         path = "/peers/echo",
         method = "get",
         operation_id = "weaviate.peers.echo"
     )]
-    async fn echo(&self) -> MembershipResult<Json<PeerEcho>> {
+    async fn echo(&self, req: &poem::Request) -> MembershipResult<Json<Echo>> {
         let n = self.node()?;
-        let e = n.echo().await;
-        Ok(Json(PeerEcho {
-            peer_name: e.peer_name,
-            id: e.id,
-            schema_hash: e.schema_hash,
-        }))
+        Ok(Json(n.echo(signed_http::verified(req)).await))
     }
 }

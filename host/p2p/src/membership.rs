@@ -1,58 +1,65 @@
 //! The peer side of the network: how this server joins, stays in and leaves a network, and the
 //! peers it knows.
 //!
-//! **Genesis mode** (`network.genesis_url`): before serving, the network's contextionary is
-//! compared with this server's ([`settle_contextionary`]); once listening, the server registers
-//! (`POST {genesis}/peers/register`, retried with back-off), pings every
-//! `network.ping_interval_s` (`POST {genesis}/peers/{id}/ping` with its schema hash and the
-//! version of the peer list it holds), registers again when a ping answers 404 (the genesis
-//! restarted or dropped it), applies the lists the genesis pushes (`PUT /p2p/genesis`, accepted
-//! only from the genesis's address) and deregisters (`DELETE {genesis}/peers/{id}`) on
-//! SIGINT/SIGTERM.
+//! **Genesis mode** (`network.genesis_url`): the genesis's key is pinned before serving (see
+//! [`crate::contextionary`]); once listening, the server registers
+//! (`POST {genesis}/peers/register`, signed, retried with back-off), pings every
+//! `network.ping_interval_s` (signed, with its schema hash and the version of the peer list it
+//! holds), registers again when a ping answers 404, applies the lists the genesis pushes
+//! (`PUT /p2p/genesis`, accepted only signed with the pinned genesis key) and deregisters on
+//! SIGINT/SIGTERM. Every answer of the genesis must be signed with its key.
 //!
 //! **Bootstrapped mode** (`P2P.bootstrappedPeers`, no genesis): once listening, the server
-//! announces itself (`POST {peer}/weaviate/v1/peers`) to the first bootstrapped peer that
-//! answers, and stores the peers that peer answers with. A peer that receives an announcement
-//! echo-checks the newcomer (`GET {peerUri}/weaviate/v1/peers/echo`), ignores one it already
-//! knows (same name and URI), otherwise stores it and announces it to every peer it knows.
-//! Liveness: every ping interval each peer echoes the peers it knows and drops one that failed
-//! [`ECHO_FAILURES_TO_DROP`] times in a row. A peer whose echo shows a new id (it restarted) is
-//! told about this one again; a peer that knows nobody any more announces itself again.
+//! announces itself (`POST {peer}/weaviate/v1/peers`, signed) to the first bootstrapped peer
+//! that answers, and stores the peers that peer answers with, each bound to its key. A peer that
+//! receives an announcement (signed by the newcomer, or by a known peer passing it on)
+//! checks that the name is not bound to another key, echo-checks the newcomer
+//! (`GET {peerUri}/weaviate/v1/peers/echo`, the answer signed with the newcomer's key), binds
+//! the name and, when the newcomer announced itself here, passes it on to every peer it knows
+//! (who check it the same way and pass it on no further: one message per peer per join); a peer
+//! already known with the same key and address is answered and nothing more. Liveness: every ping interval each
+//! peer echoes the peers it knows (answers signed with their keys) and drops one that failed
+//! [`ECHO_FAILURES_TO_DROP`] times in a row; its name stays bound.
 //!
 //! In both modes the schema of every new or changed peer is downloaded
-//! (`GET {uri}/weaviate/v1/p2p/schema`, bounded time), and the server only ever calls the
-//! genesis, its bootstrapped peers, and URIs the genesis or a peer vouched for (a newcomer's URI
-//! is called only for the echo check the protocol asks for).
+//! (`GET {uri}/weaviate/v1/p2p/schema`, signed with its key, bounded in bytes and time) and
+//! checked by the rules a local ontology is built with; a schema that fails is left out, named
+//! in the log, and tried again with growing pauses.
 //!
-//! Owns: the membership protocols, the peer directory's content, the contextionary check.
+//! Owns: the membership protocols, the peer directory's content.
 //! Must not know: REST request shapes (that is [`crate::api`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use weft_core::network::{KnownPeer, Peer};
 use weft_core::ontology::Ontology;
-use weft_core::ContextionaryHandle;
+use weft_peer_protocol::bindings::Refused as Binding;
+use weft_peer_protocol::peerlist::{self, ListUpdate, LocalList};
+use weft_peer_protocol::signature::Verified;
+use weft_peer_protocol::wire::{
+    check_peer_name, AnnounceAnswer, Announcement, ContentHash, ContextionaryOffer, Echo,
+    ListedPeer, Ping, Refusal, Registration, RegistrationAnswer, SchemaAnswer,
+};
+use weft_peer_protocol::{Call, PeerUri, PublicKey};
 
-use crate::peerlist::{ListUpdate, LocalList};
-use crate::{P2pConfig, PeerNode};
+use crate::contextionary::{check_genesis_key, LocalContextionary, NetworkContextionary};
+use crate::{key_of, P2pConfig, PeerNode};
 
-/// The peers' API base path.
-pub const PEER_BASE: &str = "/weaviate/v1";
 /// What the peer-facing operations answer when this server is no peer.
 pub const NOT_A_PEER: &str = "this server is not part of a P2P network; configure network.peer_name and network.genesis_url or P2P.bootstrappedPeers";
 /// The default time between pings (and, in bootstrapped mode, echo rounds).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// Bootstrapped mode: a peer whose echo fails this many times in a row is dropped.
 pub const ECHO_FAILURES_TO_DROP: u32 = 3;
+/// What a failed echo check answers, whatever the reason.
+pub const NO_ECHO: &str = "the peer did not answer the echo";
 /// One call to the genesis (registration includes the genesis's reachability check of us).
 const GENESIS_TIMEOUT: Duration = Duration::from_secs(10);
 /// One echo check.
@@ -61,176 +68,15 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(8);
 /// One schema download.
 const SCHEMA_TIMEOUT: Duration = Duration::from_secs(5);
-/// One contextionary file download.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
-/// The largest contextionary file downloaded (a bound against a misbehaving source).
-const MAX_DOWNLOAD_BYTES: u64 = 8 << 30;
-/// How long start-up waits for the genesis (or a bootstrapped peer) to say which contextionary
-/// the network uses.
-const STARTUP_WAIT: Duration = Duration::from_secs(20);
 /// The longest pause between registration (or announcement) attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-// ---------------------------------------------------------------------------------------------
-// Wire shapes (what this server sends and reads; the REST side has its documented twins in
-// `api.rs`).
-
-/// `{peerName, peerUri}` (+ this server's extensions `id`, `schemaHash`): a registration at the
-/// genesis, or an announcement to a peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Announcement {
-    /// The peer's name (a DNS label).
-    #[serde(rename = "peerName")]
-    pub peer_name: String,
-    /// Its base URL.
-    #[serde(rename = "peerUri")]
-    pub peer_uri: String,
-    /// Its id (bootstrapped mode: made by the peer itself at start).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Uuid>,
-    /// The MD5 of its schema.
-    #[serde(
-        rename = "schemaHash",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub schema_hash: Option<String>,
-}
-
-/// A peer on the wire (0.12's `PeerUpdate`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WirePeer {
-    /// Its id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Its base URL.
-    pub uri: String,
-    /// The MD5 of its schema.
-    #[serde(rename = "schemaHash", default)]
-    pub schema_hash: String,
-}
-
-impl From<&Peer> for WirePeer {
-    fn from(p: &Peer) -> Self {
-        WirePeer {
-            id: p.id,
-            name: p.name.clone(),
-            uri: p.uri.clone(),
-            schema_hash: p.schema_hash.clone(),
-        }
-    }
-}
-
-/// A content hash on the wire.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WireHash {
-    /// `md5`.
-    #[serde(default)]
-    pub algorithm: String,
-    /// The hex digest.
-    #[serde(default)]
-    pub value: String,
-}
-
-/// A contextionary on the wire: where to download it and its hash (the genesis contract's
-/// `Contextionary`, with the extension `indexUrl`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct WireContextionary {
-    /// The finalfusion file.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Its content hash.
-    #[serde(default)]
-    pub hash: Option<WireHash>,
-    /// Its nearest-neighbour index.
-    #[serde(rename = "indexUrl", default, skip_serializing_if = "Option::is_none")]
-    pub index_url: Option<String>,
-}
-
-/// What a peer answers an announcement with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AnnounceAnswer {
-    /// The MD5 of the network's (this peer's) contextionary; `None` without one.
-    #[serde(rename = "contextionaryMD5", default)]
-    pub contextionary_md5: Option<String>,
-    /// Where to download it.
-    #[serde(default)]
-    pub contextionary: Option<WireContextionary>,
-    /// The newcomer as stored.
-    pub peer: WirePeer,
-    /// The peers the answering peer knows, itself included, the newcomer not.
-    #[serde(default)]
-    pub peers: Vec<WirePeer>,
-}
-
-/// What `GET /peers/echo` answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Echo {
-    /// The peer's name.
-    #[serde(rename = "peerName")]
-    pub peer_name: String,
-    /// Its id.
-    pub id: Uuid,
-    /// The MD5 of its schema.
-    #[serde(rename = "schemaHash", default)]
-    pub schema_hash: String,
-}
-
-/// What `GET /p2p/schema` answers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SchemaAnswer {
-    /// The peer's ontology (`{actions, things}`).
-    pub schema: Ontology,
-    /// The MD5 of its JSON.
-    pub hash: String,
-}
-
-#[derive(Serialize)]
-struct RegisterBody<'a> {
-    #[serde(rename = "peerName")]
-    peer_name: &'a str,
-    #[serde(rename = "peerUri")]
-    peer_uri: &'a str,
-}
-
-#[derive(Deserialize)]
-struct RegisterAnswer {
-    peer: RegisteredPeer,
-    #[serde(default)]
-    contextionary: Option<WireContextionary>,
-}
-
-#[derive(Deserialize)]
-struct RegisteredPeer {
-    id: Uuid,
-}
-
-#[derive(Serialize)]
-struct PingBody {
-    #[serde(rename = "schemaHash")]
-    schema_hash: String,
-    #[serde(rename = "peerListVersion", skip_serializing_if = "Option::is_none")]
-    peer_list_version: Option<u64>,
-}
-
-/// A refused peer-facing request: its status and one-line message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// 400, 403, 404, 409 or 500.
-    pub status: u16,
-    /// What is wrong and what to change.
-    pub message: String,
-}
-
-impl Refusal {
-    fn new(status: u16, message: impl Into<String>) -> Self {
-        Refusal {
-            status,
-            message: message.into(),
-        }
-    }
-}
+/// The longest pause between attempts to download a schema that failed.
+const MAX_SCHEMA_BACKOFF: Duration = Duration::from_secs(600);
+/// Schema downloads at once.
+const SCHEMA_DOWNLOADS: usize = 8;
+/// The most classes, and properties per class, of a peer's schema.
+const MAX_PEER_CLASSES: usize = 1_000;
+const MAX_PEER_PROPERTIES: usize = 1_000;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -239,45 +85,41 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Registered at a genesis.
-    Genesis(String),
+    Genesis(PeerUri),
     /// Announced to bootstrapped peers (none: the first peer of its network).
-    Bootstrapped(Vec<String>),
+    Bootstrapped(Vec<PeerUri>),
 }
 
-/// The mode of `config`.
+/// The mode of `config`; an address that is no base URL is an error naming its setting.
+pub fn try_mode(config: &P2pConfig) -> Result<Mode, String> {
+    match &config.genesis_url {
+        Some(g) => PeerUri::parse(g)
+            .map(Mode::Genesis)
+            .map_err(|e| format!("network.genesis_url: {e}")),
+        None => config
+            .bootstrapped_peers
+            .iter()
+            .map(|b| PeerUri::parse(b).map_err(|e| format!("P2P.bootstrappedPeers: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Mode::Bootstrapped),
+    }
+}
+
+/// The mode of a configuration checked at start ([`try_mode`]); addresses that do not parse
+/// are left out.
 pub fn mode(config: &P2pConfig) -> Mode {
     match &config.genesis_url {
-        Some(g) => Mode::Genesis(base_url(g)),
+        Some(g) => match PeerUri::parse(g) {
+            Ok(u) => Mode::Genesis(u),
+            Err(_) => Mode::Bootstrapped(vec![]),
+        },
         None => Mode::Bootstrapped(
             config
                 .bootstrapped_peers
                 .iter()
-                .map(|b| base_url(b))
+                .filter_map(|b| PeerUri::parse(b).ok())
                 .collect(),
         ),
-    }
-}
-
-/// A peer's base URL as written in configuration: without trailing slashes and without the
-/// API's base path (`http://h:8080/weaviate/v1/` → `http://h:8080`).
-pub fn base_url(url: &str) -> String {
-    let u = url.trim().trim_end_matches('/');
-    u.strip_suffix(PEER_BASE).unwrap_or(u).to_string()
-}
-
-fn same_uri(a: &str, b: &str) -> bool {
-    base_url(a).eq_ignore_ascii_case(&base_url(b))
-}
-
-/// `url` with port 0 replaced by `port` (the port actually bound): `public_url` may say
-/// `http://127.0.0.1:0` when the listener picks its port.
-pub fn with_bound_port(url: &str, port: u16) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.port() == Some(0) => {
-            let _ = u.set_port(Some(port));
-            u.as_str().trim_end_matches('/').to_string()
-        }
-        _ => url.trim_end_matches('/').to_string(),
     }
 }
 
@@ -293,417 +135,47 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    s
-}
-
-/// A response's status and (shortened) body, for messages.
-async fn describe(r: reqwest::Response) -> String {
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    let text: String = text.chars().take(300).collect();
-    if text.is_empty() {
-        status.to_string()
-    } else {
-        format!("{status}: {}", text.replace('\n', " "))
-    }
-}
-
 fn backoff(attempt: u32, cap: Duration) -> Duration {
     let ms = 200u64.saturating_mul(1u64 << attempt.min(10));
     Duration::from_millis(ms).min(cap)
 }
 
-/// The origin (`scheme://host:port`) of `url`.
-fn origin(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or_default(),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default()
-    )
-}
-
-/// `announced` read against `source`: the same path at `source`'s origin, so a download never
-/// goes anywhere but where the genesis (or the bootstrapped peer) is.
-fn at_source(source: &str, announced: &str) -> Result<String, String> {
-    let base = reqwest::Url::parse(source).map_err(|e| format!("{source:?} is not a URL ({e})"))?;
-    let url = base
-        .join(announced)
-        .map_err(|e| format!("{announced:?} is not a URL ({e})"))?;
-    let mut out = origin(&base);
-    out.push_str(url.path());
-    if let Some(q) = url.query() {
-        out.push('?');
-        out.push_str(q);
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The contextionary check at start-up.
-
-/// This server's contextionary, as peers may download it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalContextionary {
-    /// The finalfusion file (`None` when the plugin's config names no `path`).
-    pub path: Option<PathBuf>,
-    /// Its nearest-neighbour index, when there is one.
-    pub index_path: Option<PathBuf>,
-    /// Its content hash (`content_hash("md5")`).
-    pub md5: String,
-}
-
-impl LocalContextionary {
-    /// The file's name, as served at `/p2p/contextionary/{file}`.
-    pub fn file_name(&self) -> Option<String> {
-        self.path
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
+fn listed(p: &Peer) -> ListedPeer {
+    ListedPeer {
+        id: p.id,
+        name: p.name.clone(),
+        uri: p.uri.clone(),
+        schema_hash: p.schema_hash.clone(),
+        identity: p.identity.clone(),
     }
 }
 
-/// What the network says its contextionary is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkContextionary {
-    /// The hash algorithm (`md5`).
-    pub algorithm: String,
-    /// The hash.
-    pub hash: String,
-    /// Where the file is, as announced.
-    pub url: Option<String>,
-    /// Where its index is, as announced.
-    pub index_url: Option<String>,
-    /// Who said so (the genesis's or the bootstrapped peer's base URL).
-    pub source: String,
-}
-
-impl NetworkContextionary {
-    fn from_wire(w: WireContextionary, source: &str) -> Option<Self> {
-        let hash = w.hash.filter(|h| !h.value.trim().is_empty())?;
-        Some(NetworkContextionary {
-            algorithm: if hash.algorithm.trim().is_empty() {
-                "md5".into()
-            } else {
-                hash.algorithm.trim().to_ascii_lowercase()
-            },
-            hash: hash.value.trim().to_ascii_lowercase(),
-            url: w.url.filter(|u| !u.trim().is_empty()),
-            index_url: w.index_url.filter(|u| !u.trim().is_empty()),
-            source: source.to_string(),
-        })
+fn from_list(p: peerlist::Peer) -> Peer {
+    Peer {
+        id: p.id,
+        name: p.name,
+        uri: p.uri,
+        schema_hash: p.schema_hash,
+        identity: p.identity.map(|k| k.to_string()),
+        last_contact_ms: p.last_contact_ms,
     }
-}
-
-/// Asks the genesis (`GET {genesis}/contextionary`) or the first bootstrapped peer that answers
-/// (`GET {peer}/weaviate/v1/p2p/contextionary`) which contextionary the network uses, retrying
-/// for up to 20 s. `None`: the network has none (or this is the first peer of a bootstrapped
-/// network).
-pub async fn network_contextionary(
-    config: &P2pConfig,
-    http: &reqwest::Client,
-) -> anyhow::Result<Option<NetworkContextionary>> {
-    let sources: Vec<(String, String)> = match mode(config) {
-        Mode::Genesis(g) => vec![(g.clone(), format!("{g}/contextionary"))],
-        Mode::Bootstrapped(peers) => peers
-            .into_iter()
-            .map(|p| (p.clone(), format!("{p}{PEER_BASE}/p2p/contextionary")))
-            .collect(),
-    };
-    if sources.is_empty() {
-        return Ok(None);
-    }
-    let deadline = Instant::now() + STARTUP_WAIT;
-    let mut attempt = 0;
-    loop {
-        let mut why = vec![];
-        for (source, url) in &sources {
-            match http.get(url).timeout(GENESIS_TIMEOUT).send().await {
-                Ok(r) if r.status().is_success() => {
-                    let w: WireContextionary = r.json().await.map_err(|e| {
-                        anyhow::anyhow!(
-                            "GET {url}: the answer is not a contextionary ({{url, hash}}): {}",
-                            error_chain(&e)
-                        )
-                    })?;
-                    return Ok(NetworkContextionary::from_wire(w, source));
-                }
-                // The genesis answers 404 when it has no contextionary (a peer answers 200
-                // with nulls; its 404 means it is no peer).
-                Ok(r)
-                    if r.status() == reqwest::StatusCode::NOT_FOUND
-                        && matches!(mode(config), Mode::Genesis(_)) =>
-                {
-                    return Ok(None)
-                }
-                Ok(r) => why.push(format!("GET {url} answered {}", describe(r).await)),
-                Err(e) => why.push(format!("GET {url}: {}", error_chain(&e))),
-            }
-        }
-        if Instant::now() + backoff(attempt, MAX_BACKOFF) > deadline {
-            let what = match mode(config) {
-                Mode::Genesis(_) => {
-                    "the genesis (network.genesis_url) did not say which contextionary the network uses"
-                }
-                Mode::Bootstrapped(_) => {
-                    "no bootstrapped peer (P2P.bootstrappedPeers) said which contextionary the network uses"
-                }
-            };
-            anyhow::bail!(
-                "{what} within {}s ({}); start it first or correct the URL",
-                STARTUP_WAIT.as_secs(),
-                why.join("; ")
-            );
-        }
-        tokio::time::sleep(backoff(attempt, MAX_BACKOFF)).await;
-        attempt += 1;
-    }
-}
-
-/// Downloads `url` to `dest` (through `dest.part`, then renamed). `Ok(false)` when the source
-/// answers 404.
-async fn download(http: &reqwest::Client, url: &str, dest: &Path) -> anyhow::Result<bool> {
-    use tokio::io::AsyncWriteExt;
-    let mut r = http
-        .get(url)
-        .timeout(DOWNLOAD_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("GET {url}: {}", error_chain(&e)))?;
-    if r.status() == reqwest::StatusCode::NOT_FOUND {
-        return Ok(false);
-    }
-    if !r.status().is_success() {
-        anyhow::bail!("GET {url} answered {}", describe(r).await);
-    }
-    let mut part = dest.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let mut f = tokio::fs::File::create(&part)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
-    let mut written = 0u64;
-    while let Some(chunk) = r
-        .chunk()
-        .await
-        .map_err(|e| anyhow::anyhow!("GET {url}: {}", error_chain(&e)))?
-    {
-        written += chunk.len() as u64;
-        if written > MAX_DOWNLOAD_BYTES {
-            let _ = tokio::fs::remove_file(&part).await;
-            anyhow::bail!("GET {url}: the file is larger than {MAX_DOWNLOAD_BYTES} bytes");
-        }
-        f.write_all(&chunk)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
-    }
-    f.sync_all()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", part.display()))?;
-    drop(f);
-    tokio::fs::rename(&part, dest).await.map_err(|e| {
-        anyhow::anyhow!("cannot move {} to {}: {e}", part.display(), dest.display())
-    })?;
-    Ok(true)
-}
-
-async fn hash_of(c: &ContextionaryHandle, algorithm: &str) -> anyhow::Result<String> {
-    c.content_hash(algorithm)
-        .await
-        .map(|h| h.to_ascii_lowercase())
-        .map_err(|e| anyhow::anyhow!("cannot hash the contextionary ({algorithm}): {}", e.message))
-}
-
-/// The contextionary this server runs with as a peer: its handle and what peers may download.
-pub struct SettledContextionary {
-    /// The contextionary.
-    pub handle: ContextionaryHandle,
-    /// Its file and hash.
-    pub local: LocalContextionary,
-    /// Whether it was downloaded from the network (rather than configured).
-    pub downloaded: bool,
-}
-
-/// Checks this server's contextionary against the network's before the server starts serving.
-///
-/// `local` is the configured contextionary (handle, file, index); `open` opens a finalfusion
-/// file with the configured contextionary plugin. Same hash (or the network has none): the local
-/// one is kept. Different (or none here): with `P2P.requestContextionary` the network's file and
-/// index are downloaded into `data_dir/network-contextionary/<hash>.fifu` (kept for the next
-/// start), opened with `open` and verified; otherwise, and when the download does not verify,
-/// an error of one line naming both hashes.
-pub async fn settle_contextionary(
-    config: &P2pConfig,
-    local: Option<(ContextionaryHandle, Option<PathBuf>, Option<PathBuf>)>,
-    data_dir: &Path,
-    open: impl Fn(&Path) -> anyhow::Result<ContextionaryHandle>,
-) -> anyhow::Result<Option<SettledContextionary>> {
-    let http = &crate::http_client();
-    let network = network_contextionary(config, http).await?;
-    let algorithm = network
-        .as_ref()
-        .map(|n| n.algorithm.clone())
-        .unwrap_or_else(|| "md5".into());
-    let mut local_hash = None;
-    if let Some((handle, path, index_path)) = &local {
-        let h = hash_of(handle, &algorithm).await?;
-        let md5 = if algorithm == "md5" {
-            h.clone()
-        } else {
-            hash_of(handle, "md5").await?
-        };
-        local_hash = Some(h.clone());
-        let keep = network.as_ref().is_none_or(|n| n.hash == h);
-        if keep {
-            if let Some(n) = &network {
-                tracing::info!(
-                    "the contextionary is the network's ({} {}, as {} says)",
-                    n.algorithm,
-                    n.hash,
-                    n.source
-                );
-            }
-            return Ok(Some(SettledContextionary {
-                handle: handle.clone(),
-                local: LocalContextionary {
-                    path: path.clone(),
-                    index_path: index_path.clone(),
-                    md5,
-                },
-                downloaded: false,
-            }));
-        }
-    }
-    let Some(n) = network else {
-        // Nothing here, nothing in the network.
-        return Ok(None);
-    };
-    let ours = local_hash
-        .map(|h| format!("{algorithm} {h}"))
-        .unwrap_or_else(|| "none configured".into());
-    if !config.request_contextionary {
-        anyhow::bail!(
-            "the network's contextionary ({} {}, announced by {}) is not this server's ({ours}): start with the network's contextionary, or set P2P.requestContextionary: true (WEFT_REQUEST_CONTEXTIONARY=true) to download and use it",
-            n.algorithm,
-            n.hash,
-            n.source
-        );
-    }
-    let Some(url) = &n.url else {
-        anyhow::bail!(
-            "the network's contextionary ({} {}) differs from this server's ({ours}), and {} announces no URL to download it from: start with the network's contextionary",
-            n.algorithm,
-            n.hash,
-            n.source
-        );
-    };
-    let dir = data_dir.join("network-contextionary");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot make {} for the network's contextionary: {e}; set data_dir (WEFT_DATA_DIR) to a writable directory", dir.display()))?;
-    let file: String = n
-        .hash
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let path = dir.join(format!("{file}.fifu"));
-    let mut index = path.as_os_str().to_owned();
-    index.push(".hnsw");
-    let index = PathBuf::from(index);
-    // A file kept from an earlier start is used when it still verifies.
-    if path.is_file() {
-        if let Ok(handle) = open(&path) {
-            if hash_of(&handle, &n.algorithm).await.ok().as_deref() == Some(n.hash.as_str()) {
-                tracing::info!(
-                    "using the network's contextionary downloaded before: {}",
-                    path.display()
-                );
-                let md5 = hash_of(&handle, "md5").await?;
-                return Ok(Some(SettledContextionary {
-                    handle,
-                    local: LocalContextionary {
-                        path: Some(path),
-                        index_path: index.is_file().then_some(index),
-                        md5,
-                    },
-                    downloaded: true,
-                }));
-            }
-        }
-        let _ = tokio::fs::remove_file(&path).await;
-        let _ = tokio::fs::remove_file(&index).await;
-    }
-    let file_url = at_source(&n.source, url)
-        .map_err(|e| anyhow::anyhow!("{} announces its contextionary at {e}", n.source))?;
-    let index_url = match &n.index_url {
-        Some(i) => at_source(&n.source, i)
-            .map_err(|e| anyhow::anyhow!("{} announces its index at {e}", n.source))?,
-        None => format!("{file_url}.hnsw"),
-    };
-    tracing::info!(
-        "downloading the network's contextionary ({} {}) from {file_url}",
-        n.algorithm,
-        n.hash
-    );
-    let started = Instant::now();
-    if !download(http, &file_url, &path).await? {
-        anyhow::bail!(
-            "GET {file_url} answered 404: {} announces a contextionary it does not serve",
-            n.source
-        );
-    }
-    let has_index = match download(http, &index_url, &index).await {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!(
-                "the contextionary's index was not downloaded ({e}); searches are exact"
-            );
-            false
-        }
-    };
-    let handle = open(&path)?;
-    let got = hash_of(&handle, &n.algorithm).await?;
-    if got != n.hash {
-        let _ = tokio::fs::remove_file(&path).await;
-        let _ = tokio::fs::remove_file(&index).await;
-        anyhow::bail!(
-            "the contextionary downloaded from {file_url} has {} {got}, not the network's {}: refusing to start",
-            n.algorithm,
-            n.hash
-        );
-    }
-    tracing::info!(
-        "downloaded and verified the network's contextionary in {:.1}s: {}{}",
-        started.elapsed().as_secs_f64(),
-        path.display(),
-        if has_index { " (with its index)" } else { "" }
-    );
-    let md5 = hash_of(&handle, "md5").await?;
-    Ok(Some(SettledContextionary {
-        handle,
-        local: LocalContextionary {
-            path: Some(path),
-            index_path: has_index.then_some(index),
-            md5,
-        },
-        downloaded: true,
-    }))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Membership state.
+
+/// How a peer's schema download stands.
+#[derive(Default, Clone)]
+struct SchemaState {
+    /// The hash downloaded.
+    downloaded: Option<String>,
+    /// Failed downloads in a row.
+    failures: u32,
+    /// No attempt before.
+    next_attempt: Option<Instant>,
+    /// Why the last one failed.
+    error: Option<String>,
+}
 
 /// What this server knows about its membership, beside the directory.
 pub struct Membership {
@@ -725,12 +197,12 @@ pub struct Membership {
     wake: Notify,
     /// Peers whose schema is being downloaded.
     downloading: Mutex<HashSet<String>>,
-    /// The hash of each peer's schema as downloaded.
-    downloaded: Mutex<HashMap<String, String>>,
-    /// Failed schema downloads in a row, per peer (only the first is a warning).
-    schema_failures: Mutex<HashMap<String, u32>>,
+    /// Each peer's schema download.
+    schemas: Mutex<HashMap<String, SchemaState>>,
     /// Bootstrapped mode: echo failures in a row, per peer.
     echo_failures: Mutex<HashMap<String, u32>>,
+    /// Whether the directory's cap was logged.
+    warned_full: AtomicBool,
 }
 
 impl Default for Membership {
@@ -746,9 +218,9 @@ impl Default for Membership {
             started: AtomicBool::new(false),
             wake: Notify::new(),
             downloading: Mutex::new(HashSet::new()),
-            downloaded: Mutex::new(HashMap::new()),
-            schema_failures: Mutex::new(HashMap::new()),
+            schemas: Mutex::new(HashMap::new()),
             echo_failures: Mutex::new(HashMap::new()),
+            warned_full: AtomicBool::new(false),
         }
     }
 }
@@ -794,24 +266,19 @@ impl PeerNode {
         self.membership.contextionary.get()
     }
 
-    /// This server's base URL as peers reach it.
-    pub fn public_url(&self) -> String {
-        base_url(&self.config.public_url)
-    }
-
     /// This server's contextionary as other peers may download it.
-    pub fn contextionary_wire(&self) -> Option<WireContextionary> {
+    pub fn contextionary_wire(&self) -> Option<ContextionaryOffer> {
         let c = self.contextionary()?;
         let url = c
             .file_name()
-            .map(|f| format!("{}{PEER_BASE}/p2p/contextionary/{f}", self.public_url()));
-        Some(WireContextionary {
+            .map(|f| self.public_uri.api(&format!("/p2p/contextionary/{f}")));
+        Some(ContextionaryOffer {
             index_url: match (&url, &c.index_path) {
                 (Some(u), Some(_)) => Some(format!("{u}.hnsw")),
                 _ => None,
             },
             url,
-            hash: Some(WireHash {
+            hash: Some(ContentHash {
                 algorithm: "md5".into(),
                 value: c.md5.clone(),
             }),
@@ -828,21 +295,36 @@ impl PeerNode {
         (o, h)
     }
 
-    /// What `GET /peers/echo` answers.
-    pub async fn echo(&self) -> Echo {
+    /// What `GET /peers/echo` answers to a request signed by `asker` (if signed): with
+    /// whether this peer knows the asker by that key.
+    pub async fn echo(&self, asker: Option<&Verified>) -> Echo {
         Echo {
             peer_name: self.config.peer_name.clone(),
             id: self.peer_id().unwrap_or(self.membership.self_id),
             schema_hash: self.schema().await.1,
+            identity: Some(self.identity().to_string()),
+            knows_you: asker.map(|v| {
+                self.directory
+                    .get(&v.peer)
+                    .is_some_and(|k| key_of(&k.peer) == Some(v.key))
+            }),
         }
     }
 
     /// Whether the schema of the known peer `k` has been downloaded at its current hash.
     pub fn schema_current(&self, k: &KnownPeer) -> bool {
         k.schema.is_some()
-            && lock(&self.membership.downloaded)
+            && lock(&self.membership.schemas)
                 .get(&k.peer.name)
+                .and_then(|s| s.downloaded.as_ref())
                 .is_some_and(|h| *h == k.peer.schema_hash || k.peer.schema_hash.is_empty())
+    }
+
+    /// Why the schema of peer `name` was left out, if it was.
+    pub fn schema_error(&self, name: &str) -> Option<String> {
+        lock(&self.membership.schemas)
+            .get(name)
+            .and_then(|s| s.error.clone())
     }
 
     /// Starts joining the network in the background (once): registering and pinging, or
@@ -854,16 +336,20 @@ impl PeerNode {
         let me = self.clone();
         match self.mode() {
             Mode::Genesis(g) => {
+                self.warn_if_plain(&g);
                 tokio::spawn(async move { me.genesis_loop(g).await });
             }
             Mode::Bootstrapped(b) => {
+                if let Some(first) = b.first() {
+                    self.warn_if_plain(first);
+                }
                 tokio::spawn(async move { me.bootstrapped_loop(b).await });
             }
         }
     }
 
     /// Leaves the network: stops the membership loop and, in genesis mode, deregisters
-    /// (`DELETE {genesis}/peers/{id}`), all within `timeout`.
+    /// (`DELETE {genesis}/peers/{id}`, signed), all within `timeout`.
     pub async fn leave(&self, timeout: Duration) {
         self.membership.leaving.store(true, Ordering::SeqCst);
         self.membership.wake.notify_waiters();
@@ -877,18 +363,21 @@ impl PeerNode {
             let Some(id) = lock(&self.membership.registration).take() else {
                 return;
             };
-            let url = format!("{genesis}/peers/{id}");
-            match self.http.delete(&url).timeout(timeout).send().await {
-                Ok(r)
-                    if r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND =>
-                {
+            let url = genesis.at(&format!("/peers/{id}"));
+            match self
+                .client()
+                .send(Call::delete(&url).timeout(timeout))
+                .await
+            {
+                Ok(a) if a.ok() || a.status == 404 => {
                     tracing::info!("left the network (DELETE {url})");
                 }
-                Ok(r) => tracing::warn!(
-                    "leaving the network: DELETE {url} answered {}",
-                    describe(r).await
+                Ok(a) => tracing::warn!(
+                    "leaving the network: DELETE {url} answered {}: {}",
+                    a.status,
+                    a.error_message()
                 ),
-                Err(e) => tracing::warn!("leaving the network: DELETE {url}: {}", error_chain(&e)),
+                Err(e) => tracing::warn!("leaving the network: DELETE {url}: {e}"),
             }
         };
         if tokio::time::timeout(timeout, work).await.is_err() {
@@ -916,7 +405,7 @@ impl PeerNode {
 
     // -- Genesis mode ------------------------------------------------------------------------
 
-    async fn genesis_loop(self: Arc<Self>, genesis: String) {
+    async fn genesis_loop(self: Arc<Self>, genesis: PeerUri) {
         let interval = self.config.ping_interval;
         let mut failures = 0u32;
         loop {
@@ -1010,30 +499,30 @@ impl PeerNode {
         }
     }
 
-    async fn register(&self, genesis: &str) -> Result<Uuid, String> {
-        let url = format!("{genesis}/peers/register");
-        let body = RegisterBody {
-            peer_name: &self.config.peer_name,
-            peer_uri: &self.public_url(),
+    async fn register(&self, genesis: &PeerUri) -> Result<Uuid, String> {
+        let url = genesis.at("/peers/register");
+        let body = Registration {
+            peer_name: Some(self.config.peer_name.clone()),
+            peer_uri: Some(self.public_uri.to_string()),
         };
-        let r = self
-            .http
-            .post(&url)
-            .timeout(GENESIS_TIMEOUT)
-            .json(&body)
-            .send()
+        let call = Call::json(http::Method::POST, &url, &body).timeout(GENESIS_TIMEOUT);
+        let a = self
+            .client()
+            .send(call)
             .await
-            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
-        if !r.status().is_success() {
-            return Err(format!("POST {url} answered {}", describe(r).await));
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        check_genesis_key(&self.config, &self.transport, genesis, &a)?;
+        if !a.ok() {
+            return Err(format!(
+                "POST {url} answered {}: {}",
+                a.status,
+                a.error_message()
+            ));
         }
-        let a: RegisterAnswer = r.json().await.map_err(|e| {
-            format!(
-                "POST {url}: the answer is not a registration: {}",
-                error_chain(&e)
-            )
-        })?;
-        let network = a
+        let r: RegistrationAnswer = a
+            .json()
+            .map_err(|e| format!("POST {url}: the answer is not a registration: {e}"))?;
+        let network = r
             .contextionary
             .and_then(|c| NetworkContextionary::from_wire(c, genesis));
         if let (Some(n), Some(ours)) = (&network, self.contextionary()) {
@@ -1045,39 +534,42 @@ impl PeerNode {
                 );
             }
         }
-        Ok(a.peer.id)
+        Ok(r.peer.id)
     }
 
-    async fn ping(&self, genesis: &str, id: Uuid) -> Result<(), PingError> {
-        let url = format!("{genesis}/peers/{id}/ping");
-        let body = PingBody {
-            schema_hash: self.schema().await.1,
+    async fn ping(&self, genesis: &PeerUri, id: Uuid) -> Result<(), PingError> {
+        let url = genesis.at(&format!("/peers/{id}/ping"));
+        let body = Ping {
+            schema_hash: Some(self.schema().await.1),
             peer_list_version: lock(&self.membership.list).version(),
         };
-        let r = self
-            .http
-            .post(&url)
-            .timeout(GENESIS_TIMEOUT)
-            .json(&body)
-            .send()
+        let call = Call::json(http::Method::POST, &url, &body).timeout(GENESIS_TIMEOUT);
+        let a = self
+            .client()
+            .send(call)
             .await
-            .map_err(|e| PingError::Other(format!("POST {url}: {}", error_chain(&e))))?;
-        if r.status() == reqwest::StatusCode::NOT_FOUND {
+            .map_err(|e| PingError::Other(format!("POST {url}: {e}")))?;
+        check_genesis_key(&self.config, &self.transport, genesis, &a).map_err(PingError::Other)?;
+        if a.status == 404 {
             return Err(PingError::Forgotten);
         }
-        if !r.status().is_success() {
+        if !a.ok() {
             return Err(PingError::Other(format!(
-                "POST {url} answered {}",
-                describe(r).await
+                "POST {url} answered {}: {}",
+                a.status,
+                a.error_message()
             )));
         }
         Ok(())
     }
 
-    /// `PUT /p2p/genesis`: a list the genesis pushed, from `remote`. Answers how many peers
-    /// (other than this one) the list holds now.
+    /// `PUT /p2p/genesis`: a list the genesis pushed, signed by `signer` (from `remote`).
+    /// Accepted only signed with the genesis's pinned key (or, with `P2P.acceptUnsignedPeers`,
+    /// unsigned from the genesis's address). Answers how many peers (other than this one) the
+    /// list holds now.
     pub async fn accept_genesis_list(
         self: &Arc<Self>,
+        signer: Option<&Verified>,
         remote: Option<IpAddr>,
         header: impl Fn(&str) -> Option<String>,
         body: &serde_json::Value,
@@ -1088,15 +580,42 @@ impl PeerNode {
                 "this peer has no genesis (it is in a bootstrapped network): it accepts no peer lists",
             ));
         };
-        let Some(remote) = remote else {
-            return Err(Refusal::new(403, "peer lists are accepted only from this peer's genesis; the request's address is unknown"));
-        };
-        let allowed = genesis_addresses(&genesis).await;
-        if !allowed.contains(&remote) {
-            return Err(Refusal::new(
-                403,
-                format!("peer lists are accepted only from this peer's genesis ({genesis}); {remote} is not its address"),
-            ));
+        let pinned = self
+            .config
+            .genesis_key
+            .or_else(|| self.transport.bindings.pinned_genesis(&genesis));
+        match (signer, pinned) {
+            (Some(v), Some(k)) if v.key == k => {}
+            (Some(v), Some(k)) => {
+                return Err(Refusal::new(
+                    403,
+                    format!(
+                        "peer lists are accepted only signed by this peer's genesis ({genesis}, key {k}); this one is signed with {}",
+                        v.key
+                    ),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(Refusal::new(
+                    403,
+                    format!("this peer has not pinned the key of its genesis ({genesis}) yet; it accepts lists once it has registered"),
+                ))
+            }
+            (None, _) if self.config.accept_unsigned => {
+                let allowed = genesis_addresses(&genesis).await;
+                if !remote.is_some_and(|r| allowed.contains(&r)) {
+                    return Err(Refusal::new(
+                        403,
+                        format!("unsigned peer lists are accepted only from the address of this peer's genesis ({genesis})"),
+                    ));
+                }
+            }
+            (None, _) => {
+                return Err(Refusal::new(
+                    401,
+                    format!("peer lists are accepted only signed by this peer's genesis ({genesis})"),
+                ))
+            }
         }
         let update = ListUpdate::from_request(header, body).map_err(|e| Refusal::new(400, e))?;
         let peers = {
@@ -1116,19 +635,40 @@ impl PeerNode {
                 }
             }
         };
-        let n = self.sync_directory(peers);
+        let n = self.sync_directory(peers.into_iter().map(from_list).collect());
         self.refresh_schemas();
         Ok(n)
     }
 
-    /// Makes the directory the genesis's list (without this peer); how many peers it holds.
+    /// Makes the directory the genesis's list (without this peer, at most `limits.max_peers`);
+    /// how many peers it holds.
     fn sync_directory(&self, peers: Vec<Peer>) -> usize {
         let me = self.config.peer_name.clone();
-        let wanted: BTreeMap<String, Peer> = peers
-            .into_iter()
-            .filter(|p| p.name != me)
-            .map(|p| (p.name.clone(), p))
-            .collect();
+        let max = self.core.limits.max_peers;
+        let mut wanted: BTreeMap<String, Peer> = BTreeMap::new();
+        for p in peers {
+            if p.name == me || check_peer_name(&p.name).is_err() {
+                continue;
+            }
+            let Ok(uri) = PeerUri::parse(&p.uri) else {
+                continue;
+            };
+            if wanted.len() >= max {
+                if !self.membership.warned_full.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        "the genesis lists more than {max} peers (limits.max_peers): the rest are left out"
+                    );
+                }
+                break;
+            }
+            wanted.insert(
+                p.name.clone(),
+                Peer {
+                    uri: uri.to_string(),
+                    ..p
+                },
+            );
+        }
         let n = wanted.len();
         let (added, removed) = self.directory.update(|map| {
             let mut changed = false;
@@ -1147,9 +687,10 @@ impl PeerNode {
                     Some(k)
                         if k.peer.id == p.id
                             && k.peer.uri == p.uri
+                            && k.peer.identity == p.identity
                             && k.peer.schema_hash == p.schema_hash => {}
                     Some(k) => {
-                        if k.peer.uri != p.uri {
+                        if k.peer.uri != p.uri || k.peer.identity != p.identity {
                             k.schema = None;
                         }
                         k.peer = Peer {
@@ -1190,11 +731,9 @@ impl PeerNode {
                     format!("; gone: {}", removed.join(", "))
                 }
             );
-            let mut d = lock(&self.membership.downloaded);
-            let mut f = lock(&self.membership.schema_failures);
+            let mut s = lock(&self.membership.schemas);
             for r in &removed {
-                d.remove(r);
-                f.remove(r);
+                s.remove(r);
             }
         }
         n
@@ -1203,78 +742,124 @@ impl PeerNode {
     // -- Schemas -----------------------------------------------------------------------------
 
     /// Downloads, in the background, the schema of every known peer whose schema is missing
-    /// or older than its hash.
+    /// or older than its hash, unless its last attempt failed too recently; at most a few at
+    /// once.
     pub fn refresh_schemas(self: &Arc<Self>) {
         let (_, peers) = self.directory.snapshot();
+        let now = Instant::now();
         for k in peers {
-            if !self.schema_current(&k) {
-                let me = self.clone();
-                tokio::spawn(async move { me.download_schema(k.peer).await });
+            if self.schema_current(&k) {
+                continue;
             }
+            let due = lock(&self.membership.schemas)
+                .get(&k.peer.name)
+                .and_then(|s| s.next_attempt)
+                .is_none_or(|t| t <= now);
+            if !due {
+                continue;
+            }
+            {
+                let mut d = lock(&self.membership.downloading);
+                if d.len() >= SCHEMA_DOWNLOADS || !d.insert(k.peer.name.clone()) {
+                    continue;
+                }
+            }
+            let me = self.clone();
+            tokio::spawn(async move { me.download_schema(k.peer).await });
         }
     }
 
+    async fn fetch_schema(&self, peer: &Peer) -> Result<(Ontology, String), String> {
+        let uri = PeerUri::parse(&peer.uri)?;
+        let a = self
+            .client()
+            .send(Call::get(uri.api("/p2p/schema")).timeout(SCHEMA_TIMEOUT))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.check_signed_by(peer, &a)?;
+        if !a.ok() {
+            return Err(format!("answered {}: {}", a.status, a.error_message()));
+        }
+        let s: SchemaAnswer = a.json().map_err(|e| e.to_string())?;
+        let o: Ontology = serde_json::from_value(s.schema)
+            .map_err(|e| format!("its schema is not an ontology: {e}"))?;
+        o.check(MAX_PEER_CLASSES, MAX_PEER_PROPERTIES)
+            .map_err(|e| format!("its schema breaks the ontology rules: {e}"))?;
+        Ok((o, s.hash))
+    }
+
     async fn download_schema(self: Arc<Self>, peer: Peer) {
-        if !lock(&self.membership.downloading).insert(peer.name.clone()) {
-            return;
-        }
-        let url = format!("{}{PEER_BASE}/p2p/schema", base_url(&peer.uri));
-        let got = async {
-            let r = self
-                .http
-                .get(&url)
-                .timeout(SCHEMA_TIMEOUT)
-                .send()
-                .await
-                .map_err(|e| error_chain(&e))?;
-            if !r.status().is_success() {
-                return Err(format!("answered {}", describe(r).await));
-            }
-            r.json::<SchemaAnswer>().await.map_err(|e| error_chain(&e))
-        }
-        .await;
+        let got = self.fetch_schema(&peer).await;
         lock(&self.membership.downloading).remove(&peer.name);
         match got {
-            Ok(s) => {
-                let schema = Arc::new(s.schema);
+            Ok((o, hash)) => {
+                let schema = Arc::new(o);
                 let stored = self.directory.update(|map| match map.get_mut(&peer.name) {
-                    Some(k) if same_uri(&k.peer.uri, &peer.uri) => {
+                    Some(k) if k.peer.uri == peer.uri && k.peer.identity == peer.identity => {
                         k.schema = Some(schema);
                         (true, true)
                     }
                     _ => (false, false),
                 });
-                lock(&self.membership.schema_failures).remove(&peer.name);
                 if stored {
-                    lock(&self.membership.downloaded).insert(peer.name.clone(), s.hash.clone());
-                    tracing::debug!("downloaded the schema of {} ({})", peer.name, s.hash);
+                    lock(&self.membership.schemas).insert(
+                        peer.name.clone(),
+                        SchemaState {
+                            downloaded: Some(hash.clone()),
+                            ..SchemaState::default()
+                        },
+                    );
+                    tracing::debug!("downloaded the schema of {} ({hash})", peer.name);
                 }
             }
             Err(e) => {
                 let failures = {
-                    let mut f = lock(&self.membership.schema_failures);
-                    let n = f.entry(peer.name.clone()).or_insert(0);
-                    *n += 1;
-                    *n
+                    let mut schemas = lock(&self.membership.schemas);
+                    let s = schemas.entry(peer.name.clone()).or_default();
+                    s.failures += 1;
+                    let pause = self
+                        .config
+                        .ping_interval
+                        .saturating_mul(1u32 << s.failures.min(10))
+                        .min(MAX_SCHEMA_BACKOFF);
+                    s.next_attempt = Some(Instant::now() + pause);
+                    s.error = Some(e.clone());
+                    s.failures
                 };
                 if failures == 1 {
                     tracing::warn!(
-                        "cannot download the schema of peer {} (GET {url}): {e}; trying again every ping interval",
+                        "peer {} is left out of Network: its schema could not be taken ({e}); trying again later, less and less often",
                         peer.name
                     );
                 } else {
-                    tracing::debug!(
-                        "cannot download the schema of peer {} (failure {failures}): {e}",
-                        peer.name
-                    );
+                    tracing::debug!("the schema of peer {} (failure {failures}): {e}", peer.name);
                 }
             }
         }
     }
 
+    /// An answer from `peer` must be signed with its bound key (unsigned only from a peer that
+    /// cannot sign, with `P2P.acceptUnsignedPeers`).
+    pub(crate) fn check_signed_by(
+        &self,
+        peer: &Peer,
+        a: &weft_peer_protocol::Answer,
+    ) -> Result<(), String> {
+        match (key_of(peer), &a.signer) {
+            (Some(k), Some(v)) if v.key == k => Ok(()),
+            (Some(k), Some(v)) => Err(format!(
+                "answered signed with {}, not with its key {k}",
+                v.key
+            )),
+            (Some(k), None) => Err(format!("answered unsigned, not signed with its key {k}")),
+            (None, _) if self.config.accept_unsigned => Ok(()),
+            (None, _) => Err("has no key this peer knows".into()),
+        }
+    }
+
     // -- Bootstrapped mode -------------------------------------------------------------------
 
-    async fn bootstrapped_loop(self: Arc<Self>, bootstrapped: Vec<String>) {
+    async fn bootstrapped_loop(self: Arc<Self>, bootstrapped: Vec<PeerUri>) {
         let interval = self.config.ping_interval;
         if bootstrapped.is_empty() {
             self.membership.joined.store(true, Ordering::SeqCst);
@@ -1301,7 +886,7 @@ impl PeerNode {
             if self.leaving() {
                 return;
             }
-            if !bootstrapped.is_empty() && self.directory.snapshot().1.is_empty() {
+            if !bootstrapped.is_empty() && self.directory.is_empty() {
                 self.announce_self(&bootstrapped).await;
             }
             self.refresh_schemas();
@@ -1311,23 +896,24 @@ impl PeerNode {
     async fn self_announcement(&self) -> Announcement {
         Announcement {
             peer_name: self.config.peer_name.clone(),
-            peer_uri: self.public_url(),
+            peer_uri: self.public_uri.to_string(),
             id: Some(self.membership.self_id),
             schema_hash: Some(self.schema().await.1),
+            identity: Some(self.identity().to_string()),
         }
     }
 
     /// Announces this peer to the first of `bootstrapped` that answers, and stores the peers it
     /// answers with. Whether one answered.
-    async fn announce_self(self: &Arc<Self>, bootstrapped: &[String]) -> bool {
+    async fn announce_self(self: &Arc<Self>, bootstrapped: &[PeerUri]) -> bool {
         let me = self.self_announcement().await;
         let mut why = vec![];
         for b in bootstrapped {
-            if same_uri(b, &me.peer_uri) {
+            if *b == self.public_uri {
                 continue;
             }
             match self.post_announcement(b, &me).await {
-                Ok(a) => {
+                Ok((a, signer)) => {
                     if let (Some(theirs), Some(ours)) = (&a.contextionary_md5, self.contextionary())
                     {
                         if *theirs != ours.md5 {
@@ -1337,8 +923,17 @@ impl PeerNode {
                             );
                         }
                     }
-                    let n = a.peers.len();
-                    self.store_vouched(a.peers);
+                    // The answering peer lists itself: its entry must carry the key it signed with.
+                    let peers: Vec<ListedPeer> = a
+                        .peers
+                        .into_iter()
+                        .filter(|p| {
+                            PeerUri::parse(&p.uri).ok().as_ref() != Some(b)
+                                || signer.as_ref().map(|k| k.to_string()) == p.identity
+                        })
+                        .collect();
+                    let n = peers.len();
+                    self.store_vouched(peers);
                     self.membership.joined.store(true, Ordering::SeqCst);
                     tracing::info!(
                         "announced {} to {b}, which knows {n} peers",
@@ -1357,58 +952,99 @@ impl PeerNode {
         false
     }
 
+    /// Posts `a` to `to`; the answer and the key it was signed with (`None`: unsigned, taken
+    /// only with `P2P.acceptUnsignedPeers`).
     async fn post_announcement(
         &self,
-        to: &str,
+        to: &PeerUri,
         a: &Announcement,
-    ) -> Result<AnnounceAnswer, String> {
-        let url = format!("{}{PEER_BASE}/peers", base_url(to));
+    ) -> Result<(AnnounceAnswer, Option<PublicKey>), String> {
+        let url = to.api("/peers");
+        let call = Call::json(http::Method::POST, &url, a).timeout(ANNOUNCE_TIMEOUT);
         let r = self
-            .http
-            .post(&url)
-            .timeout(ANNOUNCE_TIMEOUT)
-            .json(a)
-            .send()
+            .client()
+            .send(call)
             .await
-            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
-        if !r.status().is_success() {
-            return Err(format!("POST {url} answered {}", describe(r).await));
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let signer = r.signer.as_ref().map(|v| v.key);
+        if signer.is_none() && !self.config.accept_unsigned {
+            return Err(format!(
+                "POST {url} answered unsigned: it is no Weft peer of this version (a Weaviate 0.12 peer is trusted only with P2P.acceptUnsignedPeers: true)"
+            ));
         }
-        r.json().await.map_err(|e| {
-            format!(
-                "POST {url}: the answer is not an announcement's: {}",
-                error_chain(&e)
-            )
-        })
+        if !r.ok() {
+            return Err(format!(
+                "POST {url} answered {}: {}",
+                r.status,
+                r.error_message()
+            ));
+        }
+        let answer = r
+            .json()
+            .map_err(|e| format!("POST {url}: the answer is not an announcement's: {e}"))?;
+        Ok((answer, signer))
     }
 
-    /// Stores peers a bootstrapped peer answered with (it echo-checked them).
-    fn store_vouched(&self, peers: Vec<WirePeer>) {
+    /// Stores peers a bootstrapped peer answered with (it echo-checked them), each name bound
+    /// to the key listed with it; a name bound to another key here is left out.
+    fn store_vouched(&self, peers: Vec<ListedPeer>) {
         let me = self.config.peer_name.clone();
-        let my_uri = self.public_url();
+        let max = self.core.limits.max_peers;
+        let bindings = &self.transport.bindings;
+        let mut accepted = vec![];
+        for p in peers {
+            if p.name == me || check_peer_name(&p.name).is_err() {
+                continue;
+            }
+            let Ok(uri) = PeerUri::parse(&p.uri) else {
+                continue;
+            };
+            if uri == self.public_uri {
+                continue;
+            }
+            let key: Option<PublicKey> = p.identity.as_deref().and_then(|k| k.parse().ok());
+            match key {
+                Some(k) => match bindings.bind(&p.name, k) {
+                    Ok(_) => {}
+                    Err(Binding::Taken(bound)) => {
+                        tracing::warn!(
+                            "left out peer {} at {uri}: it is listed with key {k}, but its name is bound to {bound} here",
+                            p.name
+                        );
+                        continue;
+                    }
+                    Err(Binding::Full(n)) => {
+                        tracing::warn!(
+                            "left out peer {}: {n} peer names are bound here (limits.max_peers)",
+                            p.name
+                        );
+                        continue;
+                    }
+                },
+                None if self.config.accept_unsigned && bindings.get(&p.name).is_none() => {}
+                None => continue,
+            }
+            accepted.push((p, uri, key));
+        }
         self.directory.update(|map| {
             let mut changed = false;
-            for p in peers {
-                if p.name == me || same_uri(&p.uri, &my_uri) {
-                    continue;
-                }
-                if crate::genesis::check_peer_name(&p.name).is_err()
-                    || crate::genesis::check_peer_uri(&p.uri).is_err()
-                {
-                    continue;
-                }
-                let uri = base_url(&p.uri);
+            for (p, uri, key) in accepted {
+                let identity = key.map(|k| k.to_string());
                 match map.get_mut(&p.name) {
-                    Some(k) if same_uri(&k.peer.uri, &uri) && k.peer.id == p.id => {}
-                    _ => {
+                    Some(k) if k.peer.uri == uri.as_str() && k.peer.identity == identity => {}
+                    existing => {
+                        if existing.is_none() && map.len() >= max {
+                            continue;
+                        }
                         map.insert(
                             p.name.clone(),
                             KnownPeer {
                                 peer: Peer {
                                     id: p.id,
                                     name: p.name,
-                                    uri,
+                                    uri: uri.to_string(),
                                     schema_hash: p.schema_hash,
+                                    identity,
                                     last_contact_ms: now_ms(),
                                 },
                                 schema: None,
@@ -1422,21 +1058,39 @@ impl PeerNode {
         });
     }
 
-    async fn get_echo(&self, uri: &str) -> Result<Echo, String> {
-        let url = format!("{}{PEER_BASE}/peers/echo", base_url(uri));
-        let r = self
-            .http
-            .get(&url)
-            .timeout(ECHO_TIMEOUT)
-            .send()
+    /// `GET {uri}/weaviate/v1/peers/echo`, the answer signed with `key` (any key when `None`,
+    /// or none with `P2P.acceptUnsignedPeers`). The error is for this server's log only.
+    async fn get_echo(
+        &self,
+        uri: &PeerUri,
+        key: Option<&PublicKey>,
+    ) -> Result<(Echo, Option<PublicKey>), String> {
+        let url = uri.api("/peers/echo");
+        let a = self
+            .client()
+            .send(Call::get(&url).timeout(ECHO_TIMEOUT))
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-        if !r.status().is_success() {
-            return Err(format!("GET {url} answered {}", describe(r).await));
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let signer = a.signer.as_ref().map(|v| v.key);
+        match (key, signer) {
+            (Some(k), Some(s)) if *k == s => {}
+            (Some(k), _) => {
+                return Err(format!(
+                    "GET {url}: the answer is not signed with {k} (signed with {signer:?})"
+                ))
+            }
+            (None, None) if !self.config.accept_unsigned => {
+                return Err(format!("GET {url}: the answer is not signed"))
+            }
+            _ => {}
         }
-        r.json()
-            .await
-            .map_err(|e| format!("GET {url}: the answer is not an echo: {}", error_chain(&e)))
+        if !a.ok() {
+            return Err(format!("GET {url} answered {}", a.status));
+        }
+        let echo: Echo = a
+            .json()
+            .map_err(|e| format!("GET {url}: the answer is not an echo: {e}"))?;
+        Ok((echo, signer))
     }
 
     /// Echoes every known peer once; drops those that failed [`ECHO_FAILURES_TO_DROP`] times in a
@@ -1446,7 +1100,10 @@ impl PeerNode {
         let checks = peers.into_iter().map(|k| {
             let me = self.clone();
             async move {
-                let r = me.get_echo(&k.peer.uri).await;
+                let r = match PeerUri::parse(&k.peer.uri) {
+                    Ok(uri) => me.get_echo(&uri, key_of(&k.peer).as_ref()).await,
+                    Err(e) => Err(e),
+                };
                 (k, r)
             }
         });
@@ -1454,9 +1111,10 @@ impl PeerNode {
         for (k, r) in results {
             let name = k.peer.name.clone();
             match r {
-                Ok(echo) if echo.peer_name == name => {
+                Ok((echo, _)) if echo.peer_name == name => {
                     lock(&self.membership.echo_failures).remove(&name);
                     let restarted = echo.id != k.peer.id;
+                    let forgot_us = echo.knows_you == Some(false);
                     self.directory.update(|map| match map.get_mut(&name) {
                         Some(e) if e.peer.uri == k.peer.uri => {
                             e.peer.last_contact_ms = now_ms();
@@ -1468,24 +1126,31 @@ impl PeerNode {
                         }
                         _ => (false, ()),
                     });
-                    if restarted {
-                        tracing::info!(
-                            "peer {name} restarted (new id {}): announcing this peer to it again",
-                            echo.id
-                        );
+                    if restarted || forgot_us {
+                        if restarted {
+                            tracing::info!(
+                                "peer {name} restarted (new id {}): announcing this peer to it again",
+                                echo.id
+                            );
+                        } else {
+                            tracing::info!(
+                                "peer {name} does not know this peer (by its key): announcing this peer to it again"
+                            );
+                        }
                         let me = self.clone();
-                        let uri = k.peer.uri.clone();
-                        tokio::spawn(async move {
-                            let a = me.self_announcement().await;
-                            if let Err(e) = me.post_announcement(&uri, &a).await {
-                                tracing::warn!("announcing this peer to {uri} again: {e}");
-                            }
-                        });
+                        if let Ok(uri) = PeerUri::parse(&k.peer.uri) {
+                            tokio::spawn(async move {
+                                let a = me.self_announcement().await;
+                                if let Err(e) = me.post_announcement(&uri, &a).await {
+                                    tracing::warn!("announcing this peer to {uri} again: {e}");
+                                }
+                            });
+                        }
                     }
                 }
                 other => {
                     let why = match other {
-                        Ok(echo) => format!("it answers as {}", echo.peer_name),
+                        Ok((echo, _)) => format!("it answers as {}", echo.peer_name),
                         Err(e) => e,
                     };
                     let failures = {
@@ -1496,7 +1161,7 @@ impl PeerNode {
                     };
                     if failures >= ECHO_FAILURES_TO_DROP {
                         lock(&self.membership.echo_failures).remove(&name);
-                        lock(&self.membership.downloaded).remove(&name);
+                        lock(&self.membership.schemas).remove(&name);
                         let dropped = self.directory.update(|map| match map.get(&name) {
                             Some(e) if e.peer.uri == k.peer.uri => {
                                 map.remove(&name);
@@ -1517,12 +1182,13 @@ impl PeerNode {
         }
     }
 
-    /// `POST /peers`: a peer announces itself (or another peer announces a newcomer). The
-    /// newcomer is echo-checked; one already known (same name and URI) is left as it is;
-    /// otherwise it is stored and announced to every known peer. The answer carries this
-    /// peer's contextionary and the peers it knows (itself included).
+    /// `POST /peers`: a peer announces itself, or a known peer passes a newcomer on. See the
+    /// module documentation for the rules; the answer carries this peer's contextionary and the
+    /// peers it knows (itself included).
     pub async fn accept_announcement(
         self: &Arc<Self>,
+        signer: Option<&Verified>,
+        remote: Option<IpAddr>,
         a: Announcement,
     ) -> Result<AnnounceAnswer, Refusal> {
         if let Mode::Genesis(g) = self.mode() {
@@ -1531,97 +1197,275 @@ impl PeerNode {
                 format!("this peer's network is run by the genesis {g}: register there (POST {g}/peers/register), not by announcing"),
             ));
         }
-        crate::genesis::check_peer_name(&a.peer_name).map_err(|e| Refusal::new(422, e))?;
-        let uri = crate::genesis::check_peer_uri(&a.peer_uri).map_err(|e| Refusal::new(422, e))?;
-        let uri = base_url(&uri);
-        if a.peer_name == self.config.peer_name {
-            if same_uri(&uri, &self.public_url()) {
+        if signer.is_none() && !self.config.accept_unsigned {
+            return Err(Refusal::new(
+                401,
+                "sign the announcement with the sending peer's key (see README \"Running a network across organisations\"); a Weaviate 0.12 peer, which cannot sign, is taken only by peers with P2P.acceptUnsignedPeers: true",
+            ));
+        }
+        let limit = self.core.limits.peer_announces_per_minute;
+        let by_key = signer
+            .map(|v| v.key.key_id())
+            .unwrap_or_else(|| "unsigned".into());
+        let by_address = remote.map(|r| r.to_string()).unwrap_or_default();
+        for (budget, who) in [
+            (&self.budgets.announces_by_key, &by_key),
+            (&self.budgets.announces_by_address, &by_address),
+        ] {
+            if let Err(over) = budget.take(who) {
+                return Err(Refusal::over_budget(
+                    format!(
+                        "more than {limit} announcements a minute from this sender (limits.peer_announces_per_minute); try again in {} s",
+                        over.retry_after_s
+                    ),
+                    over.retry_after_s,
+                ));
+            }
+        }
+        check_peer_name(&a.peer_name).map_err(|e| Refusal::new(422, e))?;
+        let uri =
+            PeerUri::parse(&a.peer_uri).map_err(|e| Refusal::new(422, format!("peerUri: {e}")))?;
+        let name = a.peer_name.clone();
+        if name == self.config.peer_name {
+            if uri == self.public_uri {
                 return Ok(self.answer_for(&self.me_as_peer().await).await);
             }
             return Err(Refusal::new(
                 409,
                 format!(
-                    "the peer name {:?} is this peer's (at {}); choose another network.peer_name",
-                    a.peer_name,
-                    self.public_url()
+                    "the peer name {name:?} is this peer's (at {}); choose another network.peer_name",
+                    self.public_uri
                 ),
             ));
         }
-        let echo = self.get_echo(&uri).await.map_err(|e| {
-            Refusal::new(400, format!("peer not reachable: {e}; check that peerUri is the address other peers reach it at"))
-        })?;
-        if echo.peer_name != a.peer_name {
+        let announced: Option<PublicKey> = match &a.identity {
+            Some(k) => Some(
+                k.parse()
+                    .map_err(|e| Refusal::new(422, format!("identity: {e}")))?,
+            ),
+            None => None,
+        };
+        // Who vouches: the newcomer itself, or a known peer passing it on.
+        let key = match signer {
+            Some(v) if v.peer == name => {
+                if announced.is_some_and(|k| k != v.key) {
+                    return Err(Refusal::new(
+                        422,
+                        format!(
+                            "identity {} is not the key the announcement is signed with ({})",
+                            announced.map(|k| k.to_string()).unwrap_or_default(),
+                            v.key
+                        ),
+                    ));
+                }
+                Some(v.key)
+            }
+            Some(v) => {
+                let known = self.directory.get(&v.peer);
+                if known.as_ref().and_then(|k| key_of(&k.peer)) != Some(v.key) {
+                    return Err(Refusal::new(
+                        403,
+                        format!(
+                            "peer {:?} announces {name:?}, but only a peer may announce itself, or a peer this one knows (by its key) pass a newcomer on",
+                            v.peer
+                        ),
+                    ));
+                }
+                if announced.is_none() && !self.config.accept_unsigned {
+                    return Err(Refusal::new(
+                        422,
+                        "a passed-on announcement names the newcomer's identity (its public key)",
+                    ));
+                }
+                announced
+            }
+            None => announced,
+        };
+        let bindings = &self.transport.bindings;
+        match key {
+            Some(k) => match bindings.check(&name, &k) {
+                Ok(()) => {}
+                Err(Binding::Taken(bound)) => {
+                    return Err(Refusal::new(
+                        409,
+                        format!(
+                            "peer name {name:?} is bound to another key ({bound}) here; the announcement is for {k}. If that peer lost its key, this server's operator removes it with DELETE /weaviate/v1/p2p/peers/{name} (root key); otherwise choose another network.peer_name"
+                        ),
+                    ))
+                }
+                Err(Binding::Full(n)) => {
+                    return Err(Refusal::over_budget(
+                        format!("this peer knows {n} peers, its limit (limits.max_peers)"),
+                        60,
+                    ))
+                }
+            },
+            None => {
+                if let Some(bound) = bindings.get(&name) {
+                    return Err(Refusal::new(
+                        409,
+                        format!("peer name {name:?} is bound to the key {bound}: announce with a request signed by it"),
+                    ));
+                }
+            }
+        }
+        let identity = key.map(|k| k.to_string());
+        let known = self.directory.get(&name);
+        if let Some(k) = &known {
+            if k.peer.uri == uri.as_str() && k.peer.identity == identity {
+                // Known, same key and address: nothing to check or pass on.
+                return Ok(self.answer_for(&k.peer).await);
+            }
+        } else if self.directory.len() >= self.core.limits.max_peers {
+            return Err(Refusal::over_budget(
+                format!(
+                    "this peer knows {} peers, its limit (limits.max_peers)",
+                    self.core.limits.max_peers
+                ),
+                60,
+            ));
+        }
+        let (echo, _) = match self.get_echo(&uri, key.as_ref()).await {
+            Ok(e) => e,
+            Err(why) => {
+                tracing::info!("refused the announcement of {name} at {uri}: {why}");
+                return Err(Refusal::new(
+                    400,
+                    format!(
+                        "peer not reachable: {NO_ECHO} at {} (signed with its key); check that peerUri is the address other peers reach it at",
+                        uri.api("/peers/echo")
+                    ),
+                ));
+            }
+        };
+        if echo.peer_name != name {
+            tracing::info!(
+                "refused the announcement of {name} at {uri}: it answers as {}",
+                echo.peer_name
+            );
             return Err(Refusal::new(
                 400,
                 format!(
-                    "{uri} answers its echo as peer {:?}, not {:?}",
-                    echo.peer_name, a.peer_name
+                    "peer not reachable: {NO_ECHO} at {} as {name:?}",
+                    uri.api("/peers/echo")
                 ),
             ));
         }
+        self.warn_if_plain(&uri);
+        if let Some(k) = key {
+            match bindings.bind(&name, k) {
+                Ok(true) => tracing::info!("peer name {name} is bound to {k}"),
+                Ok(false) => {}
+                Err(Binding::Taken(bound)) => {
+                    return Err(Refusal::new(
+                        409,
+                        format!("peer name {name:?} is bound to another key ({bound}) here"),
+                    ))
+                }
+                Err(Binding::Full(n)) => {
+                    return Err(Refusal::over_budget(
+                        format!("this peer knows {n} peers, its limit (limits.max_peers)"),
+                        60,
+                    ))
+                }
+            }
+        }
         let peer = Peer {
             id: echo.id,
-            name: a.peer_name.clone(),
-            uri: uri.clone(),
+            name: name.clone(),
+            uri: uri.to_string(),
             schema_hash: echo.schema_hash.clone(),
+            identity,
             last_contact_ms: now_ms(),
         };
-        lock(&self.membership.echo_failures).remove(&peer.name);
-        let is_new = self.directory.update(|map| match map.get_mut(&peer.name) {
-            Some(k) if same_uri(&k.peer.uri, &peer.uri) => {
-                // Known: keep it, with what its echo says now.
-                let changed = k.peer.id != peer.id || k.peer.schema_hash != peer.schema_hash;
-                k.peer.id = peer.id;
-                k.peer.schema_hash = peer.schema_hash.clone();
-                k.peer.last_contact_ms = peer.last_contact_ms;
-                (changed, false)
-            }
-            _ => {
-                map.insert(
-                    peer.name.clone(),
-                    KnownPeer {
-                        peer: peer.clone(),
-                        schema: None,
-                    },
-                );
-                (true, true)
-            }
-        });
-        if is_new {
-            tracing::info!(
-                "peer {} at {} joined (announced, echo-checked)",
-                peer.name,
-                peer.uri
+        lock(&self.membership.echo_failures).remove(&name);
+        self.directory.update(|map| {
+            map.insert(
+                name.clone(),
+                KnownPeer {
+                    peer: peer.clone(),
+                    schema: None,
+                },
             );
-            lock(&self.membership.downloaded).remove(&peer.name);
-            // Tell everybody else.
-            let (_, known) = self.directory.snapshot();
-            let forward = Announcement {
-                peer_name: peer.name.clone(),
-                peer_uri: peer.uri.clone(),
-                id: Some(peer.id),
-                schema_hash: Some(peer.schema_hash.clone()),
-            };
-            for k in known.into_iter().filter(|k| k.peer.name != peer.name) {
-                let me = self.clone();
-                let forward = forward.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = me.post_announcement(&k.peer.uri, &forward).await {
-                        tracing::warn!("announcing {} to {}: {e}", forward.peer_name, k.peer.name);
-                    }
-                });
-            }
+            (true, ())
+        });
+        tracing::info!("peer {name} at {uri} joined (announced, echo-checked with its key)");
+        lock(&self.membership.schemas).remove(&name);
+        // Pass it on, once, to everybody else — only when the newcomer announced itself here
+        // (or cannot sign): a peer told by another peer leaves the passing on to that one, so a
+        // join costs one message per peer, not one per pair.
+        let self_announced = signer.is_none_or(|v| v.peer == name);
+        if !self_announced {
+            self.refresh_schemas();
+            return Ok(self.answer_for(&peer).await);
+        }
+        let (_, others) = self.directory.snapshot();
+        let forward = Announcement {
+            peer_name: peer.name.clone(),
+            peer_uri: peer.uri.clone(),
+            id: Some(peer.id),
+            schema_hash: Some(peer.schema_hash.clone()),
+            identity: peer.identity.clone(),
+        };
+        let from = signer.map(|v| v.peer.clone());
+        for k in others
+            .into_iter()
+            .filter(|k| k.peer.name != name && Some(&k.peer.name) != from.as_ref())
+        {
+            let me = self.clone();
+            let forward = forward.clone();
+            tokio::spawn(async move {
+                let Ok(to) = PeerUri::parse(&k.peer.uri) else {
+                    return;
+                };
+                if let Err(e) = me.post_announcement(&to, &forward).await {
+                    tracing::debug!("passing {} on to {}: {e}", forward.peer_name, k.peer.name);
+                }
+            });
         }
         self.refresh_schemas();
         Ok(self.answer_for(&peer).await)
+    }
+
+    /// The operator removes peer `name` (it lost its key, or left for good): it is forgotten
+    /// and its name freed, so it may announce itself with a new key. In a genesis network the
+    /// genesis holds the names: 409 saying so.
+    pub fn remove_peer(&self, name: &str) -> Result<(), Refusal> {
+        if let Mode::Genesis(g) = self.mode() {
+            return Err(Refusal::new(
+                409,
+                format!("in a network with a genesis the genesis binds peer names to keys: remove {name:?} there (DELETE {}, with the genesis's admin key)", g.at(&format!("/admin/peers/{name}"))),
+            ));
+        }
+        let unbound = self.transport.bindings.remove(name);
+        let known = self.directory.update(|map| {
+            let removed = map.remove(name).is_some();
+            (removed, removed)
+        });
+        lock(&self.membership.schemas).remove(name);
+        lock(&self.membership.echo_failures).remove(name);
+        if unbound.is_none() && !known {
+            return Err(Refusal::new(
+                404,
+                format!("no peer is named {name:?} here, and the name is bound to no key"),
+            ));
+        }
+        tracing::info!(
+            "the operator removed peer {name}{}",
+            unbound
+                .map(|k| format!(" and freed its name (was bound to {k})"))
+                .unwrap_or_default()
+        );
+        Ok(())
     }
 
     async fn me_as_peer(&self) -> Peer {
         Peer {
             id: self.peer_id().unwrap_or(self.membership.self_id),
             name: self.config.peer_name.clone(),
-            uri: self.public_url(),
+            uri: self.public_uri.to_string(),
             schema_hash: self.schema().await.1,
+            identity: Some(self.identity().to_string()),
             last_contact_ms: now_ms(),
         }
     }
@@ -1629,25 +1473,25 @@ impl PeerNode {
     async fn answer_for(&self, newcomer: &Peer) -> AnnounceAnswer {
         let me = self.me_as_peer().await;
         let (_, known) = self.directory.snapshot();
-        let mut peers = vec![WirePeer::from(&me)];
+        let mut peers = vec![listed(&me)];
         peers.extend(
             known
                 .iter()
                 .filter(|k| k.peer.name != newcomer.name)
-                .map(|k| WirePeer::from(&k.peer)),
+                .map(|k| listed(&k.peer)),
         );
         AnnounceAnswer {
             contextionary_md5: self.contextionary().map(|c| c.md5.clone()),
             contextionary: self.contextionary_wire(),
-            peer: WirePeer::from(newcomer),
+            peer: listed(newcomer),
             peers,
         }
     }
 }
 
 /// The addresses the genesis URL's host resolves to (IPv4-mapped IPv6 as IPv4).
-async fn genesis_addresses(genesis: &str) -> Vec<IpAddr> {
-    let Ok(url) = reqwest::Url::parse(genesis) else {
+async fn genesis_addresses(genesis: &PeerUri) -> Vec<IpAddr> {
+    let Ok(url) = reqwest::Url::parse(genesis.as_str()) else {
         return vec![];
     };
     let Some(host) = url.host_str() else {
@@ -1682,50 +1526,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_urls_drop_slashes_and_the_api_path() {
-        assert_eq!(base_url("http://h:1/"), "http://h:1");
-        assert_eq!(base_url("http://h:1/weaviate/v1/"), "http://h:1");
-        assert_eq!(base_url("http://h:1/weaviate/v1"), "http://h:1");
-        assert!(same_uri("http://H:1/", "http://h:1"));
-    }
-
-    #[test]
-    fn port_zero_becomes_the_bound_port() {
-        assert_eq!(
-            with_bound_port("http://127.0.0.1:0", 8123),
-            "http://127.0.0.1:8123"
-        );
-        assert_eq!(
-            with_bound_port("http://127.0.0.1:0/", 8123),
-            "http://127.0.0.1:8123"
-        );
-        assert_eq!(
-            with_bound_port("http://127.0.0.1:9000", 8123),
-            "http://127.0.0.1:9000"
-        );
-        assert_eq!(
-            with_bound_port("http://example.test", 8123),
-            "http://example.test"
-        );
-    }
-
-    #[test]
-    fn downloads_stay_at_their_source() {
-        assert_eq!(
-            at_source(
-                "http://127.0.0.1:7000",
-                "http://10.1.2.3:9/contextionary/a.fifu"
-            )
-            .unwrap(),
-            "http://127.0.0.1:7000/contextionary/a.fifu"
-        );
-        assert_eq!(
-            at_source("http://127.0.0.1:7000", "/contextionary/a.fifu").unwrap(),
-            "http://127.0.0.1:7000/contextionary/a.fifu"
-        );
-    }
-
-    #[test]
     fn schema_hash_is_the_md5_of_the_ontology_json() {
         let o = Ontology::default();
         let want = hex::encode(Md5::digest(serde_json::to_vec(&o).unwrap()));
@@ -1734,23 +1534,28 @@ mod tests {
     }
 
     #[test]
-    fn a_contextionary_without_hash_is_none() {
+    fn a_mode_names_the_setting_of_an_address_that_does_not_parse() {
+        let mut c = P2pConfig {
+            peer_name: "a".into(),
+            public_url: "http://127.0.0.1:1".into(),
+            genesis_url: Some("ftp://g".into()),
+            genesis_key: None,
+            bootstrapped_peers: vec![],
+            request_contextionary: false,
+            accept_unsigned: false,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            credentials: vec![],
+            forward_caller_key: false,
+            share_key: None,
+            data_dir: std::path::PathBuf::from("data"),
+            ca: vec![],
+        };
+        assert!(try_mode(&c).unwrap_err().starts_with("network.genesis_url"));
+        c.genesis_url = None;
+        c.bootstrapped_peers = vec!["http://p:1/weaviate/v1/".into()];
         assert_eq!(
-            NetworkContextionary::from_wire(WireContextionary::default(), "http://g"),
-            None
+            try_mode(&c).unwrap(),
+            Mode::Bootstrapped(vec![PeerUri::parse("http://p:1").unwrap()])
         );
-        let n = NetworkContextionary::from_wire(
-            WireContextionary {
-                url: Some("http://g/contextionary/x.fifu".into()),
-                hash: Some(WireHash {
-                    algorithm: "MD5".into(),
-                    value: "ABC".into(),
-                }),
-                index_url: None,
-            },
-            "http://g",
-        )
-        .unwrap();
-        assert_eq!((n.algorithm.as_str(), n.hash.as_str()), ("md5", "abc"));
     }
 }

@@ -1,35 +1,38 @@
 //! Network questions and network queries: the peer-facing operations `/peers/questions` and
-//! `/peers/answers/{answerId}` (no key), and the [`weft_core::Network`] implementation of
+//! `/peers/answers/{answerId}`, and the [`weft_core::Network`] implementation of
 //! [`crate::PeerNode`] that GraphQL `Network { Get | Fetch | Introspect }` uses.
 //!
 //! **Question the network** (`Fetch`, `Introspect`):
 //!
-//! 1. The asker posts `{answerTo, peerName, question}` to every known peer's
+//! 1. The asker posts `{answerTo, peerName, question}`, signed, to every known peer's
 //!    `POST /weaviate/v1/peers/questions`, concurrently.
-//! 2. A peer accepts a question only when `answerTo` is the URI of a peer it knows (403
-//!    otherwise: it never calls an address nobody vouched for), answers `202 {answerId}`, then
-//!    computes the answer in the background ([`weft_core::Core::answer_question`]: classes
-//!    and properties matched by meaning, beacons of every object, never their contents) and
-//!    posts `{peerName, answer}` — or `{peerName, error}` — to
-//!    `POST {its known URI}/weaviate/v1/peers/answers/{answerId}`.
-//! 3. The asker accepts an answer only for an id it is waiting for, from the peer it asked
-//!    (404 for an unknown or expired id, 403 from another peer). An answer may overtake the
-//!    202 that announces its id: while the asker still waits for a peer's 202, that peer's
-//!    answers are held (a few at most) and matched when the id arrives.
+//! 2. A peer accepts a question only signed with the key of a peer it knows, whose known URI
+//!    is `answerTo` (403 otherwise: strangers get no answers, and nobody is made to call an
+//!    address nobody vouched for), within its budgets (`limits.peer_questions_per_minute` per
+//!    asker, `limits.max_answers_in_progress` at once: 429; `limits.max_question_classes`,
+//!    `_properties`, `_keywords`: 413). It answers `202 {answerId}`, then computes the answer in
+//!    the background ([`weft_core::Core::answer_question`]: classes and properties matched by
+//!    meaning, beacons of the objects `network.share_key` may see, never their contents) and
+//!    posts `{peerName, answer}` — or `{peerName, error}` — signed, to
+//!    `POST {the asker's known URI}/weaviate/v1/peers/answers/{answerId}`.
+//! 3. The asker accepts an answer only signed with the key of the peer it asked, for an id it
+//!    waits for from that peer (404 for an unknown or expired id, 403 from another peer). An
+//!    answer may overtake the 202 that announces its id: while the asker still waits for a
+//!    peer's 202, that peer's answers are held (a few at most) and matched when the id arrives.
 //! 4. The asker collects answers until the timeout; a peer that did not answer in time has an
 //!    error of its own.
 //!
-//! The answer id is a random UUID that only the two peers know; together with the known-peer
-//! rule it is what keeps strangers from injecting answers. The answers being waited for live
-//! in a table of this module, per asking server (keyed by its public URL).
+//! The answers being waited for live in a table of the [`crate::PeerNode`].
 //!
 //! **Network queries** (`Get`): [`weft_core::Network::query_peer`] posts a `Local` GraphQL
-//! query to the peer's `/weaviate/v1/graphql` with the credentials configured for the peer's
-//! URL (`network.peers[]`: `{url, api_key, api_token}`); without an entry, with the caller's own
-//! `X-API-KEY`/`X-API-TOKEN` when `network.forward_caller_key` is true, otherwise without a key.
+//! query, signed, to the peer's `/weaviate/v1/graphql` with the credentials configured for the
+//! peer's URL (`network.peers[]`: `{url, api_key, api_token}`); without an entry, with the
+//! caller's own `X-API-KEY`/`X-API-TOKEN` when `network.forward_caller_key` is true, otherwise
+//! without a key. The answer must be signed with the peer's key, so a key is only ever sent to
+//! the server that holds the peer's name.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -45,6 +48,10 @@ use weft_core::network::{
     ObjectKindName, Peer, PeerAnswer, PropertyQuestion, Question, QuestionKeyword,
 };
 use weft_core::{Error, Result};
+use weft_peer_protocol::signature::Verified;
+use weft_peer_protocol::signed_http;
+use weft_peer_protocol::wire::{ErrorBody, Refusal};
+use weft_peer_protocol::{Call, CallError, PeerClient, PeerUri};
 
 use crate::PeerNode;
 
@@ -54,22 +61,6 @@ const ANSWER_LIMIT: Duration = Duration::from_secs(60);
 const POST_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many answers that overtook their 202 are held per (asker, peer).
 const EARLY_ANSWERS: usize = 16;
-
-/// `http://host:port` or `…/weaviate/v1` + `/weaviate/v1` + `path`.
-pub fn api_url(uri: &str, path: &str) -> String {
-    let base = uri.trim_end_matches('/');
-    if base.ends_with("/weaviate/v1") {
-        format!("{base}{path}")
-    } else {
-        format!("{base}/weaviate/v1{path}")
-    }
-}
-
-/// A peer URL as compared: lower case, without trailing slashes or the API's base path.
-fn norm_url(u: &str) -> String {
-    let u = u.trim().trim_end_matches('/').to_ascii_lowercase();
-    u.strip_suffix("/weaviate/v1").unwrap_or(&u).to_string()
-}
 
 fn seconds(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -233,46 +224,24 @@ pub struct AnswerRequest {
     pub error: Option<String>,
 }
 
-/// One error message.
-#[derive(Object, Debug, Clone)]
-#[oai(rename = "NetworkQuestionErrorMessage")]
-pub struct ErrorMessage {
-    /// What is wrong.
-    pub message: String,
-}
-
-/// The error body, as every other operation's.
-#[derive(Object, Debug, Clone)]
-#[oai(rename = "NetworkQuestionErrorResponse")]
-pub struct ErrorBody {
-    /// The messages.
-    pub error: Vec<ErrorMessage>,
-}
-
-/// What the question operations answer.
+/// `POST /peers/questions` taken.
 #[derive(ApiResponse, Debug)]
-pub enum QuestionResponse {
+pub enum QuestionAccepted {
     /// The question is accepted; the answer will be posted under `answerId`.
     #[oai(status = 202)]
     Accepted(Json<Accepted>),
+}
+
+/// `POST /peers/answers/{answerId}` taken.
+#[derive(ApiResponse, Debug)]
+pub enum AnswerReceived {
     /// The answer is accepted.
     #[oai(status = 204)]
     Received,
-    /// The asker (or the answering peer) is not a known peer.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// This server is not part of a network, or no question waits for this answer id.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The question is not valid.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
 }
 
 fn body(m: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: vec![ErrorMessage { message: m.into() }],
-    })
+    Json(ErrorBody::new(m))
 }
 
 fn keywords_in(k: Vec<KeywordModel>) -> Vec<QuestionKeyword> {
@@ -425,7 +394,6 @@ impl AnswerModel {
 // ---------------------------------------------------------------------------------------------
 // The answers being waited for.
 
-/// (asker's URL, normalised; the peer asked).
 type Slot = (String, String);
 
 struct Waiter {
@@ -434,113 +402,109 @@ struct Waiter {
 }
 
 #[derive(Default)]
-struct Waiting {
+struct Table {
     by_id: HashMap<Uuid, Waiter>,
-    /// Questions whose 202 has not been read yet, per slot.
     expecting: HashMap<Slot, usize>,
-    /// Answers that arrived before their 202, per slot.
     early: HashMap<Slot, Vec<(Uuid, Result<Answer>)>>,
 }
 
-static WAITING: LazyLock<Mutex<Waiting>> = LazyLock::new(Mutex::default);
+/// The answers a peer waits for: by answer id, each from the peer it asked; and the answers
+/// that overtook their 202, held while that peer's 202 is awaited.
+#[derive(Default, Clone)]
+pub(crate) struct Waiting(Arc<Mutex<Table>>);
 
-fn waiting() -> std::sync::MutexGuard<'static, Waiting> {
-    WAITING.lock().unwrap_or_else(PoisonError::into_inner)
-}
+impl Waiting {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
-/// While it lives, answers of its peer may arrive before their id is known.
-struct Expecting(Slot);
+    fn expecting(&self, slot: Slot) -> Expecting {
+        *self.table().expecting.entry(slot.clone()).or_default() += 1;
+        Expecting(self.clone(), slot)
+    }
 
-impl Expecting {
-    fn new(slot: Slot) -> Self {
-        *waiting().expecting.entry(slot.clone()).or_default() += 1;
-        Expecting(slot)
+    fn wait_for(&self, id: Uuid, slot: Slot) -> (oneshot::Receiver<Result<Answer>>, Forget) {
+        let (tx, rx) = oneshot::channel();
+        let mut w = self.table();
+        let early = w.early.get_mut(&slot).and_then(|list| {
+            let i = list.iter().position(|(e, _)| *e == id)?;
+            Some(list.swap_remove(i).1)
+        });
+        match early {
+            Some(answer) => {
+                let _ = tx.send(answer);
+            }
+            None => {
+                w.by_id.insert(id, Waiter { slot, tx });
+            }
+        }
+        (rx, Forget(self.clone(), id))
+    }
+
+    fn deliver(
+        &self,
+        asker: &str,
+        peer: &str,
+        id: Uuid,
+        answer: Result<Answer>,
+    ) -> std::result::Result<(), Refused> {
+        let mut w = self.table();
+        let asked = w.by_id.get(&id).map(|x| x.slot.clone());
+        match asked {
+            Some((a, p)) if a == asker => {
+                if p != peer {
+                    return Err(Refused::WrongPeer(format!(
+                        "answer {id} was asked of peer {p}, not of {peer}"
+                    )));
+                }
+                if let Some(waiter) = w.by_id.remove(&id) {
+                    let _ = waiter.tx.send(answer);
+                }
+                Ok(())
+            }
+            _ => {
+                let slot = (asker.to_string(), peer.to_string());
+                if w.expecting.get(&slot).is_some_and(|n| *n > 0) {
+                    let list = w.early.entry(slot).or_default();
+                    if list.len() < EARLY_ANSWERS {
+                        list.push((id, answer));
+                    }
+                    return Ok(());
+                }
+                Err(Refused::NotWaiting(format!(
+                    "no question waits for answer {id} from peer {peer:?}: it was never asked here, or its networkTimeout has passed"
+                )))
+            }
+        }
     }
 }
+
+struct Expecting(Waiting, Slot);
 
 impl Drop for Expecting {
     fn drop(&mut self) {
-        let mut w = waiting();
-        let n = w.expecting.get(&self.0).copied().unwrap_or(1) - 1;
+        let mut w = self.0.table();
+        let n = w.expecting.get(&self.1).copied().unwrap_or(1) - 1;
         if n == 0 {
-            w.expecting.remove(&self.0);
-            w.early.remove(&self.0);
+            w.expecting.remove(&self.1);
+            w.early.remove(&self.1);
         } else {
-            w.expecting.insert(self.0.clone(), n);
+            w.expecting.insert(self.1.clone(), n);
         }
     }
 }
 
-/// Waits for answer `id` of `slot` (delivered at once when it arrived early).
-fn wait_for(id: Uuid, slot: Slot) -> oneshot::Receiver<Result<Answer>> {
-    let (tx, rx) = oneshot::channel();
-    let mut w = waiting();
-    let early = w.early.get_mut(&slot).and_then(|list| {
-        let i = list.iter().position(|(e, _)| *e == id)?;
-        Some(list.swap_remove(i).1)
-    });
-    match early {
-        Some(answer) => {
-            let _ = tx.send(answer);
-        }
-        None => {
-            w.by_id.insert(id, Waiter { slot, tx });
-        }
-    }
-    rx
-}
-
-/// While it lives, answer `id` is waited for; dropped (answered, timed out, or the asking
-/// request gone), it is not any more.
-struct Forget(Uuid);
+struct Forget(Waiting, Uuid);
 
 impl Drop for Forget {
     fn drop(&mut self) {
-        waiting().by_id.remove(&self.0);
+        self.0.table().by_id.remove(&self.1);
     }
 }
 
-/// Why an answer was refused.
 enum Refused {
     NotWaiting(String),
     WrongPeer(String),
-}
-
-/// Hands answer `id` from `peer` to the question of `asker` waiting for it.
-fn deliver(
-    asker: &str,
-    peer: &str,
-    id: Uuid,
-    answer: Result<Answer>,
-) -> std::result::Result<(), Refused> {
-    let mut w = waiting();
-    let asked = w.by_id.get(&id).map(|x| x.slot.clone());
-    match asked {
-        Some((a, p)) if a == asker => {
-            if p != peer {
-                return Err(Refused::WrongPeer(format!(
-                    "answer {id} was asked of peer {p}, not of {peer}"
-                )));
-            }
-            if let Some(waiter) = w.by_id.remove(&id) {
-                let _ = waiter.tx.send(answer);
-            }
-            Ok(())
-        }
-        _ => {
-            let slot = (asker.to_string(), peer.to_string());
-            if w.expecting.get(&slot).is_some_and(|n| *n > 0) {
-                let list = w.early.entry(slot).or_default();
-                if list.len() < EARLY_ANSWERS {
-                    list.push((id, answer));
-                }
-                return Ok(());
-            }
-            Err(Refused::NotWaiting(format!(
-                "no question waits for answer {id} from peer {peer:?}: it was never asked here, or its networkTimeout has passed"
-            )))
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,45 +522,145 @@ impl QuestionsApi {
         QuestionsApi { node }
     }
 
-    fn node(&self) -> std::result::Result<&Arc<PeerNode>, QuestionResponse> {
+    fn node(&self) -> std::result::Result<&Arc<PeerNode>, Refusal> {
         self.node.as_ref().ok_or_else(|| {
-            QuestionResponse::NotFound(body(
+            Refusal::NotFound(body(
                 "this server is not part of a network; configure network.peer_name and a genesis or P2P.bootstrappedPeers",
             ))
         })
     }
 }
 
+/// The known peer that signed `signer` (with its bound key); without a signature, with
+/// `P2P.acceptUnsignedPeers`, the known peer named `unsigned_name` that has no key.
+fn sender(
+    node: &PeerNode,
+    signer: Option<&Verified>,
+    unsigned_name: impl FnOnce() -> Option<Peer>,
+) -> std::result::Result<Peer, Refusal> {
+    match signer {
+        Some(v) => match node.directory.get(&v.peer) {
+            Some(k) if crate::key_of(&k.peer) == Some(v.key) => Ok(k.peer),
+            _ => Err(Refusal::Forbidden(body(format!(
+                "{:?} signed with {} is not a peer this server knows; questions and answers are taken only from peers of the network",
+                v.peer, v.key
+            )))),
+        },
+        None if node.config.accept_unsigned => match unsigned_name() {
+            Some(p) if p.identity.is_none() => Ok(p),
+            Some(p) => Err(Refusal::Unauthorized(body(format!(
+                "peer {} has a key: its questions and answers must be signed with it",
+                p.name
+            )))),
+            None => Err(Refusal::Forbidden(body(
+                "the sender is not a peer this server knows; questions and answers are taken only from peers of the network",
+            ))),
+        },
+        None => Err(Refusal::Unauthorized(body(
+            "sign the request with the sending peer's key (see README \"Running a network across organisations\")",
+        ))),
+    }
+}
+
+/// The question's size against `limits.max_question_*`.
+fn check_size(q: &QuestionModel, limits: &weft_core::Limits) -> std::result::Result<(), String> {
+    let over = |what: &str, n: usize, name: &str, limit: usize| {
+        (n > limit).then(|| {
+            format!(
+                "the question has {n} {what}, over the limit limits.{name} = {limit}; ask for less"
+            )
+        })
+    };
+    let keywords = q
+        .classes
+        .iter()
+        .map(|c| c.keywords.len())
+        .chain(q.properties.iter().map(|p| p.keywords.len()))
+        .max()
+        .unwrap_or(0);
+    match over(
+        "classes",
+        q.classes.len(),
+        "max_question_classes",
+        limits.max_question_classes,
+    )
+    .or_else(|| {
+        over(
+            "properties",
+            q.properties.len(),
+            "max_question_properties",
+            limits.max_question_properties,
+        )
+    })
+    .or_else(|| {
+        over(
+            "keywords for one class or property",
+            keywords,
+            "max_question_keywords",
+            limits.max_question_keywords,
+        )
+    }) {
+        Some(m) => Err(m),
+        None => Ok(()),
+    }
+}
+
 #[OpenApi]
 impl QuestionsApi {
-    /// Asks this peer a network question (peer-facing, no key).
-    ///
-    /// Accepted only from a known peer: `answerTo` must be the URI of a peer this server knows
-    /// (403 otherwise). Answers 202 with an `answerId`, then matches the question's classes
-    /// and properties with its own by meaning (contextionary vectors, certainty = 1 − cosine
-    /// distance) and posts the answer — beacons `weaviate://<peer>/<uuid>` and certainties of
-    /// every matching object, never their contents — to
-    /// `{answerTo}/weaviate/v1/peers/answers/{answerId}`.
+    /// Ask this peer a network question, signed with the asking peer's key: accepted only from
+    /// a peer this one knows by that key, whose known URI is `answerTo` (403 otherwise), within
+    /// `limits.peer_questions_per_minute` per asker and `limits.max_answers_in_progress` at once
+    /// (429) and `limits.max_question_classes`/`_properties`/`_keywords` (413). Answers `202
+    /// {answerId}` and posts the answer, signed, to the asker's
+    /// `/weaviate/v1/peers/answers/{answerId}`: over the objects `network.share_key` may see
+    /// (none without it: a Fetch then answers an error saying so), beacons and certainties only.
     #[oai(
         path = "/peers/questions",
         method = "post",
         operation_id = "weaviate.peers.questions.create"
     )]
-    async fn create(&self, request: Json<QuestionRequest>) -> QuestionResponse {
-        let node = match self.node() {
-            Ok(n) => n.clone(),
-            Err(r) => return r,
-        };
+    async fn create(
+        &self,
+        req: &poem::Request,
+        request: Json<QuestionRequest>,
+    ) -> std::result::Result<QuestionAccepted, Refusal> {
+        let node = self.node()?.clone();
         let request = request.0;
-        let Some(asker) = node.directory.by_url(&request.answer_to) else {
-            return QuestionResponse::Forbidden(body(format!(
-                "answerTo {:?} is not a peer this server knows; questions are answered only to peers of the network",
-                request.answer_to
-            )));
-        };
+        let answer_to = PeerUri::parse(&request.answer_to).ok();
+        let asker = sender(&node, signed_http::verified(req), || {
+            answer_to.as_ref().and_then(|u| node.directory.by_uri(u))
+        })?;
+        if answer_to.as_ref().map(PeerUri::as_str) != Some(asker.uri.as_str()) {
+            return Err(Refusal::Forbidden(body(format!(
+                "answerTo {:?} is not the address this server knows peer {} by ({}); answers go only there",
+                request.answer_to, asker.name, asker.uri
+            ))));
+        }
+        let limits = &node.core.limits;
+        if let Err(over) = node.budgets.questions.take(&asker.name) {
+            return Err(Refusal::TooMany(
+                body(format!(
+                    "peer {} asked more than {} questions in a minute (limits.peer_questions_per_minute); try again in {} s",
+                    asker.name, limits.peer_questions_per_minute, over.retry_after_s
+                )),
+                over.retry_after_s,
+            ));
+        }
+        if let Err(m) = check_size(&request.question, limits) {
+            return Err(Refusal::TooLarge(body(m)));
+        }
         let question = match request.question.into_question() {
             Ok(q) => q,
-            Err(e) => return QuestionResponse::Unprocessable(body(format!("question: {e}"))),
+            Err(e) => return Err(Refusal::Unprocessable(body(format!("question: {e}")))),
+        };
+        let Some(slot) = node.budgets.answering.try_take() else {
+            return Err(Refusal::TooMany(
+                body(format!(
+                    "this peer is answering {} questions, its limit (limits.max_answers_in_progress); try again in a second",
+                    node.budgets.answering.limit()
+                )),
+                1,
+            ));
         };
         let id = Uuid::new_v4();
         tracing::debug!(
@@ -604,14 +668,15 @@ impl QuestionsApi {
             asker.name,
             weft_core::questions::describe(&question)
         );
-        tokio::spawn(answer_in_background(node, asker, question, id));
-        QuestionResponse::Accepted(Json(Accepted { answer_id: id }))
+        tokio::spawn(async move {
+            let _slot = slot;
+            answer_in_background(node, asker, question, id).await;
+        });
+        Ok(QuestionAccepted::Accepted(Json(Accepted { answer_id: id })))
     }
 
-    /// Receives a peer's answer to a question this server asked (peer-facing, no key).
-    ///
-    /// Accepted only for an `answerId` this server is waiting for (404 otherwise: never asked,
-    /// or its `networkTimeout` has passed), from the peer it asked (403 otherwise). 204.
+    /// Post the answer to a question this peer asked, signed with the answering peer's key:
+    /// accepted only for an id this peer waits for, from the peer it asked.
     #[oai(
         path = "/peers/answers/:answerId",
         method = "post",
@@ -619,50 +684,58 @@ impl QuestionsApi {
     )]
     async fn answer(
         &self,
+        req: &poem::Request,
         #[oai(name = "answerId")] answer_id: Path<String>,
         request: Json<AnswerRequest>,
-    ) -> QuestionResponse {
-        let node = match self.node() {
-            Ok(n) => n,
-            Err(r) => return r,
-        };
+    ) -> std::result::Result<AnswerReceived, Refusal> {
+        let node = self.node()?;
         let Ok(id) = answer_id.0.parse::<Uuid>() else {
-            return QuestionResponse::NotFound(body(format!(
+            return Err(Refusal::NotFound(body(format!(
                 "answer id {:?} is not a UUID; no question waits for it",
                 answer_id.0
-            )));
+            ))));
         };
         let request = request.0;
+        let from = sender(node, signed_http::verified(req), || {
+            node.directory.get(&request.peer_name).map(|k| k.peer)
+        })?;
+        if from.name != request.peer_name {
+            return Err(Refusal::Forbidden(body(format!(
+                "the answer says it is from {:?} but is signed by {}",
+                request.peer_name, from.name
+            ))));
+        }
         let answer = match (request.answer, request.error) {
             (_, Some(e)) => Err(Error::unavailable(e)),
             (Some(a), None) => Ok(a.into_answer()),
             (None, None) => Ok(Answer::default()),
         };
-        match deliver(
-            &norm_url(&node.config.public_url),
-            &request.peer_name,
-            id,
-            answer,
-        ) {
-            Ok(()) => QuestionResponse::Received,
-            Err(Refused::NotWaiting(m)) => QuestionResponse::NotFound(body(m)),
-            Err(Refused::WrongPeer(m)) => QuestionResponse::Forbidden(body(m)),
+        match node
+            .waiting
+            .deliver(node.public_uri.as_str(), &from.name, id, answer)
+        {
+            Ok(()) => Ok(AnswerReceived::Received),
+            Err(Refused::NotWaiting(m)) => Err(Refusal::NotFound(body(m))),
+            Err(Refused::WrongPeer(m)) => Err(Refusal::Forbidden(body(m))),
         }
     }
 }
 
-/// Computes the answer to `question` and posts it to `asker` (its known URI).
 async fn answer_in_background(node: Arc<PeerNode>, asker: Peer, question: Question, id: Uuid) {
     let name = node.config.peer_name.clone();
-    let answer =
-        match tokio::time::timeout(ANSWER_LIMIT, node.core.answer_question(&question, &name)).await
-        {
-            Ok(a) => a,
-            Err(_) => Err(Error::unavailable(format!(
-                "peer {name} could not answer within {}",
-                seconds(ANSWER_LIMIT)
-            ))),
-        };
+    let answer = match tokio::time::timeout(
+        ANSWER_LIMIT,
+        node.core
+            .answer_question(&question, &name, node.config.share_key.map(Into::into)),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(_) => Err(Error::unavailable(format!(
+            "peer {name} could not answer within {}",
+            seconds(ANSWER_LIMIT)
+        ))),
+    };
     let (answer, error) = match answer {
         Ok(a) => (Some(AnswerModel::of(&a)), None),
         Err(e) => (None, Some(e.message)),
@@ -672,20 +745,18 @@ async fn answer_in_background(node: Arc<PeerNode>, asker: Peer, question: Questi
         answer,
         error,
     };
-    let url = api_url(&asker.uri, &format!("/peers/answers/{id}"));
-    let sent = node
-        .http
-        .post(&url)
-        .json(&poem_openapi::types::ToJSON::to_json(&body).unwrap_or_default())
-        .timeout(POST_ANSWER_TIMEOUT)
-        .send()
-        .await;
-    match sent {
-        Ok(r) if r.status().is_success() => {}
+    let Ok(uri) = PeerUri::parse(&asker.uri) else {
+        return;
+    };
+    let url = uri.api(&format!("/peers/answers/{id}"));
+    let json = poem_openapi::types::ToJSON::to_json(&body).unwrap_or_default();
+    let call = Call::json(http::Method::POST, &url, &json).timeout(POST_ANSWER_TIMEOUT);
+    match node.client().send(call).await {
+        Ok(r) if r.ok() => {}
         Ok(r) => tracing::debug!(
             "peer {} refused answer {id} with {} (its question has probably timed out)",
             asker.name,
-            r.status()
+            r.status
         ),
         Err(e) => tracing::warn!("answer {id} could not be posted to {url}: {e}"),
     }
@@ -695,25 +766,23 @@ async fn answer_in_background(node: Arc<PeerNode>, asker: Peer, question: Questi
 // The Network implementation.
 
 impl PeerNode {
-    /// The known peers other than this server.
     fn others(&self) -> Vec<KnownPeer> {
-        let me = norm_url(&self.config.public_url);
         self.directory
             .snapshot()
             .1
             .into_iter()
-            .filter(|k| k.peer.name != self.config.peer_name && norm_url(&k.peer.uri) != me)
+            .filter(|k| {
+                k.peer.name != self.config.peer_name && k.peer.uri != self.public_uri.as_str()
+            })
             .collect()
     }
 
-    /// The key to present at `uri`: the configured one, else (when forwarding is on) the
-    /// caller's, else none.
     fn key_for(&self, uri: &str, caller: Option<CallerKey>) -> Option<CallerKey> {
-        let want = norm_url(uri);
+        let want = PeerUri::parse(uri).ok();
         self.config
             .credentials
             .iter()
-            .find(|c| norm_url(&c.url) == want)
+            .find(|c| PeerUri::parse(&c.url).ok() == want)
             .map(|c| CallerKey {
                 key: c.api_key.clone(),
                 token: c.api_token.clone(),
@@ -722,12 +791,13 @@ impl PeerNode {
     }
 }
 
-/// The message of a `{"error":[{"message"}]}` body, or the text.
-fn error_message(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v["error"][0]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| text.chars().take(300).collect())
+fn call_error(e: &CallError, timeout: Duration) -> Error {
+    match e {
+        CallError::Timeout(_) => {
+            Error::unavailable(format!("did not answer within {}", seconds(timeout)))
+        }
+        other => Error::unavailable(other.to_string()),
+    }
 }
 
 impl weft_core::Network for PeerNode {
@@ -736,12 +806,9 @@ impl weft_core::Network for PeerNode {
     }
 
     fn knows_url(&self, url: &str) -> bool {
-        let want = norm_url(url);
-        self.directory
-            .snapshot()
-            .1
-            .iter()
-            .any(|k| norm_url(&k.peer.uri) == want)
+        PeerUri::parse(url)
+            .ok()
+            .is_some_and(|u| self.directory.by_uri(&u).is_some())
     }
 
     fn query_peer(
@@ -755,7 +822,8 @@ impl weft_core::Network for PeerNode {
         let key = known
             .as_ref()
             .and_then(|k| self.key_for(&k.peer.uri, caller));
-        let http = self.http.clone();
+        let client = self.client().clone();
+        let accept_unsigned = self.config.accept_unsigned;
         let peer = peer.to_string();
         Box::pin(async move {
             let Some(known) = known else {
@@ -763,52 +831,53 @@ impl weft_core::Network for PeerNode {
                     "{peer} is not a peer this server knows (any more)"
                 )));
             };
-            let url = api_url(&known.peer.uri, "/graphql");
-            let mut req = http
-                .post(&url)
-                .json(&serde_json::json!({ "query": query }))
-                .timeout(timeout);
+            let uri = PeerUri::parse(&known.peer.uri).map_err(Error::unavailable)?;
+            let url = uri.api("/graphql");
+            let mut call = Call::json(
+                http::Method::POST,
+                &url,
+                &serde_json::json!({ "query": query }),
+            )
+            .timeout(timeout);
             if let Some(k) = key {
-                req = req
+                call = call
                     .header("X-API-KEY", k.key)
                     .header("X-API-TOKEN", k.token);
             }
-            let call = async {
-                let resp = req.send().await?;
-                let status = resp.status();
-                let text = resp.text().await?;
-                Ok::<_, reqwest::Error>((status, text))
-            };
-            match tokio::time::timeout(timeout, call).await {
-                Err(_) => Err(Error::unavailable(format!(
-                    "did not answer within {}",
-                    seconds(timeout)
-                ))),
-                Ok(Err(e)) if e.is_timeout() => Err(Error::unavailable(format!(
-                    "did not answer within {}",
-                    seconds(timeout)
-                ))),
-                Ok(Err(e)) => Err(Error::unavailable(format!(
-                    "could not be reached at {url}: {e}"
-                ))),
-                Ok(Ok((status, text))) if !status.is_success() => Err(Error::unavailable(format!(
-                    "answered {}: {}",
-                    status.as_u16(),
-                    error_message(&text)
-                ))),
-                Ok(Ok((_, text))) => serde_json::from_str(&text).map_err(|e| {
-                    Error::unavailable(format!("answered something that is not JSON: {e}"))
-                }),
+            let a = client
+                .send(call)
+                .await
+                .map_err(|e| call_error(&e, timeout))?;
+            match (crate::key_of(&known.peer), &a.signer) {
+                (Some(k), Some(v)) if v.key == k => {}
+                (None, _) if accept_unsigned => {}
+                _ => {
+                    return Err(Error::unavailable(
+                        "answered without the signature of its key; its answer is not used",
+                    ))
+                }
             }
+            if !a.ok() {
+                return Err(Error::unavailable(format!(
+                    "answered {}: {}",
+                    a.status,
+                    a.error_message()
+                )));
+            }
+            a.json::<Value>().map_err(|e| {
+                Error::unavailable(format!("answered something that is not JSON: {e}"))
+            })
         })
     }
 
     fn ask(&self, question: Question, timeout: Duration) -> BoxFuture<'static, Vec<PeerAnswer>> {
         let peers: Vec<Peer> = self.others().into_iter().map(|k| k.peer).collect();
-        let http = self.http.clone();
-        let asker = norm_url(&self.config.public_url);
+        let client = self.client().clone();
+        let waiting = self.waiting.clone();
+        let accept_unsigned = self.config.accept_unsigned;
+        let asker = self.public_uri.to_string();
         let request = QuestionRequest {
-            answer_to: self.config.public_url.clone(),
+            answer_to: self.public_uri.to_string(),
             peer_name: self.config.peer_name.clone(),
             question: QuestionModel::of(&question),
         };
@@ -817,9 +886,20 @@ impl weft_core::Network for PeerNode {
             let deadline = Instant::now() + timeout;
             let json = request.to_json().unwrap_or_default();
             let asks = peers.into_iter().map(|peer| {
-                let (http, asker, json) = (http.clone(), asker.clone(), json.clone());
+                let (client, waiting, asker, json) =
+                    (client.clone(), waiting.clone(), asker.clone(), json.clone());
                 async move {
-                    let answer = ask_one(&http, asker, &peer, json, deadline, timeout).await;
+                    let answer = ask_one(
+                        &client,
+                        &waiting,
+                        asker,
+                        &peer,
+                        json,
+                        deadline,
+                        timeout,
+                        accept_unsigned,
+                    )
+                    .await;
                     PeerAnswer {
                         peer: peer.name,
                         answer,
@@ -831,52 +911,49 @@ impl weft_core::Network for PeerNode {
     }
 }
 
-/// Asks one peer and waits for its answer until `deadline`.
+#[allow(clippy::too_many_arguments)]
 async fn ask_one(
-    http: &reqwest::Client,
+    client: &PeerClient,
+    waiting: &Waiting,
     asker: String,
     peer: &Peer,
     question: Value,
     deadline: Instant,
     timeout: Duration,
+    accept_unsigned: bool,
 ) -> Result<Answer> {
     let late = || Error::unavailable(format!("did not answer within {}", seconds(timeout)));
     let slot = (asker, peer.name.clone());
-    let expecting = Expecting::new(slot.clone());
-    let url = api_url(&peer.uri, "/peers/questions");
-    let call = async {
-        let resp = http.post(&url).json(&question).send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        Ok::<_, reqwest::Error>((status, text))
-    };
-    let (status, text) = match tokio::time::timeout_at(deadline, call).await {
-        Err(_) => return Err(late()),
-        Ok(Err(e)) => {
-            return Err(Error::unavailable(format!(
-                "could not be asked at {url}: {e}"
-            )))
+    let expecting = waiting.expecting(slot.clone());
+    let uri = PeerUri::parse(&peer.uri).map_err(Error::unavailable)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let call = Call::json(http::Method::POST, uri.api("/peers/questions"), &question).timeout(left);
+    let a = client.send(call).await.map_err(|e| match e {
+        CallError::Timeout(_) => late(),
+        e => Error::unavailable(format!("could not be asked: {e}")),
+    })?;
+    match (crate::key_of(peer), &a.signer) {
+        (Some(k), Some(v)) if v.key == k => {}
+        (None, _) if accept_unsigned => {}
+        _ => {
+            return Err(Error::unavailable(
+                "answered without the signature of its key; its answer is not used",
+            ))
         }
-        Ok(Ok(r)) => r,
-    };
-    if !status.is_success() {
+    }
+    if !a.ok() {
         return Err(Error::unavailable(format!(
             "refused the question with {}: {}",
-            status.as_u16(),
-            error_message(&text)
+            a.status,
+            a.error_message()
         )));
     }
-    let id = serde_json::from_str::<Value>(&text)
+    let id = a
+        .json::<Value>()
         .ok()
         .and_then(|v| v["answerId"].as_str().and_then(|s| s.parse::<Uuid>().ok()))
-        .ok_or_else(|| {
-            Error::unavailable(format!(
-                "accepted the question without an answerId: {}",
-                text.chars().take(200).collect::<String>()
-            ))
-        })?;
-    let rx = wait_for(id, slot);
-    let _forget = Forget(id);
+        .ok_or_else(|| Error::unavailable("accepted the question without an answerId"))?;
+    let (rx, _forget) = waiting.wait_for(id, slot);
     drop(expecting);
     match tokio::time::timeout_at(deadline, rx).await {
         Ok(Ok(answer)) => answer,
@@ -901,61 +978,72 @@ mod tests {
         }
     }
 
-    #[test]
-    fn urls_are_compared_without_case_slashes_or_base_path() {
-        assert_eq!(
-            norm_url("HTTP://127.0.0.1:80/weaviate/v1/"),
-            "http://127.0.0.1:80"
-        );
-        assert_eq!(
-            api_url("http://a:1/", "/graphql"),
-            "http://a:1/weaviate/v1/graphql"
-        );
-        assert_eq!(
-            api_url("http://a:1/weaviate/v1", "/graphql"),
-            "http://a:1/weaviate/v1/graphql"
-        );
-    }
-
     #[tokio::test]
     async fn an_answer_is_delivered_to_the_question_waiting_for_its_id_from_its_peer_only() {
+        let waiting = Waiting::default();
         let asker = "http://asker-1".to_string();
         let id = Uuid::new_v4();
-        let rx = wait_for(id, (asker.clone(), "beta".into()));
-        // Another peer cannot answer in beta's place; another asker's table is not this one.
+        let (rx, _forget) = waiting.wait_for(id, (asker.clone(), "beta".into()));
+        // Another peer cannot answer in beta's place; another asker's question is not this one.
         assert!(matches!(
-            deliver(&asker, "gamma", id, Ok(answer(1))),
+            waiting.deliver(&asker, "gamma", id, Ok(answer(1))),
             Err(Refused::WrongPeer(_))
         ));
         assert!(matches!(
-            deliver("http://asker-2", "beta", id, Ok(answer(1))),
+            waiting.deliver("http://asker-2", "beta", id, Ok(answer(1))),
             Err(Refused::NotWaiting(_))
         ));
-        assert!(deliver(&asker, "beta", id, Ok(answer(2))).is_ok());
+        assert!(waiting.deliver(&asker, "beta", id, Ok(answer(2))).is_ok());
         assert_eq!(rx.await.unwrap().unwrap().beacons.len(), 2);
         // Once delivered, the id is no longer waited for.
         assert!(matches!(
-            deliver(&asker, "beta", id, Ok(answer(1))),
+            waiting.deliver(&asker, "beta", id, Ok(answer(1))),
             Err(Refused::NotWaiting(_))
         ));
     }
 
     #[tokio::test]
     async fn an_answer_that_overtakes_its_202_is_held_until_the_id_is_known() {
+        let waiting = Waiting::default();
         let slot = ("http://asker-3".to_string(), "beta".to_string());
         let id = Uuid::new_v4();
         // Nobody expects beta's answers: refused.
         assert!(matches!(
-            deliver(&slot.0, "beta", id, Ok(answer(1))),
+            waiting.deliver(&slot.0, "beta", id, Ok(answer(1))),
             Err(Refused::NotWaiting(_))
         ));
-        let expecting = Expecting::new(slot.clone());
-        assert!(deliver(&slot.0, "beta", id, Ok(answer(3))).is_ok());
-        let rx = wait_for(id, slot.clone());
+        let expecting = waiting.expecting(slot.clone());
+        assert!(waiting.deliver(&slot.0, "beta", id, Ok(answer(3))).is_ok());
+        let (rx, _forget) = waiting.wait_for(id, slot.clone());
         drop(expecting);
         assert_eq!(rx.await.unwrap().unwrap().beacons.len(), 3);
-        assert!(!waiting().expecting.contains_key(&slot));
-        assert!(!waiting().early.contains_key(&slot));
+        assert!(!waiting.table().expecting.contains_key(&slot));
+        assert!(!waiting.table().early.contains_key(&slot));
+    }
+
+    #[test]
+    fn a_question_over_the_size_limits_names_the_limit() {
+        let limits = weft_core::Limits {
+            max_question_classes: 1,
+            ..weft_core::Limits::default()
+        };
+        let class = |n: &str| ClassModel {
+            name: n.into(),
+            keywords: vec![],
+            certainty: 0.7,
+            first: None,
+        };
+        let mut q = QuestionModel {
+            kind: "thing".into(),
+            classes: vec![class("Town")],
+            properties: vec![],
+            introspect: false,
+        };
+        check_size(&q, &limits).unwrap();
+        q.classes.push(class("City"));
+        assert!(check_size(&q, &limits)
+            .unwrap_err()
+            .contains("limits.max_question_classes = 1"));
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weft.p2p.contextionary.download", Access::None),
     ("weaviate.peers.announce", Access::None),
     ("weaviate.peers.echo", Access::None),
+    // The operator forgets a peer and frees its name (weft-p2p, api.rs).
+    ("weft.p2p.peers.remove", Access::Root),
     // P2P questions (weft-p2p, questions.rs): peer-facing, no key.
     ("weaviate.peers.questions.create", Access::None),
     ("weaviate.peers.answers.create", Access::None),
@@ -101,6 +103,8 @@ pub fn root_purpose(operation_id: &str) -> &'static str {
         "changing or reading the schema"
     } else if operation_id == "weft.backups.create" {
         "making a backup"
+    } else if operation_id == "weft.p2p.peers.remove" {
+        "removing a peer"
     } else {
         "this operation"
     }

@@ -24,7 +24,7 @@ fn outcome(r: &weft_core::Result<ObjectView>, is_async: bool) -> ItemResult {
         },
         Err(e) => ItemResult {
             status: ResultStatus::Failed,
-            errors: Some(ErrorResponse::one(e.message.clone())),
+            errors: Some(ErrorResponse::new(e.message.clone())),
         },
     }
 }

@@ -92,7 +92,7 @@ pub const NO_CONTEXTIONARY: &str = "this server runs without a contextionary: ma
 fn contextionary(app: &App) -> ApiResult<&ContextionaryHandle> {
     app.c11y
         .as_ref()
-        .ok_or_else(|| ApiError::NotImplemented(Json(ErrorResponse::one(NO_CONTEXTIONARY))))
+        .ok_or_else(|| ApiError::NotImplemented(Json(ErrorResponse::new(NO_CONTEXTIONARY))))
 }
 
 async fn neighbours(

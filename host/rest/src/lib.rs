@@ -25,7 +25,7 @@ pub mod things;
 pub use server::{openapi_document, principal, routes, BASE_PATH};
 
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, Tags};
+use poem_openapi::{ApiResponse, Tags};
 use weft_plugin_api::{ErrorKind, PluginError};
 
 /// Operation groups in the OpenAPI document (the contract's tags).
@@ -51,30 +51,9 @@ pub enum ApiTags {
     Backups,
 }
 
-/// One error message.
-#[derive(Object, Debug, Clone, PartialEq)]
-pub struct ErrorMessage {
-    /// What is wrong and what to change.
-    pub message: String,
-}
-
-/// The error body of every 4xx and 5xx answer.
-#[derive(Object, Debug, Clone, PartialEq)]
-pub struct ErrorResponse {
-    /// The messages (usually one).
-    pub error: Vec<ErrorMessage>,
-}
-
-impl ErrorResponse {
-    /// A body with one message.
-    pub fn one(message: impl Into<String>) -> Self {
-        ErrorResponse {
-            error: vec![ErrorMessage {
-                message: message.into(),
-            }],
-        }
-    }
-}
+/// The error body of every 4xx and 5xx answer (`{"error":[{"message"}]}`): one type for
+/// every front end and the peer protocol.
+pub use weft_p2p::weft_peer_protocol::wire::{ErrorBody as ErrorResponse, ErrorMessage};
 
 /// Every error an operation can answer, with the contract's body.
 #[derive(ApiResponse, Debug)]
@@ -116,27 +95,27 @@ pub enum ApiError {
 impl ApiError {
     /// 400.
     pub fn bad_request(m: impl Into<String>) -> Self {
-        ApiError::BadRequest(Json(ErrorResponse::one(m)))
+        ApiError::BadRequest(Json(ErrorResponse::new(m)))
     }
     /// 404.
     pub fn not_found(m: impl Into<String>) -> Self {
-        ApiError::NotFound(Json(ErrorResponse::one(m)))
+        ApiError::NotFound(Json(ErrorResponse::new(m)))
     }
     /// 422.
     pub fn unprocessable(m: impl Into<String>) -> Self {
-        ApiError::Unprocessable(Json(ErrorResponse::one(m)))
+        ApiError::Unprocessable(Json(ErrorResponse::new(m)))
     }
     /// 500.
     pub fn internal(m: impl Into<String>) -> Self {
-        ApiError::Internal(Json(ErrorResponse::one(m)))
+        ApiError::Internal(Json(ErrorResponse::new(m)))
     }
     /// 401.
     pub fn unauthorized(m: impl Into<String>) -> Self {
-        ApiError::Unauthorized(Json(ErrorResponse::one(m)))
+        ApiError::Unauthorized(Json(ErrorResponse::new(m)))
     }
     /// 403.
     pub fn forbidden(m: impl Into<String>) -> Self {
-        ApiError::Forbidden(Json(ErrorResponse::one(m)))
+        ApiError::Forbidden(Json(ErrorResponse::new(m)))
     }
 
     /// The HTTP status.
@@ -174,7 +153,7 @@ impl ApiError {
 
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
-        let body = Json(ErrorResponse::one(e.message.to_string()));
+        let body = Json(ErrorResponse::new(e.message.to_string()));
         match e.kind {
             ErrorKind::NotFound => ApiError::NotFound(body),
             ErrorKind::Conflict => ApiError::Conflict(body),
@@ -189,7 +168,7 @@ impl From<PluginError> for ApiError {
 impl From<weft_core::Error> for ApiError {
     fn from(e: weft_core::Error) -> Self {
         use weft_core::ErrorKind as K;
-        let body = Json(ErrorResponse::one(e.message));
+        let body = Json(ErrorResponse::new(e.message));
         match e.kind {
             K::BadRequest => ApiError::BadRequest(body),
             K::Unauthenticated => ApiError::Unauthorized(body),

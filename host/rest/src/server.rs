@@ -370,6 +370,7 @@ fn allowed_methods(paths: &PathMethods, path: &str) -> Option<String> {
 /// (RFC 9110).
 pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
     use poem::IntoResponse;
+    let signing = peer.as_ref().map(|p| p.signing());
     let api = service(app.clone(), peer);
     let raw = api.spec();
     let spec = finish_document(&raw, &app.limits);
@@ -458,6 +459,17 @@ pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint
                     }
                 }
                 Ok(resp)
+            }
+        })
+        // As a peer: a request signed by another server is verified before anything else (a
+        // bad signature is a 401), and its answer is signed (weft-p2p).
+        .around(move |ep, req| {
+            let signing = signing.clone();
+            async move {
+                match signing {
+                    Some(s) => s.serve(ep, req).await,
+                    None => ep.call(req).await.map(IntoResponse::into_response),
+                }
             }
         })
         .with(poem::middleware::Tracing)

@@ -23,6 +23,8 @@ pub struct BackupOptions {
     pub key: String,
     /// See `key`.
     pub token: String,
+    /// PEM certificates of CAs to trust beside the system's (a server with its own CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A finished backup, as `weft backup` reports it.
@@ -75,11 +77,20 @@ fn check_target(to: &Path) -> anyhow::Result<()> {
 fn download_and_unpack(o: &BackupOptions, partial: &Path) -> anyhow::Result<(u64, u64)> {
     let base = o.url.trim_end_matches('/');
     let url = format!("{base}/weaviate/v1/backups");
-    let client = reqwest::blocking::Client::builder()
+    weft_p2p::weft_peer_protocol::tls::install_provider();
+    let mut builder = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
         .connect_timeout(Duration::from_secs(10))
         // A large store takes a while: no overall timeout, but the connection must not stall.
-        .timeout(None)
-        .build()?;
+        .timeout(None);
+    if let Some(f) = &o.ca_file {
+        for c in weft_p2p::weft_peer_protocol::tls::load_ca_file(f)
+            .map_err(|e| anyhow!("{}", e.replace("network.ca_file", "--ca-file")))?
+        {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    let client = builder.build()?;
     let mut response = client
         .post(&url)
         .header("X-API-KEY", &o.key)

@@ -15,8 +15,9 @@ use crate::config::{self, Overrides};
 /// Environment variables: WEFT_CONFIG_FILE, WEFT_CONFIG, WEFT_LISTEN, WEFT_PLUGIN_DIR,
 /// WEFT_DATABASE, WEFT_DATABASE_CONFIG, WEFT_PUBLIC_URL, WEFT_CONTEXTIONARY, WEFT_ROOT_KEY,
 /// WEFT_ROOT_TOKEN, WEFT_PEER_NAME, WEFT_GENESIS_URL, WEFT_BOOTSTRAPPED_PEERS, WEFT_FIRST_PEER,
-/// WEFT_REQUEST_CONTEXTIONARY, WEFT_PING_INTERVAL_S, WEFT_DATA_DIR override
-/// the config file; WEFT_LOG (e.g. `debug`, `weft_core=trace`) sets the log filter.
+/// WEFT_REQUEST_CONTEXTIONARY, WEFT_PING_INTERVAL_S, WEFT_DATA_DIR, WEFT_TLS_CERT, WEFT_TLS_KEY,
+/// WEFT_CA_FILE, WEFT_GENESIS_KEY, WEFT_SHARE_KEY, WEFT_ACCEPT_UNSIGNED_PEERS override the config
+/// file; WEFT_LOG (e.g. `debug`, `weft_core=trace`) sets the log filter.
 #[derive(Debug, Parser)]
 #[command(name = "weft", version, about, long_about = None)]
 pub struct Cli {
@@ -49,15 +50,26 @@ pub enum Command {
     /// Work with the contextionary (word embeddings).
     #[command(subcommand)]
     Contextionary(ContextionaryCommand),
-    /// Run a genesis server: the directory of a P2P network's peers (register, ping, leave; the
-    /// peer list pushed to every peer; the network's contextionary for download). No operation
-    /// needs a key: run it where only the network's peers reach it.
+    /// Run a genesis server: the directory of a P2P network's peers (signed registrations, pings
+    /// and leaves; the signed peer list pushed to every peer; the network's contextionary for
+    /// download). A peer name is bound to the key it first registered with.
     Genesis(GenesisArgs),
+    /// Print this server's public key (`ed25519:…`), its identity in a P2P network, made in
+    /// <data-dir>/identity.key when missing. Give a genesis's --data-dir for the genesis's.
+    Identity(IdentityArgs),
     /// Copy a running server's whole store (objects with their history, keys, the ontology),
     /// consistent at one moment, into a new directory on this machine, while the server keeps
     /// serving. Needs the root key. Restore: start a server on the copy, e.g.
     /// `weft serve --database-config '{"path": "DIR"}'`.
     Backup(BackupArgs),
+}
+
+/// Options of `weft identity`.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// The data directory holding identity.key [default: data].
+    #[arg(long, env = "WEFT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Options of `weft backup`.
@@ -80,6 +92,9 @@ pub struct BackupArgs {
     /// The root key's token (X-API-TOKEN) [default: $WEFT_ROOT_TOKEN].
     #[arg(long, env = "WEFT_API_TOKEN", value_name = "UUID")]
     pub api_token: Option<String>,
+    /// PEM certificates of CAs to trust beside the system's, for a server with its own CA.
+    #[arg(long, env = "WEFT_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Options of `weft genesis`.
@@ -95,10 +110,48 @@ pub struct GenesisArgs {
     /// too when it is there): announced to peers by its md5, served for download.
     #[arg(long, value_name = "PATH")]
     pub contextionary: Option<PathBuf>,
-    /// The URL peers reach this genesis at, for the contextionary's download URL [default: the
-    /// address the registering peer used].
+    /// The URL peers reach this genesis at: the contextionary's download URL, and the address
+    /// signed messages must be meant for [default: the address the registering peer used].
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Where the genesis keeps its identity (identity.key) and the peers' keys
+    /// (peer-keys.json).
+    #[arg(long, value_name = "DIR", default_value = "data/genesis")]
+    pub data_dir: PathBuf,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "WEFT_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "WEFT_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of CAs to trust beside the system's, when calling peers.
+    #[arg(long, env = "WEFT_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Register Weaviate 0.12 peers, which cannot sign (trusts the network perimeter).
+    #[arg(long)]
+    pub accept_unsigned_peers: bool,
+    /// The operator's key id for DELETE /admin/peers/{peerName} (with --admin-token).
+    #[arg(
+        long,
+        env = "WEFT_GENESIS_ADMIN_KEY",
+        value_name = "KEY",
+        requires = "admin_token"
+    )]
+    pub admin_key: Option<String>,
+    /// The operator's token for DELETE /admin/peers/{peerName}.
+    #[arg(
+        long,
+        env = "WEFT_GENESIS_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        requires = "admin_key"
+    )]
+    pub admin_token: Option<String>,
+    /// The most peers registered at once.
+    #[arg(long, value_name = "N", default_value = "1000")]
+    pub max_peers: usize,
+    /// The most registrations per minute from one network address.
+    #[arg(long, value_name = "N", default_value = "30")]
+    pub registrations_per_minute: u32,
     /// Print the genesis's OpenAPI document and exit.
     #[arg(long)]
     pub print_openapi: bool,
@@ -189,10 +242,29 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_PING_INTERVAL_S", value_name = "SECONDS")]
     pub ping_interval_s: Option<f64>,
     /// Directory for what the server keeps on disk (`data_dir`): the embedded connector's
-    /// store (`<DIR>/store`) and downloaded data such as the network's contextionary
-    /// [default: data].
+    /// store (`<DIR>/store`), its identity in a network (`<DIR>/identity.key`) and downloaded
+    /// data such as the network's contextionary [default: data].
     #[arg(long, env = "WEFT_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (`tls.cert`; with --tls-key).
+    #[arg(long, env = "WEFT_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of the certificate (`tls.key`).
+    #[arg(long, env = "WEFT_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of CAs to trust beside the system's when calling other servers
+    /// (`network.ca_file`).
+    #[arg(long, env = "WEFT_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// The genesis's public key, pinned in advance (`network.genesis_key`, `ed25519:…`).
+    #[arg(long, env = "WEFT_GENESIS_KEY", value_name = "KEY")]
+    pub genesis_key: Option<String>,
+    /// The key whose objects network questions are answered over (`network.share_key`).
+    #[arg(long, env = "WEFT_SHARE_KEY", value_name = "UUID")]
+    pub share_key: Option<String>,
+    /// Take unsigned messages from Weaviate 0.12 peers (`P2P.acceptUnsignedPeers`).
+    #[arg(long, env = "WEFT_ACCEPT_UNSIGNED_PEERS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub accept_unsigned_peers: Option<bool>,
 }
 
 impl ServeArgs {
@@ -213,6 +285,12 @@ impl ServeArgs {
             request_contextionary: self.request_contextionary,
             ping_interval_s: self.ping_interval_s,
             data_dir: self.data_dir.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            ca_file: self.ca_file.clone(),
+            genesis_key: self.genesis_key.clone(),
+            share_key: self.share_key.clone(),
+            accept_unsigned_peers: self.accept_unsigned_peers,
         }
     }
 }
@@ -257,6 +335,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 url: args.url,
                 key: credential(args.api_key, "WEFT_ROOT_KEY", "--api-key")?,
                 token: credential(args.api_token, "WEFT_ROOT_TOKEN", "--api-token")?,
+                ca_file: args.ca_file,
             };
             let s = crate::backup::run(&options)?;
             println!(
@@ -337,7 +416,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Genesis(args) => {
             if args.print_openapi {
-                println!("{}", weft_p2p::genesis::openapi_document());
+                println!("{}", weft_genesis::openapi_document());
                 return Ok(ExitCode::SUCCESS);
             }
             init_logging(false);
@@ -345,7 +424,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(async { weft_p2p::genesis::run(config, genesis_shutdown()).await })?;
+            rt.block_on(async { weft_genesis::run(config, genesis_shutdown()).await })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Identity(args) => {
+            let dir = args.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+            let (identity, made) = weft_p2p::weft_peer_protocol::Identity::load_or_create(&dir)?;
+            if made {
+                eprintln!(
+                    "weft: made a new identity in {}",
+                    dir.join(weft_p2p::weft_peer_protocol::identity::IDENTITY_FILE)
+                        .display()
+                );
+            }
+            println!("{}", identity.public());
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
@@ -366,7 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The genesis's configuration from its flags: one-line errors naming the flag.
-fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_p2p::genesis::GenesisConfig> {
+fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_genesis::GenesisConfig> {
     use anyhow::Context;
     use weft_plugin_api::Contextionary;
     let listen = args
@@ -404,20 +496,51 @@ fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_p2p::genesis::Genesi
             let c = weft_contextionary_core::FinalfusionContextionary::open_embeddings(&path)
                 .map_err(fail)?;
             let md5 = c.content_hash("md5").map_err(fail)?;
-            Some(weft_p2p::genesis::ContextionaryFile { path, md5 })
+            Some(weft_genesis::ContextionaryFile { path, md5 })
         }
     };
-    if let Some(u) = &args.public_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            anyhow::bail!(
-                "--public-url {u:?} is not an http(s) URL; give the URL peers reach this genesis at, e.g. http://10.0.0.2:8111"
-            );
-        }
+    let public_url = match &args.public_url {
+        Some(u) => Some(
+            weft_p2p::weft_peer_protocol::PeerUri::parse(u)
+                .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
+        ),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(
+            weft_p2p::weft_peer_protocol::tls::ServerTls::load(c, k).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}",
+                    e.replace("tls.cert", "--tls-cert")
+                        .replace("tls.key", "--tls-key")
+                )
+            })?,
+        ),
+        _ => None,
+    };
+    let ca = match &args.ca_file {
+        Some(f) => weft_p2p::weft_peer_protocol::tls::load_ca_file(f)
+            .map_err(|e| anyhow::anyhow!("{}", e.replace("network.ca_file", "--ca-file")))?,
+        None => vec![],
+    };
+    if args.max_peers == 0 {
+        anyhow::bail!("--max-peers 0: give at least 1");
     }
-    let mut config = weft_p2p::genesis::GenesisConfig::new(listen);
+    let mut config = weft_genesis::GenesisConfig::new(listen, args.data_dir);
     config.liveness_timeout = std::time::Duration::from_secs_f64(secs);
     config.contextionary = contextionary;
-    config.public_url = args.public_url;
+    config.public_url = public_url;
+    config.tls = tls;
+    config.ca = ca;
+    config.accept_unsigned = args.accept_unsigned_peers;
+    config.admin = match (args.admin_key, args.admin_token) {
+        (Some(key), Some(token)) if !key.is_empty() && !token.is_empty() => {
+            Some(weft_genesis::AdminKey { key, token })
+        }
+        _ => None,
+    };
+    config.max_peers = args.max_peers;
+    config.registrations_per_minute = args.registrations_per_minute;
     Ok(config)
 }
 

@@ -63,6 +63,9 @@ pub struct Environment {
     /// any other address the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Serve HTTPS with this certificate and key.
+    #[serde(default)]
+    pub tls: Option<Tls>,
     /// Verbose logging.
     #[serde(default)]
     pub debug: bool,
@@ -133,6 +136,27 @@ pub struct Network {
     /// credentials (default false: a key of this server means nothing to another).
     #[serde(default)]
     pub forward_caller_key: bool,
+    /// PEM certificates of CAs trusted beside the system's when calling other servers.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The genesis's public key (`ed25519:…`), pinned in advance; otherwise pinned at first
+    /// contact.
+    #[serde(default)]
+    pub genesis_key: Option<String>,
+    /// The key (id) whose objects network questions are answered over; without it no objects
+    /// are shared.
+    #[serde(default)]
+    pub share_key: Option<String>,
+}
+
+/// `tls`: the certificate a server presents.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// A PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// Its PEM private key.
+    pub key: PathBuf,
 }
 
 /// `network.peers[]`: the key to use for one peer.
@@ -163,6 +187,10 @@ pub struct P2p {
     /// has none), instead of refusing to start.
     #[serde(default, rename = "requestContextionary")]
     pub request_contextionary: bool,
+    /// Take unsigned messages from Weaviate 0.12 peers, which cannot sign: trusts the network
+    /// perimeter.
+    #[serde(default, rename = "acceptUnsignedPeers")]
+    pub accept_unsigned_peers: bool,
 }
 
 impl Environment {
@@ -234,6 +262,7 @@ impl Default for Environment {
             limit: default_limit(),
             limits: weft_core::Limits::default(),
             trusted_proxies: vec![],
+            tls: None,
             debug: false,
         }
     }
@@ -274,6 +303,18 @@ pub struct Overrides {
     pub ping_interval_s: Option<f64>,
     /// `--data-dir` / `WEFT_DATA_DIR`: `data_dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--tls-cert` / `WEFT_TLS_CERT`: `tls.cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `WEFT_TLS_KEY`: `tls.key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--ca-file` / `WEFT_CA_FILE`: `network.ca_file`.
+    pub ca_file: Option<PathBuf>,
+    /// `--genesis-key` / `WEFT_GENESIS_KEY`: `network.genesis_key`.
+    pub genesis_key: Option<String>,
+    /// `--share-key` / `WEFT_SHARE_KEY`: `network.share_key`.
+    pub share_key: Option<String>,
+    /// `--accept-unsigned-peers` / `WEFT_ACCEPT_UNSIGNED_PEERS`: `P2P.acceptUnsignedPeers`.
+    pub accept_unsigned_peers: Option<bool>,
 }
 
 /// A configuration error: one line naming the key at fault.
@@ -435,6 +476,40 @@ fn apply(env: &mut Environment, o: &Overrides) -> Result<(), ConfigError> {
     if let Some(v) = &o.data_dir {
         env.data_dir = Some(v.clone());
     }
+    match (&o.tls_cert, &o.tls_key) {
+        (None, None) => {}
+        (Some(cert), Some(key)) => {
+            env.tls = Some(Tls {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+        }
+        (Some(cert), None) => {
+            let tls = env.tls.get_or_insert_with(Tls::default);
+            tls.cert = cert.clone();
+        }
+        (None, Some(key)) => {
+            let tls = env.tls.get_or_insert_with(Tls::default);
+            tls.key = key.clone();
+        }
+    }
+    if let Some(v) = &o.ca_file {
+        env.network.get_or_insert_with(Network::default).ca_file =
+            Some(v.clone()).filter(|p| !p.as_os_str().is_empty());
+    }
+    if let Some(v) = &o.genesis_key {
+        env.network.get_or_insert_with(Network::default).genesis_key =
+            Some(v.clone()).filter(|v| !v.trim().is_empty());
+    }
+    if let Some(v) = &o.share_key {
+        env.network.get_or_insert_with(Network::default).share_key =
+            Some(v.clone()).filter(|v| !v.trim().is_empty());
+    }
+    if let Some(v) = o.accept_unsigned_peers {
+        env.p2p
+            .get_or_insert_with(P2p::default)
+            .accept_unsigned_peers = v;
+    }
     Ok(())
 }
 
@@ -448,13 +523,9 @@ pub fn is_dns_label(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
-/// Whether `url` looks like an `http://` URL with a host (peers talk plain HTTP: this build has
-/// no TLS client).
-fn is_http_url(url: &str) -> bool {
-    url.strip_prefix("http://").is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !host.starts_with(':') && !r.contains(char::is_whitespace)
-    })
+/// Why `url` is no server base URL (`http(s)://host[:port]`), if it is not.
+fn base_url_error(url: &str) -> Option<String> {
+    weft_p2p::weft_peer_protocol::PeerUri::parse(url).err()
 }
 
 /// The P2P part of validation: what a peer needs to join, one line naming the key at fault.
@@ -473,18 +544,31 @@ fn validate_p2p(
         }
     }
     if let Some(g) = &network.genesis_url {
-        if !is_http_url(g) {
+        if let Some(e) = base_url_error(g) {
             return Err(at(
                 "network.genesis_url",
-                format!("{g:?} is not an http:// URL; write e.g. \"http://10.0.0.2:8111\" (or WEFT_GENESIS_URL)"),
+                format!("{e} (or WEFT_GENESIS_URL)"),
             ));
         }
     }
     for (i, b) in p2p.bootstrapped_peers.iter().enumerate() {
-        if !is_http_url(b) {
+        if let Some(e) = base_url_error(b) {
+            return Err(at(&format!("P2P.bootstrappedPeers[{i}]"), e));
+        }
+    }
+    if let Some(k) = &network.genesis_key {
+        if let Err(e) = k.parse::<weft_p2p::weft_peer_protocol::PublicKey>() {
             return Err(at(
-                &format!("P2P.bootstrappedPeers[{i}]"),
-                format!("{b:?} is not an http:// URL; write a peer's base URL, e.g. \"http://10.0.0.5:8080\""),
+                "network.genesis_key",
+                format!("{k:?} is {e} (or WEFT_GENESIS_KEY)"),
+            ));
+        }
+    }
+    if let Some(k) = &network.share_key {
+        if k.parse::<uuid::Uuid>().is_err() {
+            return Err(at(
+                "network.share_key",
+                format!("{k:?} is not a key id (a UUID); give the id of a key of this server's tree, e.g. one made with POST /keys (or WEFT_SHARE_KEY)"),
             ));
         }
     }
@@ -526,13 +610,12 @@ fn validate_p2p(
     match &network.public_url {
         None => Err(at(
             "network.public_url",
-            "is required to join a P2P network: give the http:// URL other peers reach this server at, e.g. \"http://10.0.0.5:8080\" (port 0: the port the server binds) (or WEFT_PUBLIC_URL)".into(),
+            "is required to join a P2P network: give the URL other peers reach this server at, e.g. \"https://10.0.0.5:8080\" (port 0: the port the server binds) (or WEFT_PUBLIC_URL)".into(),
         )),
-        Some(u) if !is_http_url(u) => Err(at(
-            "network.public_url",
-            format!("{u:?}: peers reach each other over plain http only; give this server's http:// URL"),
-        )),
-        Some(_) => Ok(()),
+        Some(u) => match base_url_error(u) {
+            Some(e) => Err(at("network.public_url", format!("{e} (or WEFT_PUBLIC_URL)"))),
+            None => Ok(()),
+        },
     }
 }
 
@@ -585,6 +668,22 @@ fn validate(env: &Environment) -> Result<(), ConfigError> {
             return Err(at(
                 "network.public_url",
                 format!("{u:?} must start with http:// or https://"),
+            ));
+        }
+    }
+    if let Some(tls) = &env.tls {
+        if tls.cert.as_os_str().is_empty() {
+            return Err(at(
+                "tls.cert",
+                "is missing: give the PEM certificate with tls.key (or WEFT_TLS_CERT, --tls-cert)"
+                    .into(),
+            ));
+        }
+        if tls.key.as_os_str().is_empty() {
+            return Err(at(
+                "tls.key",
+                "is missing: give the certificate's PEM private key (or WEFT_TLS_KEY, --tls-key)"
+                    .into(),
             ));
         }
     }
@@ -734,6 +833,64 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.contains("network.ping_interval_s"), "{e}");
+    }
+
+    #[test]
+    fn the_trust_settings_are_checked_and_name_their_key() {
+        let base = || Overrides {
+            peer_name: Some("alpha".into()),
+            public_url: Some("https://peer.example:8443".into()),
+            genesis_url: Some("https://genesis.example:8111".into()),
+            ..Default::default()
+        };
+        let env = peer(Overrides {
+            genesis_key: Some("ed25519:KVNISUaHBVzrnxWWIy3no00y7yxyGQ1qCOZbRjUggQI".into()),
+            share_key: Some("0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000009".into()),
+            ca_file: Some("/etc/weft/ca.pem".into()),
+            tls_cert: Some("/etc/weft/c.pem".into()),
+            tls_key: Some("/etc/weft/k.pem".into()),
+            accept_unsigned_peers: Some(true),
+            ..base()
+        })
+        .unwrap();
+        let n = env.network.clone().unwrap();
+        assert_eq!(n.ca_file, Some(PathBuf::from("/etc/weft/ca.pem")));
+        assert!(n.genesis_key.is_some() && n.share_key.is_some());
+        assert!(env.p2p.unwrap().accept_unsigned_peers);
+        assert_eq!(env.tls.unwrap().key, PathBuf::from("/etc/weft/k.pem"));
+        for (o, key) in [
+            (
+                Overrides {
+                    genesis_key: Some("ed25519:short".into()),
+                    ..base()
+                },
+                "network.genesis_key",
+            ),
+            (
+                Overrides {
+                    share_key: Some("not-a-key".into()),
+                    ..base()
+                },
+                "network.share_key",
+            ),
+            (
+                Overrides {
+                    tls_cert: Some("/etc/weft/c.pem".into()),
+                    ..base()
+                },
+                "tls.key",
+            ),
+            (
+                Overrides {
+                    public_url: Some("https://u:p@peer.example".into()),
+                    ..base()
+                },
+                "network.public_url",
+            ),
+        ] {
+            let e = peer(o).unwrap_err();
+            assert!(e.contains(&format!("key {key}")), "{key}: {e}");
+        }
     }
 
     #[test]

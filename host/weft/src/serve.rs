@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use poem::listener::TcpListener;
 use weft_core::{ConnectorHandle, ContextionaryHandle, Core, CoreConfig, PluginInfo};
-use weft_p2p::membership::{self, LocalContextionary};
-use weft_p2p::{Credentials, P2pConfig, PeerNode};
+use weft_p2p::contextionary::{self, LocalContextionary};
+use weft_p2p::membership;
+use weft_p2p::weft_peer_protocol::{tls, PeerUri};
+use weft_p2p::{Credentials, P2pConfig, PeerNode, Transport};
 use weft_plugin_api::PluginKind;
 use weft_rest::BASE_PATH;
 
@@ -26,19 +28,32 @@ const DRAIN_GRACE: Duration = Duration::from_secs(30);
 const LEAVE_GRACE: Duration = Duration::from_secs(3);
 
 /// The peer configuration of `env`, when it makes this server a peer (`public_url` may still
-/// have port 0: see [`membership::with_bound_port`]).
-pub fn p2p_config(env: &Environment) -> Option<P2pConfig> {
+/// have port 0: see [`PeerUri::with_bound_port`]). Errors name the setting (a CA file that
+/// cannot be read, an address that is no URL).
+pub fn p2p_config(env: &Environment) -> anyhow::Result<Option<P2pConfig>> {
     if !env.is_peer() {
-        return None;
+        return Ok(None);
     }
     let n = env.network.clone().unwrap_or_default();
     let p = env.p2p.clone().unwrap_or_default();
-    Some(P2pConfig {
+    let ca = match &n.ca_file {
+        Some(f) => tls::load_ca_file(f).map_err(anyhow::Error::msg)?,
+        None => vec![],
+    };
+    let config = P2pConfig {
         peer_name: n.peer_name.unwrap_or_default(),
         public_url: n.public_url.unwrap_or_default(),
         genesis_url: n.genesis_url,
+        genesis_key: match &n.genesis_key {
+            Some(k) => Some(
+                k.parse()
+                    .map_err(|e| anyhow::anyhow!("network.genesis_key: {e}"))?,
+            ),
+            None => None,
+        },
         bootstrapped_peers: p.bootstrapped_peers,
         request_contextionary: p.request_contextionary,
+        accept_unsigned: p.accept_unsigned_peers,
         ping_interval: n
             .ping_interval_s
             .map(Duration::from_secs_f64)
@@ -53,7 +68,18 @@ pub fn p2p_config(env: &Environment) -> Option<P2pConfig> {
             })
             .collect(),
         forward_caller_key: n.forward_caller_key,
-    })
+        share_key: match &n.share_key {
+            Some(k) => Some(
+                k.parse()
+                    .map_err(|_| anyhow::anyhow!("network.share_key: {k:?} is not a key id"))?,
+            ),
+            None => None,
+        },
+        data_dir: env.data_dir(),
+        ca,
+    };
+    membership::try_mode(&config).map_err(anyhow::Error::msg)?;
+    Ok(Some(config))
 }
 
 /// The file and index a contextionary plugin's settings name (`path`, `index_path`, default
@@ -116,7 +142,11 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
     let plugin = crate::plugins::find(&dir, &env.database.name, PluginKind::Connector)?;
     let conn = ConnectorHandle::open(&plugin, &env.connector_config())?;
     let mut loaded = vec![plugin.clone()];
-    let p2p = p2p_config(&env);
+    let p2p = p2p_config(&env)?;
+    let server_tls = match &env.tls {
+        Some(t) => Some(tls::ServerTls::load(&t.cert, &t.key).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let mut c11y = match &env.contextionary {
         None => {
             if p2p.is_none() {
@@ -144,9 +174,24 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // As a peer: the network's contextionary, checked (or downloaded) before serving.
+    // As a peer: its identity and client, then the network's contextionary, checked (or
+    // downloaded) before serving.
     let mut local_c11y: Option<LocalContextionary> = None;
+    let mut transport: Option<Transport> = None;
     if let Some(cfg) = &p2p {
+        let t = Transport::open(
+            cfg,
+            env.limits.max_peer_response_bytes,
+            env.limits.max_peers,
+        )?;
+        tracing::info!(
+            "identity {} (in {})",
+            t.identity.public(),
+            env.data_dir().display()
+        );
+        transport = Some(t);
+    }
+    if let (Some(cfg), Some(t)) = (&p2p, &transport) {
         let (name, settings) = match &env.contextionary {
             Some(c) => (c.name.clone(), c.settings.clone()),
             None => ("finalfusion".to_string(), Default::default()),
@@ -163,8 +208,9 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             ContextionaryHandle::open(&p, &serde_json::Value::Object(s))
         };
         let local = c11y.clone().map(|h| (h, path, index));
-        let settled = rt.block_on(membership::settle_contextionary(
+        let settled = rt.block_on(contextionary::settle_contextionary(
             cfg,
+            t,
             local,
             &env.data_dir(),
             open,
@@ -213,22 +259,30 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         .collect();
     let listen = env.listen.clone();
     rt.block_on(async move {
-        use poem::listener::{Acceptor, Listener};
-        let acceptor = TcpListener::bind(listen.clone())
-            .into_acceptor()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot listen on {listen}: {e}; choose another address with --listen or WEFT_LISTEN")
-            })?;
+        use poem::listener::{Acceptor, AcceptorExt, Listener};
+        let scheme = if server_tls.is_some() { "https" } else { "http" };
+        let cannot = |e: std::io::Error| {
+            anyhow::anyhow!("cannot listen on {listen}: {e}; choose another address with --listen or WEFT_LISTEN")
+        };
+        let listener = TcpListener::bind(listen.clone());
+        let acceptor = match &server_tls {
+            Some(t) => t
+                .acceptor(listener.into_acceptor().await.map_err(cannot)?)
+                .boxed(),
+            None => listener.into_acceptor().await.map_err(cannot)?.boxed(),
+        };
         let bound = acceptor
             .local_addr()
             .first()
             .and_then(|a| a.as_socket_addr().copied());
-        let addr = bound.map(|a| a.to_string()).unwrap_or(listen);
+        let addr = bound.map(|a| a.to_string()).unwrap_or(listen.clone());
         // The real port when asked for port 0 (in `listen`, and in `public_url`).
         let public_url = match env.network.as_ref().and_then(|n| n.public_url.clone()) {
-            Some(u) => membership::with_bound_port(&u, bound.map(|a| a.port()).unwrap_or(0)),
-            None => format!("http://{addr}"),
+            Some(u) => match PeerUri::parse(&u) {
+                Ok(p) => p.with_bound_port(bound.map(|a| a.port()).unwrap_or(0)).to_string(),
+                Err(_) => u,
+            },
+            None => format!("{scheme}://{addr}"),
         };
         let config = CoreConfig {
             public_url: public_url.clone(),
@@ -244,15 +298,26 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         }
         let app = Arc::new(app);
         // As a peer: the node, known to the core (network queries) and the REST front end.
-        let node = p2p.map(|mut cfg| {
-            cfg.public_url = public_url.clone();
-            let node = PeerNode::new(app.clone(), cfg);
-            if let Some(c) = local_c11y {
-                node.set_contextionary(c);
+        let node = match (p2p, transport) {
+            (Some(mut cfg), Some(t)) => {
+                cfg.public_url = public_url.clone();
+                match cfg.share_key {
+                    Some(k) => tracing::info!(
+                        "network questions are answered over the objects key {k} may see (network.share_key)"
+                    ),
+                    None => tracing::warn!(
+                        "network.share_key is not set: peers' Fetch questions find no objects here (Introspect still says which classes match); set it to the id of a key whose objects the network may see"
+                    ),
+                }
+                let node = PeerNode::new(app.clone(), cfg, t)?;
+                if let Some(c) = local_c11y {
+                    node.set_contextionary(c);
+                }
+                app.set_network(node.clone());
+                Some(node)
             }
-            app.set_network(node.clone());
-            node
-        });
+            _ => None,
+        };
         let configured = match (&env.auth.root_key, &env.auth.root_token) {
             (Some(k), Some(t)) => Some((k.parse()?, t.clone())),
             (None, None) => None,
@@ -275,7 +340,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         // Signal handlers before the line that tells the world this server is up.
         let signalled = shutdown_signal();
         // One line on stdout that scripts and tests wait for.
-        println!("weft: listening on http://{addr}{BASE_PATH}");
+        println!("weft: listening on {scheme}://{addr}{BASE_PATH}");
         if let Some(n) = &node {
             tracing::info!(
                 "peer {} at {}: joining {}",
@@ -286,7 +351,10 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
                     membership::Mode::Bootstrapped(b) if b.is_empty() =>
                         "a network without genesis, as its first peer".to_string(),
                     membership::Mode::Bootstrapped(b) =>
-                        format!("a network without genesis through {}", b.join(", ")),
+                        format!(
+                            "a network without genesis through {}",
+                            b.iter().map(PeerUri::to_string).collect::<Vec<_>>().join(", ")
+                        ),
                 }
             );
             n.start();

@@ -1,12 +1,12 @@
 //! The full peer-list simulation: 1,000 simulated peers under churn, 0.12's full lists against
-//! versioned changes (see `weft_p2p::simulation` for the churn and the delivery model).
+//! versioned changes (see `weft_peer_protocol::simulation` for the churn and the delivery model).
 //!
-//! `cargo run -p weft-p2p --release --example p2p_simulation [-- --peers N --changes N
+//! `cargo run -p weft-peer-protocol --release --example p2p_simulation [-- --peers N --changes N
 //! --burst N --seed N --latency-ms X --mbit X --overhead BYTES --coalesce]`
 
 use std::str::FromStr;
 
-use weft_p2p::simulation::{simulate, Params};
+use weft_peer_protocol::simulation::{simulate, Params};
 
 fn main() {
     let mut p = Params::default();

@@ -35,7 +35,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use weft_core::network::Peer;
+
+use crate::identity::PublicKey;
 
 /// The header carrying a full list's version.
 pub const VERSION_HEADER: &str = "X-Weft-Peer-List-Version";
@@ -48,7 +49,25 @@ pub const UNKNOWN_VERSION: u64 = 0;
 /// How many changes a [`PeerList`] made with [`PeerList::new`] remembers.
 pub const DEFAULT_LOG_CAPACITY: usize = 4096;
 
-/// One peer on the wire: the swagger's `PeerUpdate`.
+/// A peer of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its registration id (from the genesis).
+    pub id: Uuid,
+    /// Its name, a DNS label unique in the network.
+    pub name: String,
+    /// Its base URL (a [`crate::PeerUri`]'s text).
+    pub uri: String,
+    /// The MD5 of its schema, as it last said.
+    pub schema_hash: String,
+    /// Its public key (`None`: a Weaviate 0.12 peer, which cannot sign).
+    pub identity: Option<PublicKey>,
+    /// When it was last heard from, Unix ms (0 when unknown; not carried by the list).
+    pub last_contact_ms: i64,
+}
+
+/// One peer on the wire: the swagger's `PeerUpdate`, with the extension `identity` (a 0.12
+/// peer ignores it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PeerUpdate {
     id: Uuid,
@@ -58,6 +77,8 @@ struct PeerUpdate {
     uri: String,
     #[serde(rename = "schemaHash", default)]
     schema_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identity: Option<PublicKey>,
 }
 
 impl From<&Peer> for PeerUpdate {
@@ -67,6 +88,7 @@ impl From<&Peer> for PeerUpdate {
             name: p.name.clone(),
             uri: p.uri.clone(),
             schema_hash: p.schema_hash.clone(),
+            identity: p.identity,
         }
     }
 }
@@ -78,6 +100,7 @@ impl From<PeerUpdate> for Peer {
             name: p.name,
             uri: p.uri,
             schema_hash: p.schema_hash,
+            identity: p.identity,
             last_contact_ms: 0,
         }
     }
@@ -94,9 +117,10 @@ struct ChangesBody {
     removed: Vec<Uuid>,
 }
 
-/// Whether two peers differ in what the list carries (name, URI, schema hash; not last contact).
+/// Whether two peers differ in what the list carries (name, URI, schema hash, identity; not
+/// last contact).
 fn differs(a: &Peer, b: &Peer) -> bool {
-    a.name != b.name || a.uri != b.uri || a.schema_hash != b.schema_hash
+    a.name != b.name || a.uri != b.uri || a.schema_hash != b.schema_hash || a.identity != b.identity
 }
 
 /// One change in the log.
@@ -491,6 +515,7 @@ mod tests {
             name: format!("peer{n}"),
             uri: format!("http://127.0.0.1:{}", 8000 + n),
             schema_hash: hash.to_string(),
+            identity: None,
             last_contact_ms: 0,
         }
     }
@@ -500,6 +525,7 @@ mod tests {
         peers
             .into_iter()
             .map(|p| Peer {
+                identity: None,
                 last_contact_ms: 0,
                 ..p
             })
@@ -531,6 +557,7 @@ mod tests {
         assert_eq!(l.version(), 101);
         // Same peer again, only last contact differs: no change.
         assert!(!l.upsert(Peer {
+            identity: None,
             last_contact_ms: 5,
             ..peer(1, "a")
         }));
@@ -735,6 +762,7 @@ mod tests {
     fn wire_round_trip() {
         let mut g = PeerList::starting_at(42, 16);
         g.upsert(Peer {
+            identity: None,
             last_contact_ms: 99,
             ..peer(1, "a")
         });

@@ -36,10 +36,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::peerlist::{ListUpdate, LocalList, Peer, PeerList, UNKNOWN_VERSION};
 use uuid::Uuid;
-use weft_core::network::Peer;
-
-use crate::peerlist::{ListUpdate, LocalList, PeerList, UNKNOWN_VERSION};
 
 /// The modelled link (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -368,6 +366,7 @@ fn new_peer(rng: &mut XorShift, n: usize) -> Peer {
             n & 255
         ),
         schema_hash: rng.hash(),
+        identity: None,
         last_contact_ms: 0,
     }
 }

@@ -79,6 +79,10 @@ trap stop_servers EXIT
 start_server() {
   local name="$1"
   shift
+  # The files exist before the server starts: the loop below reads stdout at once, before the
+  # background job may have opened it.
+  : >"$out/$name.stdout"
+  : >"$out/$name.log"
   env -u WEFT_CONFIG_FILE -u WEFT_CONFIG -u WEFT_LISTEN -u WEFT_PLUGIN_DIR -u WEFT_DATABASE \
     -u WEFT_DATABASE_CONFIG -u WEFT_CONTEXTIONARY -u WEFT_PUBLIC_URL -u WEFT_PEER_NAME \
     -u WEFT_GENESIS_URL -u WEFT_BOOTSTRAPPED_PEERS -u WEFT_FIRST_PEER \

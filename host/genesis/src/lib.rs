@@ -950,8 +950,15 @@ impl GenesisApi {
                 ))));
             };
             contact.last_seen = Instant::now();
-            if let Some(v) = ping.0.peer_list_version {
-                contact.known = Some(v);
+            match ping.0.peer_list_version {
+                Some(v) => contact.known = Some(v),
+                // A peer that reported versions and now reports none holds a list of unknown
+                // version (say, a full list without one): it gets the full list again.
+                None if contact.known.is_some() => {
+                    contact.known = None;
+                    contact.delivered = None;
+                }
+                None => {}
             }
             let behind = match contact.known {
                 Some(v) => v != current,

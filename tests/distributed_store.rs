@@ -1,7 +1,8 @@
 //! The distributed connectors through the real binary, against the real servers
 //! `scripts/real-servers.sh` starts (`.ci/run` does): Cassandra (`WEFT_CASSANDRA_CONTACT_POINTS`),
 //! Gremlin Server with TinkerGraph (`WEFT_GREMLIN_URL`) and JanusGraph (`WEFT_JANUSGRAPH_URL`).
-//! A store whose variable is not set is skipped, saying so.
+//! A store whose variable is not set is skipped, saying so (with `WEFT_REQUIRE_REAL_SERVERS=1`,
+//! as in CI, it fails instead).
 //!
 //! * two `weft serve` processes on one keyspace (namespace): a class created through one is used
 //!   through the other, and concurrent reference additions through both lose nothing;
@@ -9,11 +10,11 @@
 //! * `weft plugins check` accepts both libraries.
 //!
 //! The outage test (a real server stopped under a running Weft) is `tests/real_server_outage.rs`,
-//! a binary of its own so that stopping a server disturbs no other test.
+//! a test binary of its own so that stopping a server disturbs no other test.
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
-use weft_e2e_tests::{build_dir, on_threads, weft_bin, Api, Server};
+use weft_e2e_tests::{build_dir, on_threads, real_server, weft_bin, Api, Server};
 
 /// A real store the tests can reach: its connector, and the config of a fresh store in it.
 struct Real {
@@ -25,40 +26,30 @@ struct Real {
     config: Box<dyn Fn(&str) -> String>,
 }
 
-/// The real stores whose variables are set; prints a line for each one that is skipped.
+/// The real stores whose variables are set; prints a line for each one that is skipped (and
+/// fails instead when `WEFT_REQUIRE_REAL_SERVERS=1`: [`real_server`]).
 fn reals(test: &str) -> Vec<Real> {
     let mut out = Vec::new();
-    match std::env::var("WEFT_CASSANDRA_CONTACT_POINTS") {
-        Ok(cp) if !cp.is_empty() => out.push(Real {
+    if let Some(cp) = real_server(test, "WEFT_CASSANDRA_CONTACT_POINTS") {
+        out.push(Real {
             what: "Cassandra",
             database: "cassandra",
             config: Box::new(move |u| {
                 let points: Vec<&str> = cp.split(',').collect();
                 json!({"contact_points": points, "keyspace": format!("weft_{u}")}).to_string()
             }),
-        }),
-        _ => eprintln!(
-            "{test}: skipping Cassandra: WEFT_CASSANDRA_CONTACT_POINTS is not set (scripts/real-servers.sh start cassandra)"
-        ),
+        });
     }
     for (what, var) in [
         ("Gremlin Server (TinkerGraph)", "WEFT_GREMLIN_URL"),
         ("JanusGraph", "WEFT_JANUSGRAPH_URL"),
     ] {
-        match std::env::var(var) {
-            Ok(url) if !url.is_empty() => out.push(Real {
+        if let Some(url) = real_server(test, var) {
+            out.push(Real {
                 what,
                 database: "gremlin",
                 config: Box::new(move |u| json!({"url": url, "namespace": u}).to_string()),
-            }),
-            _ => eprintln!(
-                "{test}: skipping {what}: {var} is not set (scripts/real-servers.sh start {})",
-                if var == "WEFT_GREMLIN_URL" {
-                    "gremlin"
-                } else {
-                    "janusgraph"
-                }
-            ),
+            });
         }
     }
     out

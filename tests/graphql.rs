@@ -1096,7 +1096,7 @@ fn keys_see_only_their_subtree_and_need_the_read_right() {
 /// them told the connector declares nothing.
 #[test]
 fn host_side_evaluation_answers_as_the_connector_does() {
-    use weft_core::{ConnectorHandle, Core as App, CoreConfig};
+    use weft_core::{ConnectorHandle, Core, CoreConfig};
     use weft_graphql::{Graphql, GraphqlRequest};
     use weft_plugin_api::{Capabilities, ObjectKind};
 
@@ -1109,8 +1109,8 @@ fn host_side_evaluation_answers_as_the_connector_does() {
     let mut bare = handle.clone();
     bare.capabilities = Capabilities::empty();
     assert!(!bare.has(Capabilities::FILTER) && !bare.has(Capabilities::AGGREGATE));
-    let pushing = Arc::new(App::new(handle, CoreConfig::default(), vec![]));
-    let host = Arc::new(App::new(bare, CoreConfig::default(), vec![]));
+    let pushing = Arc::new(Core::new(handle, CoreConfig::default(), vec![]));
+    let host = Arc::new(Core::new(bare, CoreConfig::default(), vec![]));
     let p = rt.block_on(async {
         pushing
             .keys
@@ -1143,13 +1143,13 @@ fn host_side_evaluation_answers_as_the_connector_does() {
     assert_eq!(f.cities.len(), 200);
 
     let (g1, g2) = (Graphql::new(), Graphql::new());
-    let run = |app: &Arc<App>, g: &Graphql, query: &str, variables: &Value| -> Value {
+    let run = |core: &Arc<Core>, g: &Graphql, query: &str, variables: &Value| -> Value {
         let req = GraphqlRequest {
             query: Some(query.into()),
             operation_name: None,
             variables: Some(variables.clone()),
         };
-        let mut answers = rt.block_on(g.execute(app, &p, vec![req])).unwrap();
+        let mut answers = rt.block_on(g.execute(core, &p, vec![req])).unwrap();
         let answer = serde_json::to_value(answers.remove(0)).unwrap();
         assert!(
             answer

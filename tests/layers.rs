@@ -1,31 +1,15 @@
 //! The host's crates depend in one direction, and the core knows no HTTP: checked on the real
-//! dependency tree (`cargo tree`), so a dependency added by accident fails here.
+//! dependency tree (`cargo tree`), so a dependency added by accident fails here. Inside every
+//! crate of the workspace, modules depend in one direction too: checked on the source
+//! ([`crate::rust_modules`]).
 use std::collections::BTreeSet;
-use std::process::Command;
+
+use crate::rust_modules::{cargo, workspace};
 
 /// Every package `package` depends on (normal dependencies, transitively), by name.
 fn dependencies(package: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "tree",
-            "--offline",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "-p",
-            package,
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo tree runs");
-    assert!(
-        out.status.success(),
-        "cargo tree -p {package} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let out = cargo(&["tree", "-e", "normal", "--prefix", "none", "-p", package]);
+    String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
@@ -134,4 +118,59 @@ fn front_ends_sit_on_the_core_and_not_on_each_other_upwards() {
         !rest.contains("weft"),
         "weft-rest depends on the binary crate"
     );
+}
+
+/// No module imports one that imports it back, in any crate of the workspace.
+///
+/// The rule, on each library and binary crate's module tree (read from its root file through its
+/// `mod` declarations, `#[path]` and inline `mod x { … }` modules included):
+/// * module A *names* module B when a path in A's code or in one of A's own `use` declarations
+///   leads into B: `crate::b::…`, `super::…`, `self::…`, `$crate::…` (in a macro: the module
+///   that defines the macro), or a path that starts with the name of one of A's child modules. A
+///   path to an item leads to the module that defines it, through re-exports (`pub use`) and
+///   globs (`use x::*`);
+/// * `pub use` (and every `pub(…) use`) only re-exports: it is no edge, so a crate root that
+///   re-exports its modules' types may define what they use;
+/// * a `mod` declaration is no edge either: a module may name its own submodules, and a
+///   submodule (a `tests` module, say) its parent, only as long as there is no path back;
+/// * a cycle is any set of two or more modules each reachable from the others (a strongly
+///   connected component of this graph); the test lists each with the edges inside it.
+///
+/// As a check of the reading itself, every `mod x;` must find its file and every `.rs` file under
+/// a package's `src/` must be a module of one of the package's crates.
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let mut problems = vec![];
+    for package in workspace() {
+        let crates = package.crates();
+        let mut reached = BTreeSet::new();
+        for krate in &crates {
+            problems.extend(krate.missing.iter().cloned());
+            reached.extend(krate.files());
+            let edges = krate.edges();
+            for cycle in krate.cycles() {
+                let inside: Vec<String> = edges
+                    .iter()
+                    .filter(|e| cycle.contains(&e.from) && cycle.contains(&e.to))
+                    .map(|e| format!("    {} -> {}  at {}", e.from, e.to, e.at))
+                    .collect();
+                problems.push(format!(
+                    "{}: a module cycle among {}:\n{}",
+                    krate.name,
+                    cycle.join(", "),
+                    inside.join("\n")
+                ));
+            }
+        }
+        for file in crate::rust_modules::rust_files(&package.dir.join("src")) {
+            if !reached.contains(&file) {
+                problems.push(format!(
+                    "{}: {} is a module of none of its crates",
+                    package.name,
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -46,6 +46,58 @@ pub fn fixture_so(name: &str) -> PathBuf {
     )
 }
 
+/// The real servers the distributed connectors' suites use, each as (variable, what it is, how
+/// to start it): `scripts/real-servers.sh` starts them and prints the variables (`.ci/run` does).
+pub const REAL_SERVERS: [(&str, &str, &str); 4] = [
+    (
+        "WEFT_CASSANDRA_CONTACT_POINTS",
+        "Cassandra",
+        "scripts/real-servers.sh start cassandra",
+    ),
+    (
+        "WEFT_GREMLIN_URL",
+        "Gremlin Server (TinkerGraph)",
+        "scripts/real-servers.sh start gremlin",
+    ),
+    (
+        "WEFT_JANUSGRAPH_URL",
+        "JanusGraph",
+        "scripts/real-servers.sh start janusgraph",
+    ),
+    (
+        "WEFT_CASSANDRA_AUTH_CONTACT_POINTS",
+        "a Cassandra that asks for a login",
+        "WEFT_CASSANDRA_AUTHENTICATOR=PasswordAuthenticator scripts/real-servers.sh start cassandra, on another port and run folder",
+    ),
+];
+
+/// Whether every real server is required (`WEFT_REQUIRE_REAL_SERVERS=1`, as `.ci/run` sets):
+/// then a real-server test whose variable is missing fails instead of skipping.
+pub fn real_servers_required() -> bool {
+    std::env::var("WEFT_REQUIRE_REAL_SERVERS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The value of the real server variable `var` (one of [`REAL_SERVERS`]), or `None` after
+/// printing that `test` skips that server; when [`real_servers_required`], a missing variable
+/// fails the test instead.
+pub fn real_server(test: &str, var: &str) -> Option<String> {
+    let (_, what, how) = REAL_SERVERS
+        .iter()
+        .find(|(v, _, _)| *v == var)
+        .unwrap_or_else(|| panic!("{var} is not one of REAL_SERVERS"));
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert!(
+                !real_servers_required(),
+                "{test}: {var} is not set ({how}), and WEFT_REQUIRE_REAL_SERVERS=1 does not let {what} be skipped"
+            );
+            eprintln!("{test}: skipping {what}: {var} is not set ({how})");
+            None
+        }
+    }
+}
+
 /// The connector a [`Server`] runs on: dev-memory, or the one `WEFT_TEST_DATABASE` names with the
 /// config `WEFT_TEST_DATABASE_CONFIG`, in which every `{unique}` becomes a name no other server of
 /// this run uses (a fresh Cassandra keyspace, a fresh Gremlin namespace). `scripts/test.sh` runs
@@ -415,7 +467,9 @@ impl Api {
     }
 }
 
-/// Every 4xx/5xx carries `{"error":[{"message": "…"}]}` with a non-empty message.
+/// Every 4xx/5xx carries `{"error":[{"message": "…"}]}` with a non-empty message. Read from the
+/// JSON itself, not through `weft_peer_protocol::wire::ErrorBody`: this checks the wire shape
+/// that type produces, so it must not take the type's word for it (so does [`message`]).
 pub fn assert_error_shape(method: &str, path: &str, status: u16, body: &serde_json::Value) {
     let msgs = body["error"].as_array().unwrap_or_else(|| {
         panic!("{method} {path} answered {status} without the contract's error body: {body}")
@@ -757,6 +811,11 @@ pub fn small_test_contextionary() -> PathBuf {
     let p = target_dir().join("contextionary/glove-top2000.fifu");
     let mut index = p.as_os_str().to_owned();
     index.push(".hnsw");
+    // Tests of one binary run in parallel: one of them makes the files, the others wait for it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !p.exists() || !PathBuf::from(index).exists() {
         let out = std::process::Command::new(weft_bin())
             .args(["contextionary", "fetch", "--top", "2000", "--out"])
@@ -1344,7 +1403,11 @@ async fn fake_answer(state: std::sync::Arc<FakeState>, mut req: poem::Request) -
         }
         _ => json(
             404,
-            serde_json::json!({"error": [{"message": format!("the fake peer {} has no {method} {path}", state.name)}]}),
+            serde_json::to_value(weft_peer_protocol::wire::ErrorBody::new(format!(
+                "the fake peer {} has no {method} {path}",
+                state.name
+            )))
+            .expect("an error body is JSON"),
         ),
     }
 }

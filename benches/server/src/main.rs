@@ -14,6 +14,7 @@
 mod ceiling;
 mod load;
 mod machine;
+mod output;
 mod report;
 mod server_bench;
 mod soak;
@@ -42,15 +43,6 @@ enum Cmd {
     ServeCeiling(ceiling::CeilingArgs),
     /// Reads the parts of a bench run, prints the table, writes results.json.
     Report(report::ReportArgs),
-}
-
-/// Writes `value` as pretty JSON to `path` (making its directory).
-pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")?;
-    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -357,7 +357,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         "contextionary": c11y,
     });
     let out = a.dir.join("results.json");
-    crate::write_json(&out, &results)?;
+    crate::output::write_json(&out, &results)?;
     println!("Written: {}", out.display());
     Ok(all_met)
 }

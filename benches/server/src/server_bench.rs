@@ -537,6 +537,6 @@ pub async fn server(a: ServerArgs) -> anyhow::Result<()> {
         report["rest_get"] = get;
         report["response_bytes"] = json!(response_bytes);
     }
-    crate::write_json(&a.json, &report)?;
+    crate::output::write_json(&a.json, &report)?;
     Ok(())
 }

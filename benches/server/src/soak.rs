@@ -407,7 +407,7 @@ pub async fn soak(a: SoakArgs) -> anyhow::Result<bool> {
             "bound_bytes": allowed,
             "bound": {"slack_mib": a.slack_mib, "bytes_per_version": a.bytes_per_version},
         });
-        crate::write_json(path, &report)?;
+        crate::output::write_json(path, &report)?;
     }
     Ok(pass)
 }

@@ -13,6 +13,7 @@
 //! files, how plugins are found on disk.
 
 pub mod access;
+pub mod answering;
 pub mod c11y;
 mod core;
 pub mod error;
@@ -24,7 +25,6 @@ pub mod objects;
 pub mod ontology;
 mod ownership;
 pub mod plugin_log;
-pub mod questions;
 
 pub use crate::access::{Access, Visibility};
 pub use crate::core::{Backup, Core, CoreConfig, PluginInfo, PluginStatus};

@@ -305,10 +305,7 @@ async fn error_body(err: poem::Error) -> poem::Response {
         415 => format!("{err}; send the body as JSON with Content-Type: application/json"),
         _ => err.to_string(),
     };
-    poem::Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(serde_json::to_string(&ErrorBody::new(message)).unwrap_or_default())
+    ErrorBody::new(message).response(status)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,13 +569,13 @@ impl Genesis {
         match (key, signer) {
             (Some(k), Some(v)) if v.key == k => Ok(()),
             (None, _) if self.config.accept_unsigned => Ok(()),
-            (Some(k), None) => Err(GenesisError::Unauthorized(body(format!(
+            (Some(k), None) => Err(GenesisError::Unauthorized(ErrorBody::json(format!(
                 "the request is not signed: only the peer registered as {id} may do this, signing with its key {k}"
             )))),
-            (Some(k), Some(_)) => Err(GenesisError::Forbidden(body(format!(
+            (Some(k), Some(_)) => Err(GenesisError::Forbidden(ErrorBody::json(format!(
                 "only the peer registered as {id} may do this: sign the request with its key {k}"
             )))),
-            (None, _) => Err(GenesisError::Forbidden(body(
+            (None, _) => Err(GenesisError::Forbidden(ErrorBody::json(
                 "this genesis takes only signed requests",
             ))),
         }
@@ -694,10 +691,6 @@ fn registered(p: Peer) -> RegisteredPeer {
 /// The errors the genesis answers: the peer protocol's refusals (one type for both servers).
 pub type GenesisError = Refusal;
 
-fn body(m: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody::new(m))
-}
-
 type GenesisResult<T> = Result<T, GenesisError>;
 
 /// `DELETE /peers/{peerId}` and `DELETE /admin/peers/{peerName}`: done.
@@ -736,7 +729,7 @@ pub fn check_peer_uri(uri: &str) -> Result<PeerUri, String> {
 
 fn parse_id(raw: &str) -> GenesisResult<Uuid> {
     raw.parse().map_err(|_| {
-        GenesisError::NotFound(body(format!(
+        GenesisError::NotFound(ErrorBody::json(format!(
             "no peer is registered with id {raw:?} (peer ids are UUIDs); register with POST /peers/register to get one"
         )))
     })
@@ -765,7 +758,7 @@ impl GenesisApi {
     fn genesis(&self) -> GenesisResult<&Arc<Genesis>> {
         self.0
             .as_ref()
-            .ok_or_else(|| GenesisError::Internal(body("the genesis is not running")))
+            .ok_or_else(|| GenesisError::Internal(ErrorBody::json("the genesis is not running")))
     }
 }
 
@@ -799,14 +792,14 @@ impl GenesisApi {
         let g = self.genesis()?;
         let signer = signed_http::verified(req).cloned();
         if signer.is_none() && !g.config.accept_unsigned {
-            return Err(GenesisError::Unauthorized(body(
+            return Err(GenesisError::Unauthorized(ErrorBody::json(
                 "sign the registration with the peer's key (HTTP Message Signatures; see README \"Running a network across organisations\"); a Weaviate 0.12 peer, which cannot sign, is taken only by a genesis started with --accept-unsigned-peers",
             )));
         }
         let ip = remote_ip(req);
         if let Err(over) = g.registrations.take(&ip) {
             return Err(GenesisError::TooMany(
-                body(format!(
+                ErrorBody::json(format!(
                     "more than {} registrations from {ip} in a minute (--registrations-per-minute); try again in {} s",
                     g.registrations.per_minute(),
                     over.retry_after_s
@@ -815,21 +808,22 @@ impl GenesisApi {
             ));
         }
         let name = body_in.0.peer_name.ok_or_else(|| {
-            GenesisError::Unprocessable(body(
+            GenesisError::Unprocessable(ErrorBody::json(
                 "peerName is missing; give the peer's name, a DNS label such as \"peer-1\"",
             ))
         })?;
-        check_peer_name(&name).map_err(|m| GenesisError::Unprocessable(body(m)))?;
+        check_peer_name(&name).map_err(|m| GenesisError::Unprocessable(ErrorBody::json(m)))?;
         let uri = body_in.0.peer_uri.ok_or_else(|| {
-            GenesisError::Unprocessable(body(
+            GenesisError::Unprocessable(ErrorBody::json(
                 "peerUri is missing; give the peer's base URL as the genesis reaches it, e.g. \"https://10.0.0.5:8080\"",
             ))
         })?;
-        let uri = check_peer_uri(&uri).map_err(|m| GenesisError::Unprocessable(body(m)))?;
+        let uri =
+            check_peer_uri(&uri).map_err(|m| GenesisError::Unprocessable(ErrorBody::json(m)))?;
         let key = signer.as_ref().map(|v| v.key);
         if let Some(v) = &signer {
             if v.peer != name {
-                return Err(GenesisError::Forbidden(body(format!(
+                return Err(GenesisError::Forbidden(ErrorBody::json(format!(
                     "the request is signed as peer {:?} (Weft-Peer) but registers {name:?}; a peer registers its own name",
                     v.peer
                 ))));
@@ -838,19 +832,19 @@ impl GenesisApi {
         let known = g.state().list.peers().iter().any(|p| p.name == name);
         match (key, g.bindings.get(&name)) {
             (Some(k), Some(bound)) if k != bound => {
-                return Err(GenesisError::Conflict(body(format!(
+                return Err(GenesisError::Conflict(ErrorBody::json(format!(
                     "peer name {name:?} is bound to another key ({bound}); this request is signed with {k}. If the peer lost its key, the genesis's operator removes the name with DELETE /admin/peers/{name}; otherwise choose another network.peer_name"
                 ))))
             }
             (None, Some(bound)) => {
-                return Err(GenesisError::Conflict(body(format!(
+                return Err(GenesisError::Conflict(ErrorBody::json(format!(
                     "peer name {name:?} is bound to the key {bound}; register with a request signed by it"
                 ))))
             }
             (Some(k), None) => {
                 if let Err(bindings::Refused::Full(n)) = g.bindings.check(&name, &k) {
                     return Err(GenesisError::TooMany(
-                        body(format!(
+                        ErrorBody::json(format!(
                             "this genesis holds {n} peers, its limit (--max-peers); the operator removes departed ones with DELETE /admin/peers/{{peerName}}"
                         )),
                         60,
@@ -861,7 +855,7 @@ impl GenesisApi {
         }
         if !known && g.state().list.len() >= g.config.max_peers {
             return Err(GenesisError::TooMany(
-                body(format!(
+                ErrorBody::json(format!(
                     "this genesis holds {} peers, its limit (--max-peers); try again later",
                     g.config.max_peers
                 )),
@@ -870,7 +864,7 @@ impl GenesisApi {
         }
         if let Err(why) = g.reachable(&uri, key.as_ref()).await {
             tracing::info!("refused the registration of {name} at {uri}: {why}");
-            return Err(GenesisError::BadRequest(body(format!(
+            return Err(GenesisError::BadRequest(ErrorBody::json(format!(
                 "peer not reachable: {NO_ECHO} at {} (signed with its key); check that peerUri is the address the genesis reaches it at",
                 uri.api("/p2p/ping")
             ))));
@@ -880,13 +874,13 @@ impl GenesisApi {
                 Ok(true) => tracing::info!("peer name {name} is bound to {k}"),
                 Ok(false) => {}
                 Err(bindings::Refused::Taken(bound)) => {
-                    return Err(GenesisError::Conflict(body(format!(
+                    return Err(GenesisError::Conflict(ErrorBody::json(format!(
                         "peer name {name:?} is bound to another key ({bound})"
                     ))))
                 }
                 Err(bindings::Refused::Full(n)) => {
                     return Err(GenesisError::TooMany(
-                        body(format!(
+                        ErrorBody::json(format!(
                             "this genesis holds {n} peers, its limit (--max-peers)"
                         )),
                         60,
@@ -944,7 +938,7 @@ impl GenesisApi {
             let mut st = g.state();
             let current = st.list.version();
             let Some(contact) = st.contacts.get_mut(&id) else {
-                return Err(GenesisError::NotFound(body(format!(
+                return Err(GenesisError::NotFound(ErrorBody::json(format!(
                     "no peer is registered with id {id} (the genesis restarted, or dropped it after more than {:?} without a ping); register again with POST /peers/register",
                     g.config.liveness_timeout
                 ))));
@@ -977,7 +971,7 @@ impl GenesisApi {
         };
         match schema_changed {
             None => {
-                return Err(GenesisError::NotFound(body(format!(
+                return Err(GenesisError::NotFound(ErrorBody::json(format!(
                     "no peer is registered with id {id}; register again with POST /peers/register"
                 ))))
             }
@@ -1012,7 +1006,7 @@ impl GenesisApi {
             st.list.remove(id)
         };
         let Some(p) = removed else {
-            return Err(GenesisError::NotFound(body(format!(
+            return Err(GenesisError::NotFound(ErrorBody::json(format!(
                 "no peer is registered with id {id}; GET /peers lists the registered ones"
             ))));
         };
@@ -1036,7 +1030,7 @@ impl GenesisApi {
     ) -> GenesisResult<Left> {
         let g = self.genesis()?;
         let Some(admin) = &g.config.admin else {
-            return Err(GenesisError::Forbidden(body(
+            return Err(GenesisError::Forbidden(ErrorBody::json(
                 "this genesis has no admin key; start it with --admin-key and --admin-token (WEFT_GENESIS_ADMIN_KEY, WEFT_GENESIS_ADMIN_TOKEN) to remove peers",
             )));
         };
@@ -1052,7 +1046,7 @@ impl GenesisApi {
             a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
         };
         if !(same(&header("x-api-key"), &admin.key) && same(&header("x-api-token"), &admin.token)) {
-            return Err(GenesisError::Forbidden(body(
+            return Err(GenesisError::Forbidden(ErrorBody::json(
                 "removing a peer needs the genesis's admin key: send X-API-KEY and X-API-TOKEN as given with --admin-key and --admin-token",
             )));
         }
@@ -1075,7 +1069,7 @@ impl GenesisApi {
         };
         let unbound = g.bindings.remove(&name);
         if removed.is_empty() && unbound.is_none() {
-            return Err(GenesisError::NotFound(body(format!(
+            return Err(GenesisError::NotFound(ErrorBody::json(format!(
                 "no peer is named {name:?} here, and the name is bound to no key"
             ))));
         }
@@ -1105,7 +1099,7 @@ impl GenesisApi {
             .get(poem::http::header::HOST)
             .and_then(|h| h.to_str().ok());
         g.contextionary(host).map(Json).ok_or_else(|| {
-            GenesisError::NotFound(body(
+            GenesisError::NotFound(ErrorBody::json(
                 "this genesis has no contextionary (it was started without --contextionary PATH); peers keep their own",
             ))
         })
@@ -1121,7 +1115,7 @@ impl GenesisApi {
     async fn download(&self, file: Path<String>) -> GenesisResult<Download> {
         let g = self.genesis()?;
         let Some(c) = &g.config.contextionary else {
-            return Err(GenesisError::NotFound(body(
+            return Err(GenesisError::NotFound(ErrorBody::json(
                 "this genesis has no contextionary (it was started without --contextionary PATH)",
             )));
         };
@@ -1130,7 +1124,7 @@ impl GenesisApi {
         } else if file.0 == format!("{}.hnsw", g.file_name) {
             index_path(&c.path)
         } else {
-            return Err(GenesisError::NotFound(body(format!(
+            return Err(GenesisError::NotFound(ErrorBody::json(format!(
                 "there is no file {:?} here; this genesis serves {:?} and its index {:?} (see GET /contextionary)",
                 file.0,
                 g.file_name,
@@ -1139,19 +1133,22 @@ impl GenesisApi {
         };
         let f = tokio::fs::File::open(&path).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                GenesisError::NotFound(body(format!(
+                GenesisError::NotFound(ErrorBody::json(format!(
                     "{} is not there ({e}); the genesis serves the index only when it exists beside the contextionary (weft contextionary fetch writes it)",
                     path.display()
                 )))
             } else {
-                GenesisError::Internal(body(format!("cannot read {}: {e}", path.display())))
+                GenesisError::Internal(ErrorBody::json(format!("cannot read {}: {e}", path.display())))
             }
         })?;
         let len = f
             .metadata()
             .await
             .map_err(|e| {
-                GenesisError::Internal(body(format!("cannot read {}: {e}", path.display())))
+                GenesisError::Internal(ErrorBody::json(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
             })?
             .len();
         Ok(Download::File(Binary(Body::from_async_read(f)), len))

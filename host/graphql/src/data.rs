@@ -19,7 +19,7 @@ use weft_plugin_api::{Capabilities, Id, ObjectKind, ObjectQuery, StoredObject};
 
 use weft_core::network::CallerKey;
 use weft_core::ontology::{parse_reference, Ontology};
-use weft_core::{Core as App, Error as ApiError, Principal, Result as ApiResult, Visibility};
+use weft_core::{Core, Principal, Visibility};
 
 /// Objects fetched per call when the host pages through a class.
 const CHUNK: u64 = 500;
@@ -45,7 +45,7 @@ type Hop = (String, Option<String>);
 
 /// What one HTTP request may see, and what it has fetched so far.
 pub struct RequestEnv {
-    app: Arc<App>,
+    core: Arc<Core>,
     /// The caller.
     principal: Principal,
     /// The key the caller presented, for network queries that forward it.
@@ -61,14 +61,14 @@ pub struct RequestEnv {
 impl RequestEnv {
     /// The environment of a request by `principal`, who presented `caller_key`.
     pub async fn new(
-        app: Arc<App>,
+        core: Arc<Core>,
         principal: &Principal,
         caller_key: Option<CallerKey>,
-    ) -> ApiResult<Self> {
-        let vis = app.visibility(principal).await?;
+    ) -> weft_core::Result<Self> {
+        let vis = core.visibility(principal).await?;
         Ok(RequestEnv {
             vis,
-            app,
+            core,
             principal: principal.clone(),
             caller_key,
             cache: Mutex::new(HashMap::new()),
@@ -78,8 +78,8 @@ impl RequestEnv {
 
     /// Counts `n` more objects read for this request; an error naming the limit once the
     /// request has read more than `limits.max_query_objects`.
-    fn account(&self, n: u64) -> ApiResult<()> {
-        let limit = self.app.limits.max_query_objects;
+    fn account(&self, n: u64) -> weft_core::Result<()> {
+        let limit = self.core.limits.max_query_objects;
         let total = self
             .read
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
@@ -106,12 +106,12 @@ impl RequestEnv {
 
     /// The network, when this server is a peer.
     pub fn network(&self) -> Option<Arc<dyn weft_core::Network>> {
-        self.app.network().cloned()
+        self.core.network().cloned()
     }
 
     /// The server's default and maximum page size.
     pub fn limit(&self) -> u64 {
-        self.app.limit
+        self.core.limit
     }
 
     fn sees_all(&self) -> bool {
@@ -132,7 +132,7 @@ impl RequestEnv {
     }
 
     /// Fetches into the cache every target not there yet, one `get_objects` call per kind.
-    async fn fetch(&self, targets: &[(ObjectKind, Id)]) -> ApiResult<()> {
+    async fn fetch(&self, targets: &[(ObjectKind, Id)]) -> weft_core::Result<()> {
         for kind in [ObjectKind::Thing, ObjectKind::Action] {
             let missing: Vec<Id> = {
                 let cache = self.cache();
@@ -148,7 +148,7 @@ impl RequestEnv {
                 continue;
             }
             self.account(missing.len() as u64)?;
-            let found = self.app.conn.get_objects(kind, missing.clone()).await?;
+            let found = self.core.conn.get_objects(kind, missing.clone()).await?;
             let mut cache = self.cache();
             for (i, id) in missing.into_iter().enumerate() {
                 let o = found.get(i).cloned().flatten().filter(|o| self.visible(o));
@@ -168,7 +168,7 @@ impl RequestEnv {
         items
             .into_iter()
             .filter_map(|v| parse_reference(v).ok())
-            .filter(|r| self.app.is_local(&r.location_url))
+            .filter(|r| self.core.is_local(&r.location_url))
             .filter_map(|r| r.kind.map(|k| (k, r.id)))
             .collect()
     }
@@ -180,7 +180,7 @@ impl RequestEnv {
         props: &Map<String, Value>,
         prop: &str,
         allowed: &[String],
-    ) -> ApiResult<Vec<StoredObject>> {
+    ) -> weft_core::Result<Vec<StoredObject>> {
         let Some(value) = props.get(prop) else {
             return Ok(vec![]);
         };
@@ -194,7 +194,11 @@ impl RequestEnv {
     }
 
     /// Prefetches, hop by hop, every object that `hops` reach from `objects`.
-    async fn prefetch(&self, objects: &[StoredObject], paths: &[Vec<Hop>]) -> ApiResult<()> {
+    async fn prefetch(
+        &self,
+        objects: &[StoredObject],
+        paths: &[Vec<Hop>],
+    ) -> weft_core::Result<()> {
         for hops in paths {
             let mut frontier: Vec<StoredObject> = objects.to_vec();
             for (prop, class) in hops {
@@ -220,7 +224,7 @@ impl RequestEnv {
     /// Whether the connector evaluates `filter` (no filter: always).
     fn connector_filters(&self, filter: Option<&WhereFilter>) -> bool {
         let Some(f) = filter else { return true };
-        let conn = &self.app.conn;
+        let conn = &self.core.conn;
         if !conn.has(Capabilities::FILTER) {
             return false;
         }
@@ -246,12 +250,12 @@ impl RequestEnv {
         filter: Option<&WhereFilter>,
         offset: u64,
         limit: u64,
-    ) -> ApiResult<Vec<StoredObject>> {
+    ) -> weft_core::Result<Vec<StoredObject>> {
         if self.connector_filters(filter) {
             let mut q = self.query(kind, class, filter);
             q.offset = offset;
             q.limit = limit;
-            let objects = self.app.conn.query_objects(q).await?.objects.into_vec();
+            let objects = self.core.conn.query_objects(q).await?.objects.into_vec();
             self.account(objects.len() as u64)?;
             return Ok(objects);
         }
@@ -275,13 +279,13 @@ impl RequestEnv {
         kind: ObjectKind,
         class: &str,
         filter: Option<&WhereFilter>,
-    ) -> ApiResult<Vec<StoredObject>> {
+    ) -> weft_core::Result<Vec<StoredObject>> {
         if self.connector_filters(filter) {
             let mut out = vec![];
             let mut q = self.query(kind, class, filter);
             q.limit = CHUNK;
             loop {
-                let page = self.app.conn.query_objects(q.clone()).await?;
+                let page = self.core.conn.query_objects(q.clone()).await?;
                 let n = page.objects.len() as u64;
                 self.account(n)?;
                 out.extend(page.objects);
@@ -302,13 +306,13 @@ impl RequestEnv {
         class: &str,
         filter: Option<&WhereFilter>,
         want: Option<u64>,
-    ) -> ApiResult<Vec<StoredObject>> {
+    ) -> weft_core::Result<Vec<StoredObject>> {
         let paths: Vec<Vec<Hop>> = filter.map(reference_hops).unwrap_or_default();
         let mut out = vec![];
         let mut q = self.query(kind, class, None);
         q.limit = CHUNK;
         loop {
-            let page = self.app.conn.query_objects(q.clone()).await?;
+            let page = self.core.conn.query_objects(q.clone()).await?;
             let n = page.objects.len() as u64;
             self.account(n)?;
             let objects = page.objects.into_vec();
@@ -337,7 +341,7 @@ impl RequestEnv {
         class: &str,
         filter: Option<&WhereFilter>,
         request: &AggregateRequest,
-    ) -> ApiResult<AggregateResult> {
+    ) -> weft_core::Result<AggregateResult> {
         let reference_props: Vec<String> = ontology
             .class(kind, class)
             .map(|c| {
@@ -354,18 +358,18 @@ impl RequestEnv {
             .map(path_hops)
             .unwrap_or_default();
         let resolves = !reference_props.is_empty() || !group_hops.is_empty();
-        let conn = &self.app.conn;
+        let conn = &self.core.conn;
         if conn.has(Capabilities::AGGREGATE)
             && self.connector_filters(filter)
             && (self.sees_all() || !resolves)
         {
-            let json =
-                serde_json::to_string(request).map_err(|e| ApiError::internal(e.to_string()))?;
+            let json = serde_json::to_string(request)
+                .map_err(|e| weft_core::Error::internal(e.to_string()))?;
             let answer = conn
                 .aggregate(self.query(kind, class, filter), json)
                 .await?;
             return serde_json::from_str(&answer).map_err(|e| {
-                ApiError::internal(format!(
+                weft_core::Error::internal(format!(
                     "connector {} answered an aggregate that does not parse: {e}",
                     conn.name
                 ))

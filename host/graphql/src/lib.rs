@@ -1,11 +1,12 @@
 //! `weft-graphql`: GraphQL: `Local { Get, GetMeta, Aggregate }` over the objects of this server,
 //! and — when this server is a peer — `Network { Get, Fetch, Introspect }` over the peers it
-//! knows ([`network`]), with a schema generated at run time from the ontology and the peers'
+//! knows ([`network_query`]), with a schema generated at run time from the ontology and the peers'
 //! downloaded schemas.
 //!
-//! Owns: the schema (built by [`schema`] from one ontology version and one version of the
-//! network's peer list, and swapped atomically when either changes, so a class added over REST
-//! — or a peer that joined — is queryable by the very next request); the
+//! Owns: the schema (built by [`schema`], which composes [`local_query`] and [`network_query`]
+//! over the shared [`registry`], from one ontology version and one version of the network's peer
+//! list, and swapped atomically when either changes, so a class added over REST — or a peer
+//! that joined — is queryable by the very next request); the
 //! `where`/`groupBy` arguments and their type checks ([`arguments`]); where answers come from —
 //! the connector when it declares the capability, the host otherwise — and who may see what
 //! ([`data`]). Must not know: HTTP (the endpoints are in `weft-rest`), how a connector stores
@@ -17,7 +18,9 @@
 
 mod arguments;
 mod data;
-pub mod network;
+mod local_query;
+pub mod network_query;
+mod registry;
 mod schema;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -26,7 +29,7 @@ use async_graphql::dynamic::Schema;
 use async_graphql::{Response, ServerError, Variables};
 
 use weft_core::network::CallerKey;
-use weft_core::{Core as App, Principal, Result as ApiResult};
+use weft_core::{Core, Principal};
 
 /// One GraphQL request: `{query, operationName, variables}`.
 #[derive(Debug, Clone, Default)]
@@ -60,9 +63,9 @@ impl Graphql {
 
     /// The schema of the current ontology and peer list: the cached one while both versions
     /// are unchanged, otherwise built anew and swapped in.
-    async fn schema(&self, app: &App) -> ApiResult<Built> {
-        let (ontology_version, ontology) = app.ontology_versioned().await?;
-        let peers = app.network().map(|n| n.peers());
+    async fn schema(&self, core: &Core) -> weft_core::Result<Built> {
+        let (ontology_version, ontology) = core.ontology_versioned().await?;
+        let peers = core.network().map(|n| n.peers());
         let version = (ontology_version, peers.as_ref().map(|p| p.0));
         if let Some((v, built)) = self
             .current
@@ -77,7 +80,7 @@ impl Graphql {
         let built: Built = Arc::new(schema::build(
             ontology,
             peers.as_ref().map(|(_, p)| p.as_slice()),
-            &app.limits,
+            &core.limits,
         ));
         if let Err(e) = built.as_ref() {
             tracing::debug!("GraphQL schema of (ontology, network) version {version:?}: {e}");
@@ -88,9 +91,9 @@ impl Graphql {
     }
 
     /// The schema in GraphQL SDL, or why there is none.
-    pub async fn sdl(&self, app: &App) -> ApiResult<Result<String, String>> {
+    pub async fn sdl(&self, core: &Core) -> weft_core::Result<Result<String, String>> {
         Ok(self
-            .schema(app)
+            .schema(core)
             .await?
             .as_ref()
             .as_ref()
@@ -103,11 +106,11 @@ impl Graphql {
     /// `Err` means the ontology or the caller's keys could not be read.
     pub async fn execute(
         &self,
-        app: &Arc<App>,
+        core: &Arc<Core>,
         principal: &Principal,
         requests: Vec<GraphqlRequest>,
-    ) -> ApiResult<Vec<Response>> {
-        self.execute_as(app, principal, None, requests).await
+    ) -> weft_core::Result<Vec<Response>> {
+        self.execute_as(core, principal, None, requests).await
     }
 
     /// [`Graphql::execute`] for a caller that presented `caller_key` (which a `Network` query
@@ -115,13 +118,13 @@ impl Graphql {
     /// on).
     pub async fn execute_as(
         &self,
-        app: &Arc<App>,
+        core: &Arc<Core>,
         principal: &Principal,
         caller_key: Option<CallerKey>,
         requests: Vec<GraphqlRequest>,
-    ) -> ApiResult<Vec<Response>> {
-        let built = self.schema(app).await?;
-        let env = Arc::new(data::RequestEnv::new(app.clone(), principal, caller_key).await?);
+    ) -> weft_core::Result<Vec<Response>> {
+        let built = self.schema(core).await?;
+        let env = Arc::new(data::RequestEnv::new(core.clone(), principal, caller_key).await?);
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             let error = |m: &str| Response::from_errors(vec![ServerError::new(m, None)]);
@@ -130,11 +133,11 @@ impl Graphql {
                     "the request has no \"query\"; send {\"query\": \"{ Local { Get { Things { <Class> { uuid } } } } }\"}",
                 ),
                 (Err(why), Some(_)) => error(why),
-                (Ok(schema), Some(query)) if aliases(&query) > app.limits.max_graphql_aliases => {
+                (Ok(schema), Some(query)) if aliases(&query) > core.limits.max_graphql_aliases => {
                     error(&format!(
                         "the query has {} aliased fields, over the limit limits.max_graphql_aliases = {}; ask for fewer, or raise limits.max_graphql_aliases in the configuration",
                         aliases(&query),
-                        app.limits.max_graphql_aliases
+                        core.limits.max_graphql_aliases
                     ))
                 }
                 (Ok(schema), Some(query)) => {
@@ -145,7 +148,7 @@ impl Graphql {
                     if let Some(vars) = r.variables {
                         req = req.variables(Variables::from_json(vars));
                     }
-                    name_the_limits(schema.execute(req).await, &app.limits)
+                    name_the_limits(schema.execute(req).await, &core.limits)
                 }
             };
             out.push(answer);

@@ -26,8 +26,9 @@ use weft_peer_protocol::wire::{
     AnnounceAnswer, Announcement, ContextionaryOffer, Echo, ErrorBody, Pong, Refusal, SchemaAnswer,
 };
 
+use crate::config::Mode;
 use crate::membership::{self, NOT_A_PEER};
-use crate::PeerNode;
+use crate::node::PeerNode;
 
 /// Operation groups.
 #[derive(Tags)]
@@ -38,10 +39,6 @@ enum P2pTags {
 
 /// The errors of the membership operations: the peer protocol's refusals.
 pub type MembershipError = Refusal;
-
-fn body(m: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody::new(m))
-}
 
 type MembershipResult<T> = Result<T, MembershipError>;
 
@@ -132,7 +129,7 @@ impl PeerApi {
     fn node(&self) -> MembershipResult<&Arc<PeerNode>> {
         self.node
             .as_ref()
-            .ok_or_else(|| MembershipError::NotFound(body(NOT_A_PEER)))
+            .ok_or_else(|| MembershipError::NotFound(ErrorBody::json(NOT_A_PEER)))
     }
 }
 
@@ -154,12 +151,12 @@ impl PeerApi {
     async fn health(&self) -> MembershipResult<Json<P2pHealth>> {
         let n = self.node()?;
         if let Some(why) = n.core.conn.poisoned() {
-            return Err(MembershipError::Internal(body(format!(
+            return Err(MembershipError::Internal(ErrorBody::json(format!(
                 "not healthy: the connector is poisoned ({why}); restart the server"
             ))));
         }
         if !n.is_joined() {
-            return Err(MembershipError::Internal(body(
+            return Err(MembershipError::Internal(ErrorBody::json(
                 "not healthy yet: this peer is still joining its network (registering at the genesis or announcing itself)",
             )));
         }
@@ -168,8 +165,8 @@ impl PeerApi {
             peer_name: n.config.peer_name.clone(),
             identity: n.identity().to_string(),
             mode: match n.mode() {
-                membership::Mode::Genesis(_) => "genesis".into(),
-                membership::Mode::Bootstrapped(_) => "bootstrapped".into(),
+                Mode::Genesis(_) => "genesis".into(),
+                Mode::Bootstrapped(_) => "bootstrapped".into(),
             },
             peers: n.directory.len() as u64,
         }))
@@ -264,7 +261,7 @@ impl PeerApi {
         let n = self.node()?;
         let (o, hash) = n.schema().await;
         let schema = serde_json::to_value(&*o).map_err(|e| {
-            MembershipError::Internal(body(format!("cannot write the schema: {e}")))
+            MembershipError::Internal(ErrorBody::json(format!("cannot write the schema: {e}")))
         })?;
         Ok(Json(SchemaAnswer { schema, hash }))
     }
@@ -293,7 +290,7 @@ impl PeerApi {
         let n = self.node()?;
         let c = n.contextionary();
         let Some((c, name)) = c.and_then(|c| c.file_name().map(|f| (c, f))) else {
-            return Err(MembershipError::NotFound(body(
+            return Err(MembershipError::NotFound(ErrorBody::json(
                 "this peer has no contextionary file to serve",
             )));
         };
@@ -305,7 +302,7 @@ impl PeerApi {
             None
         };
         let Some(path) = path else {
-            return Err(MembershipError::NotFound(body(format!(
+            return Err(MembershipError::NotFound(ErrorBody::json(format!(
                 "there is no file {:?} here; this peer serves {name:?}{} (see GET /weaviate/v1/p2p/contextionary)",
                 file.0,
                 if c.index_path.is_some() {
@@ -316,13 +313,19 @@ impl PeerApi {
             ))));
         };
         let f = tokio::fs::File::open(&path).await.map_err(|e| {
-            MembershipError::Internal(body(format!("cannot read {}: {e}", path.display())))
+            MembershipError::Internal(ErrorBody::json(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
         })?;
         let len = f
             .metadata()
             .await
             .map_err(|e| {
-                MembershipError::Internal(body(format!("cannot read {}: {e}", path.display())))
+                MembershipError::Internal(ErrorBody::json(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
             })?
             .len();
         Ok(ContextionaryFile::File(

@@ -15,8 +15,8 @@ use weft_core::ContextionaryHandle;
 use weft_peer_protocol::wire::ContextionaryOffer;
 use weft_peer_protocol::{Call, PeerUri};
 
-use crate::membership::{mode, Mode};
-use crate::{P2pConfig, Transport};
+use crate::config::{mode, Mode, P2pConfig};
+use crate::transport::Transport;
 
 /// One call to the genesis or a bootstrapped peer at start-up.
 const STARTUP_CALL: Duration = Duration::from_secs(10);

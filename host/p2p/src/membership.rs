@@ -29,19 +29,20 @@
 //! Owns: the membership protocols, the peer directory's content.
 //! Must not know: REST request shapes (that is [`crate::api`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+pub mod state;
+
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
-use tokio::sync::Notify;
 use uuid::Uuid;
 use weft_core::network::{KnownPeer, Peer};
 use weft_core::ontology::Ontology;
 use weft_peer_protocol::bindings::Refused as Binding;
-use weft_peer_protocol::peerlist::{self, ListUpdate, LocalList};
+use weft_peer_protocol::peerlist::{self, ListUpdate};
 use weft_peer_protocol::signature::Verified;
 use weft_peer_protocol::wire::{
     check_peer_name, AnnounceAnswer, Announcement, ContentHash, ContextionaryOffer, Echo,
@@ -49,13 +50,14 @@ use weft_peer_protocol::wire::{
 };
 use weft_peer_protocol::{Call, PeerUri, PublicKey};
 
+use crate::config::{mode, Mode};
 use crate::contextionary::{check_genesis_key, LocalContextionary, NetworkContextionary};
-use crate::{key_of, P2pConfig, PeerNode};
+use crate::directory::key_of;
+use crate::node::PeerNode;
+use state::SchemaState;
 
 /// What the peer-facing operations answer when this server is no peer.
 pub const NOT_A_PEER: &str = "this server is not part of a P2P network; configure network.peer_name and network.genesis_url or P2P.bootstrappedPeers";
-/// The default time between pings (and, in bootstrapped mode, echo rounds).
-pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// Bootstrapped mode: a peer whose echo fails this many times in a row is dropped.
 pub const ECHO_FAILURES_TO_DROP: u32 = 3;
 /// What a failed echo check answers, whatever the reason.
@@ -80,48 +82,6 @@ const MAX_PEER_PROPERTIES: usize = 1_000;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-/// How a peer takes part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// Registered at a genesis.
-    Genesis(PeerUri),
-    /// Announced to bootstrapped peers (none: the first peer of its network).
-    Bootstrapped(Vec<PeerUri>),
-}
-
-/// The mode of `config`; an address that is no base URL is an error naming its setting.
-pub fn try_mode(config: &P2pConfig) -> Result<Mode, String> {
-    match &config.genesis_url {
-        Some(g) => PeerUri::parse(g)
-            .map(Mode::Genesis)
-            .map_err(|e| format!("network.genesis_url: {e}")),
-        None => config
-            .bootstrapped_peers
-            .iter()
-            .map(|b| PeerUri::parse(b).map_err(|e| format!("P2P.bootstrappedPeers: {e}")))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Mode::Bootstrapped),
-    }
-}
-
-/// The mode of a configuration checked at start ([`try_mode`]); addresses that do not parse
-/// are left out.
-pub fn mode(config: &P2pConfig) -> Mode {
-    match &config.genesis_url {
-        Some(g) => match PeerUri::parse(g) {
-            Ok(u) => Mode::Genesis(u),
-            Err(_) => Mode::Bootstrapped(vec![]),
-        },
-        None => Mode::Bootstrapped(
-            config
-                .bootstrapped_peers
-                .iter()
-                .filter_map(|b| PeerUri::parse(b).ok())
-                .collect(),
-        ),
-    }
-}
 
 /// The MD5 (hex) of an ontology's JSON: a peer's schema hash.
 pub fn schema_hash(o: &Ontology) -> String {
@@ -163,67 +123,6 @@ fn from_list(p: peerlist::Peer) -> Peer {
 
 // ---------------------------------------------------------------------------------------------
 // Membership state.
-
-/// How a peer's schema download stands.
-#[derive(Default, Clone)]
-struct SchemaState {
-    /// The hash downloaded.
-    downloaded: Option<String>,
-    /// Failed downloads in a row.
-    failures: u32,
-    /// No attempt before.
-    next_attempt: Option<Instant>,
-    /// Why the last one failed.
-    error: Option<String>,
-}
-
-/// What this server knows about its membership, beside the directory.
-pub struct Membership {
-    /// Bootstrapped mode: this peer's id, made at start.
-    self_id: Uuid,
-    /// Genesis mode: the id of the current registration.
-    registration: Mutex<Option<Uuid>>,
-    /// Held for each call to the genesis, so that leaving never races a registration.
-    genesis_gate: tokio::sync::Mutex<()>,
-    /// The list as the genesis pushed it.
-    list: Mutex<LocalList>,
-    /// This server's contextionary.
-    contextionary: OnceLock<LocalContextionary>,
-    leaving: AtomicBool,
-    joined: AtomicBool,
-    started: AtomicBool,
-    /// Wakes the membership loop (leaving, or a list that needs the genesis to learn our
-    /// version).
-    wake: Notify,
-    /// Peers whose schema is being downloaded.
-    downloading: Mutex<HashSet<String>>,
-    /// Each peer's schema download.
-    schemas: Mutex<HashMap<String, SchemaState>>,
-    /// Bootstrapped mode: echo failures in a row, per peer.
-    echo_failures: Mutex<HashMap<String, u32>>,
-    /// Whether the directory's cap was logged.
-    warned_full: AtomicBool,
-}
-
-impl Default for Membership {
-    fn default() -> Self {
-        Membership {
-            self_id: Uuid::new_v4(),
-            registration: Mutex::new(None),
-            genesis_gate: tokio::sync::Mutex::new(()),
-            list: Mutex::new(LocalList::new()),
-            contextionary: OnceLock::new(),
-            leaving: AtomicBool::new(false),
-            joined: AtomicBool::new(false),
-            started: AtomicBool::new(false),
-            wake: Notify::new(),
-            downloading: Mutex::new(HashSet::new()),
-            schemas: Mutex::new(HashMap::new()),
-            echo_failures: Mutex::new(HashMap::new()),
-            warned_full: AtomicBool::new(false),
-        }
-    }
-}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -1531,31 +1430,5 @@ mod tests {
         let want = hex::encode(Md5::digest(serde_json::to_vec(&o).unwrap()));
         assert_eq!(schema_hash(&o), want);
         assert_eq!(want.len(), 32);
-    }
-
-    #[test]
-    fn a_mode_names_the_setting_of_an_address_that_does_not_parse() {
-        let mut c = P2pConfig {
-            peer_name: "a".into(),
-            public_url: "http://127.0.0.1:1".into(),
-            genesis_url: Some("ftp://g".into()),
-            genesis_key: None,
-            bootstrapped_peers: vec![],
-            request_contextionary: false,
-            accept_unsigned: false,
-            ping_interval: DEFAULT_PING_INTERVAL,
-            credentials: vec![],
-            forward_caller_key: false,
-            share_key: None,
-            data_dir: std::path::PathBuf::from("data"),
-            ca: vec![],
-        };
-        assert!(try_mode(&c).unwrap_err().starts_with("network.genesis_url"));
-        c.genesis_url = None;
-        c.bootstrapped_peers = vec!["http://p:1/weaviate/v1/".into()];
-        assert_eq!(
-            try_mode(&c).unwrap(),
-            Mode::Bootstrapped(vec![PeerUri::parse("http://p:1").unwrap()])
-        );
     }
 }

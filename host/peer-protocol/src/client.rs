@@ -190,15 +190,12 @@ impl Answer {
     /// The message of an `{"error":[{"message"}]}` body (else the start of the body), for this
     /// server's own log and for answers between peers that trust each other.
     pub fn error_message(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
-            .ok()
-            .and_then(|v| v["error"][0]["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(200)
-                    .collect()
-            })
+        crate::wire::ErrorBody::message_in(&self.body).unwrap_or_else(|| {
+            String::from_utf8_lossy(&self.body)
+                .chars()
+                .take(200)
+                .collect()
+        })
     }
 }
 

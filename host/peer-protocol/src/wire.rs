@@ -32,6 +32,26 @@ impl ErrorBody {
             }],
         }
     }
+
+    /// The payload of an operation's error answer.
+    pub fn json(message: impl Into<String>) -> poem_openapi::payload::Json<ErrorBody> {
+        poem_openapi::payload::Json(ErrorBody::new(message))
+    }
+
+    /// A whole answer with this body, for errors answered outside an operation's handler (an
+    /// unknown path, a refused key, a body poem could not parse).
+    pub fn response(&self, status: poem::http::StatusCode) -> poem::Response {
+        poem::Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .body(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The first message of `body` when it is an error body.
+    pub fn message_in(body: &[u8]) -> Option<String> {
+        let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+        parsed.error.into_iter().next().map(|m| m.message)
+    }
 }
 
 /// A content hash.

@@ -84,7 +84,7 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weaviate.peers.echo", Access::None),
     // The operator forgets a peer and frees its name (weft-p2p, api.rs).
     ("weft.p2p.peers.remove", Access::Root),
-    // P2P questions (weft-p2p, questions.rs): peer-facing, no key.
+    // P2P questions (weft-p2p, asking.rs): peer-facing, no key.
     ("weaviate.peers.questions.create", Access::None),
     ("weaviate.peers.answers.create", Access::None),
 ];

@@ -9,8 +9,8 @@ use weft_plugin_api::ObjectKind;
 
 use super::models::*;
 use super::{ApiResult, ApiTags, ErrorResponse};
-use crate::server::App;
 use weft_core::objects::ObjectView;
+use weft_core::Core;
 
 fn outcome(r: &weft_core::Result<ObjectView>, is_async: bool) -> ItemResult {
     match r {
@@ -53,7 +53,7 @@ macro_rules! batch_api {
         }
 
         #[doc = concat!("The ", $noun, " batch operation.")]
-        pub struct $api(pub Arc<App>);
+        pub struct $api(pub Arc<Core>);
 
         #[OpenApi(tag = "ApiTags::Batching")]
         impl $api {
@@ -64,7 +64,7 @@ macro_rules! batch_api {
                 req: &poem::Request,
                 body: Json<$Request>,
             ) -> ApiResult<$Response> {
-                let p = crate::server::principal(req)?;
+                let p = crate::context::principal(req)?;
                 let is_async = body.0.is_async;
                 let inputs = body.0.items;
                 let bodies = inputs.iter().cloned().map(Into::into).collect();

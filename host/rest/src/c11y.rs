@@ -11,12 +11,12 @@ use poem_openapi::{Object, OpenApi};
 use weft_plugin_api::ObjectKind;
 
 use super::{ApiError, ApiResult, ApiTags, ErrorResponse};
-use crate::server::App;
 use weft_core::c11y::{name_parts, nearest_classes};
 use weft_core::ContextionaryHandle;
+use weft_core::Core;
 
 /// The contextionary operations.
-pub struct C11yApi(pub Arc<App>);
+pub struct C11yApi(pub Arc<Core>);
 
 /// A word and its distance to a query.
 #[derive(Object, Debug, Clone)]
@@ -89,8 +89,8 @@ pub struct ClassVector {
 /// The message of the 501 every `/c11y` operation answers without a contextionary.
 pub const NO_CONTEXTIONARY: &str = "this server runs without a contextionary: make one with `weft contextionary fetch` (it writes data/glove-6b-50d.fifu), then start the server with `--contextionary PATH` (or WEFT_CONTEXTIONARY=PATH)";
 
-fn contextionary(app: &App) -> ApiResult<&ContextionaryHandle> {
-    app.c11y
+fn contextionary(core: &Core) -> ApiResult<&ContextionaryHandle> {
+    core.c11y
         .as_ref()
         .ok_or_else(|| ApiError::NotImplemented(Json(ErrorResponse::new(NO_CONTEXTIONARY))))
 }

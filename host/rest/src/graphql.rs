@@ -11,7 +11,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 
 use super::{ApiError, ApiResult, ApiTags};
-use crate::server::App;
+use weft_core::Core;
 use weft_graphql::{Graphql, GraphqlRequest};
 
 /// A GraphQL request.
@@ -137,15 +137,15 @@ fn caller_key(req: &poem::Request) -> Option<weft_core::network::CallerKey> {
 
 /// The GraphQL operations.
 pub struct GraphqlApi {
-    app: Arc<App>,
+    core: Arc<Core>,
     graphql: Graphql,
 }
 
 impl GraphqlApi {
-    /// The endpoints over `app`, with their own schema cache.
-    pub fn new(app: Arc<App>) -> Self {
+    /// The endpoints over `core`, with their own schema cache.
+    pub fn new(core: Arc<Core>) -> Self {
         GraphqlApi {
-            app,
+            core,
             graphql: Graphql::new(),
         }
     }
@@ -171,7 +171,7 @@ impl GraphqlApi {
         req: &poem::Request,
         body: Json<GraphQLQuery>,
     ) -> ApiResult<Json<GraphQLResponse>> {
-        let p = crate::server::principal(req)?;
+        let p = crate::context::principal(req)?;
         if body.0.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
             return Err(ApiError::unprocessable(
                 "the body has no \"query\"; send {\"query\": \"{ Local { Get { Things { <Class> { uuid } } } } }\"}",
@@ -179,7 +179,7 @@ impl GraphqlApi {
         }
         let mut answers = self
             .graphql
-            .execute_as(&self.app, &p, caller_key(req), vec![body.0.into()])
+            .execute_as(&self.core, &p, caller_key(req), vec![body.0.into()])
             .await?;
         let answer = answers
             .pop()
@@ -200,17 +200,17 @@ impl GraphqlApi {
         req: &poem::Request,
         body: Json<Vec<GraphQLQuery>>,
     ) -> ApiResult<Json<Vec<GraphQLResponse>>> {
-        let p = crate::server::principal(req)?;
+        let p = crate::context::principal(req)?;
         weft_core::Limits::check(
             "the number of queries in the batch",
             "max_graphql_batch",
             body.0.len(),
-            self.app.limits.max_graphql_batch,
+            self.core.limits.max_graphql_batch,
         )?;
         let requests = body.0.into_iter().map(Into::into).collect();
         let answers = self
             .graphql
-            .execute_as(&self.app, &p, caller_key(req), requests)
+            .execute_as(&self.core, &p, caller_key(req), requests)
             .await?;
         Ok(Json(answers.into_iter().map(Into::into).collect()))
     }

@@ -1,4 +1,4 @@
-//! `/keys`: the key tree over HTTP. The rules are in `crate::auth`.
+//! `/keys`: the key tree over HTTP. The rules are in `weft_core::keys`.
 
 use std::sync::Arc;
 
@@ -9,11 +9,12 @@ use weft_plugin_api::{Id, StoredKey};
 
 use super::models::{RefType, SingleRef};
 use super::{ApiError, ApiResult, ApiTags};
-use crate::server::{principal, App};
+use crate::context::principal;
 use weft_core::keys::NewKey;
+use weft_core::Core;
 
 /// The key operations.
-pub struct KeysApi(pub Arc<App>);
+pub struct KeysApi(pub Arc<Core>);
 
 /// Body of `POST /keys`: the child's rights (each at most the parent's), e-mail, allowed
 /// address ranges and expiry.

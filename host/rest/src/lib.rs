@@ -4,25 +4,34 @@
 //! Owns: HTTP shapes (models), status codes, the error body `{"error":[{"message":…}]}`, and the
 //! mapping of plugin errors to statuses. Must not know: how a connector stores anything (it goes
 //! through [`weft_core::ConnectorHandle`]) or schema rules (those are in [`weft_core::ontology`]).
+//!
+//! Layout: one module per resource holds its handlers over the [`weft_core::Core`] and takes the
+//! caller from [`context`]; [`server`] is the composition root — it alone knows every handler
+//! group, and nothing imports it back.
 
 #[macro_use]
 mod object_api;
 pub mod access;
 pub mod actions;
-pub mod backup;
+pub mod backup_endpoint;
 pub mod batching;
 pub mod c11y;
+pub mod context;
 pub mod contract;
 pub mod graphql;
 pub mod keys;
 pub mod meta;
 pub mod models;
 pub mod payload;
-pub mod schema;
+pub mod schema_endpoints;
 pub mod server;
 pub mod things;
 
-pub use server::{openapi_document, principal, routes, BASE_PATH};
+pub use context::principal;
+pub use server::{openapi_document, routes};
+
+/// The API's base path.
+pub const BASE_PATH: &str = "/weaviate/v1";
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Tags};
@@ -201,9 +210,5 @@ pub async fn error_body(err: poem::Error) -> poem::Response {
         415 => format!("{err}; send the body as JSON, with `Content-Type: application/json`"),
         _ => err.to_string(),
     };
-    let body = serde_json::json!({"error": [{"message": message}]});
-    poem::Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .body(body.to_string())
+    ErrorResponse::new(message).response(status)
 }

@@ -6,12 +6,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
 use super::models::{Meta, PluginInfo};
-use super::schema::dump;
+use super::schema_endpoints::dump;
 use super::{ApiResult, ApiTags};
-use crate::server::App;
+use weft_core::Core;
 
 /// The meta operation.
-pub struct MetaApi(pub Arc<App>);
+pub struct MetaApi(pub Arc<Core>);
 
 #[OpenApi(tag = "ApiTags::Meta")]
 impl MetaApi {

@@ -46,7 +46,7 @@ macro_rules! object_api {
 
         use weft_core::objects::{HistoryView, ObjectBody, ObjectView, RefChange};
         use $crate::ApiResult;
-        use $crate::server::App;
+        use weft_core::Core;
 
         const KIND: ObjectKind = $kind;
 
@@ -130,7 +130,7 @@ macro_rules! object_api {
         }
 
         #[doc = concat!("The ", $noun, " operations.")]
-        pub struct $api(pub Arc<App>);
+        pub struct $api(pub Arc<Core>);
 
         fn parse_id(raw: &str) -> ApiResult<Id> {
             raw.parse().map_err(|_| {
@@ -153,7 +153,7 @@ macro_rules! object_api {
                 /// Page number, from 1.
                 page: Query<Option<i64>>,
             ) -> ApiResult<Json<$List>> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let (items, total) = self.0.list_objects(&p, KIND, max_results.0, page.0).await?;
                 Ok(Json($List {
                     items: items.into_iter().map(<$Get>::from).collect(),
@@ -164,7 +164,7 @@ macro_rules! object_api {
             #[doc = concat!("Create a ", $noun, ".")]
             #[oai(path = $list_path, method = "post", operation_id = $op_create)]
             async fn create(&self, req: &poem::Request, body: Json<$CreateRequest>) -> ApiResult<StoredResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let obj = body.0.object.ok_or_else(|| {
                     $crate::ApiError::unprocessable(format!(
                         "the body has no {:?} object; send {{\"{}\": {{\"@context\": …, \"@class\": …, \"schema\": {{…}}}}}}",
@@ -183,7 +183,7 @@ macro_rules! object_api {
             #[doc = concat!("Validate a ", $noun, " against the ontology without storing it.")]
             #[oai(path = $validate_path, method = "post", operation_id = $op_validate)]
             async fn validate(&self, req: &poem::Request, body: Json<$Create>) -> ApiResult<OkResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 self.0.validate_object(&p, KIND, body.0.into()).await?;
                 Ok(OkResponse::Ok)
             }
@@ -191,7 +191,7 @@ macro_rules! object_api {
             #[doc = concat!("Get one ", $noun, ".")]
             #[oai(path = $item_path, method = "get", operation_id = $op_get)]
             async fn get(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<$crate::payload::SerdeJson<$Get>> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let view = self.0.get_object(&p, KIND, parse_id(&id.0)?).await?;
                 Ok($crate::payload::SerdeJson(view.into()))
             }
@@ -202,7 +202,7 @@ macro_rules! object_api {
                 #[oai(name = $id_param)] id: Path<String>,
                 body: Json<$Create>,
             ) -> ApiResult<ReplacedResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let view = self
                     .0
                     .replace_object(&p, KIND, parse_id(&id.0)?, body.0.into())
@@ -219,7 +219,7 @@ macro_rules! object_api {
                 is_async: Query<Option<bool>>,
                 body: Json<Vec<PatchDocument>>,
             ) -> ApiResult<StoredResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let view = self
                     .0
                     .patch_object(&p, KIND, parse_id(&id.0)?, $crate::models::to_json(&body.0)?, $id_param)
@@ -234,7 +234,7 @@ macro_rules! object_api {
             #[doc = concat!("Delete a ", $noun, " (its last version is kept in its history).")]
             #[oai(path = $item_path, method = "delete", operation_id = $op_delete)]
             async fn delete(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<DeletedResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 self.0.delete_object(&p, KIND, parse_id(&id.0)?).await?;
                 Ok(DeletedResponse::NoContent)
             }
@@ -242,7 +242,7 @@ macro_rules! object_api {
             #[doc = concat!("Earlier versions of a ", $noun, ", newest first, and whether it is deleted.")]
             #[oai(path = $history_path, method = "get", operation_id = $op_history)]
             async fn history(&self, req: &poem::Request, #[oai(name = $id_param)] id: Path<String>) -> ApiResult<Json<$History>> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 let h = self.0.object_history(&p, KIND, parse_id(&id.0)?).await?;
                 Ok(Json(h.into()))
             }
@@ -254,7 +254,7 @@ macro_rules! object_api {
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<SingleRef>,
             ) -> ApiResult<OkResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::Add($crate::models::to_json(&body.0)?))
                     .await?;
@@ -268,7 +268,7 @@ macro_rules! object_api {
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<Vec<SingleRef>>,
             ) -> ApiResult<OkResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::ReplaceAll(body.0.iter().map($crate::models::to_json).collect::<ApiResult<_>>()?))
                     .await?;
@@ -282,7 +282,7 @@ macro_rules! object_api {
                 #[oai(name = "propertyName")] property: Path<String>,
                 body: Json<SingleRef>,
             ) -> ApiResult<DeletedResponse> {
-                let p = $crate::server::principal(req)?;
+                let p = $crate::context::principal(req)?;
                 self.0
                     .change_references(&p, KIND, parse_id(&id.0)?, &property.0, RefChange::Remove(Id::from(body.0.cref)))
                     .await?;

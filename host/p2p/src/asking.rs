@@ -31,8 +31,9 @@
 //! without a key. The answer must be signed with the peer's key, so a key is only ever sent to
 //! the server that holds the peer's name.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+pub(crate) mod waiting;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -40,7 +41,6 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use uuid::Uuid;
 use weft_core::network::{
@@ -53,14 +53,13 @@ use weft_peer_protocol::signed_http;
 use weft_peer_protocol::wire::{ErrorBody, Refusal};
 use weft_peer_protocol::{Call, CallError, PeerClient, PeerUri};
 
-use crate::PeerNode;
+use crate::node::PeerNode;
+use waiting::{Refused, Waiting};
 
 /// How long a peer may spend answering one question before it gives up.
 const ANSWER_LIMIT: Duration = Duration::from_secs(60);
 /// How long posting an answer back may take.
 const POST_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How many answers that overtook their 202 are held per (asker, peer).
-const EARLY_ANSWERS: usize = 16;
 
 fn seconds(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -240,10 +239,6 @@ pub enum AnswerReceived {
     Received,
 }
 
-fn body(m: impl Into<String>) -> Json<ErrorBody> {
-    Json(ErrorBody::new(m))
-}
-
 fn keywords_in(k: Vec<KeywordModel>) -> Vec<QuestionKeyword> {
     k.into_iter()
         .map(|k| QuestionKeyword {
@@ -392,122 +387,6 @@ impl AnswerModel {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The answers being waited for.
-
-type Slot = (String, String);
-
-struct Waiter {
-    slot: Slot,
-    tx: oneshot::Sender<Result<Answer>>,
-}
-
-#[derive(Default)]
-struct Table {
-    by_id: HashMap<Uuid, Waiter>,
-    expecting: HashMap<Slot, usize>,
-    early: HashMap<Slot, Vec<(Uuid, Result<Answer>)>>,
-}
-
-/// The answers a peer waits for: by answer id, each from the peer it asked; and the answers
-/// that overtook their 202, held while that peer's 202 is awaited.
-#[derive(Default, Clone)]
-pub(crate) struct Waiting(Arc<Mutex<Table>>);
-
-impl Waiting {
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn expecting(&self, slot: Slot) -> Expecting {
-        *self.table().expecting.entry(slot.clone()).or_default() += 1;
-        Expecting(self.clone(), slot)
-    }
-
-    fn wait_for(&self, id: Uuid, slot: Slot) -> (oneshot::Receiver<Result<Answer>>, Forget) {
-        let (tx, rx) = oneshot::channel();
-        let mut w = self.table();
-        let early = w.early.get_mut(&slot).and_then(|list| {
-            let i = list.iter().position(|(e, _)| *e == id)?;
-            Some(list.swap_remove(i).1)
-        });
-        match early {
-            Some(answer) => {
-                let _ = tx.send(answer);
-            }
-            None => {
-                w.by_id.insert(id, Waiter { slot, tx });
-            }
-        }
-        (rx, Forget(self.clone(), id))
-    }
-
-    fn deliver(
-        &self,
-        asker: &str,
-        peer: &str,
-        id: Uuid,
-        answer: Result<Answer>,
-    ) -> std::result::Result<(), Refused> {
-        let mut w = self.table();
-        let asked = w.by_id.get(&id).map(|x| x.slot.clone());
-        match asked {
-            Some((a, p)) if a == asker => {
-                if p != peer {
-                    return Err(Refused::WrongPeer(format!(
-                        "answer {id} was asked of peer {p}, not of {peer}"
-                    )));
-                }
-                if let Some(waiter) = w.by_id.remove(&id) {
-                    let _ = waiter.tx.send(answer);
-                }
-                Ok(())
-            }
-            _ => {
-                let slot = (asker.to_string(), peer.to_string());
-                if w.expecting.get(&slot).is_some_and(|n| *n > 0) {
-                    let list = w.early.entry(slot).or_default();
-                    if list.len() < EARLY_ANSWERS {
-                        list.push((id, answer));
-                    }
-                    return Ok(());
-                }
-                Err(Refused::NotWaiting(format!(
-                    "no question waits for answer {id} from peer {peer:?}: it was never asked here, or its networkTimeout has passed"
-                )))
-            }
-        }
-    }
-}
-
-struct Expecting(Waiting, Slot);
-
-impl Drop for Expecting {
-    fn drop(&mut self) {
-        let mut w = self.0.table();
-        let n = w.expecting.get(&self.1).copied().unwrap_or(1) - 1;
-        if n == 0 {
-            w.expecting.remove(&self.1);
-            w.early.remove(&self.1);
-        } else {
-            w.expecting.insert(self.1.clone(), n);
-        }
-    }
-}
-
-struct Forget(Waiting, Uuid);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        self.0.table().by_id.remove(&self.1);
-    }
-}
-
-enum Refused {
-    NotWaiting(String),
-    WrongPeer(String),
-}
-
-// ---------------------------------------------------------------------------------------------
 // The operations.
 
 /// The question and answer operations.
@@ -524,7 +403,7 @@ impl QuestionsApi {
 
     fn node(&self) -> std::result::Result<&Arc<PeerNode>, Refusal> {
         self.node.as_ref().ok_or_else(|| {
-            Refusal::NotFound(body(
+            Refusal::NotFound(ErrorBody::json(
                 "this server is not part of a network; configure network.peer_name and a genesis or P2P.bootstrappedPeers",
             ))
         })
@@ -540,23 +419,23 @@ fn sender(
 ) -> std::result::Result<Peer, Refusal> {
     match signer {
         Some(v) => match node.directory.get(&v.peer) {
-            Some(k) if crate::key_of(&k.peer) == Some(v.key) => Ok(k.peer),
-            _ => Err(Refusal::Forbidden(body(format!(
+            Some(k) if crate::directory::key_of(&k.peer) == Some(v.key) => Ok(k.peer),
+            _ => Err(Refusal::Forbidden(ErrorBody::json(format!(
                 "{:?} signed with {} is not a peer this server knows; questions and answers are taken only from peers of the network",
                 v.peer, v.key
             )))),
         },
         None if node.config.accept_unsigned => match unsigned_name() {
             Some(p) if p.identity.is_none() => Ok(p),
-            Some(p) => Err(Refusal::Unauthorized(body(format!(
+            Some(p) => Err(Refusal::Unauthorized(ErrorBody::json(format!(
                 "peer {} has a key: its questions and answers must be signed with it",
                 p.name
             )))),
-            None => Err(Refusal::Forbidden(body(
+            None => Err(Refusal::Forbidden(ErrorBody::json(
                 "the sender is not a peer this server knows; questions and answers are taken only from peers of the network",
             ))),
         },
-        None => Err(Refusal::Unauthorized(body(
+        None => Err(Refusal::Unauthorized(ErrorBody::json(
             "sign the request with the sending peer's key (see README \"Running a network across organisations\")",
         ))),
     }
@@ -631,7 +510,7 @@ impl QuestionsApi {
             answer_to.as_ref().and_then(|u| node.directory.by_uri(u))
         })?;
         if answer_to.as_ref().map(PeerUri::as_str) != Some(asker.uri.as_str()) {
-            return Err(Refusal::Forbidden(body(format!(
+            return Err(Refusal::Forbidden(ErrorBody::json(format!(
                 "answerTo {:?} is not the address this server knows peer {} by ({}); answers go only there",
                 request.answer_to, asker.name, asker.uri
             ))));
@@ -639,7 +518,7 @@ impl QuestionsApi {
         let limits = &node.core.limits;
         if let Err(over) = node.budgets.questions.take(&asker.name) {
             return Err(Refusal::TooMany(
-                body(format!(
+                ErrorBody::json(format!(
                     "peer {} asked more than {} questions in a minute (limits.peer_questions_per_minute); try again in {} s",
                     asker.name, limits.peer_questions_per_minute, over.retry_after_s
                 )),
@@ -647,15 +526,19 @@ impl QuestionsApi {
             ));
         }
         if let Err(m) = check_size(&request.question, limits) {
-            return Err(Refusal::TooLarge(body(m)));
+            return Err(Refusal::TooLarge(ErrorBody::json(m)));
         }
         let question = match request.question.into_question() {
             Ok(q) => q,
-            Err(e) => return Err(Refusal::Unprocessable(body(format!("question: {e}")))),
+            Err(e) => {
+                return Err(Refusal::Unprocessable(ErrorBody::json(format!(
+                    "question: {e}"
+                ))))
+            }
         };
         let Some(slot) = node.budgets.answering.try_take() else {
             return Err(Refusal::TooMany(
-                body(format!(
+                ErrorBody::json(format!(
                     "this peer is answering {} questions, its limit (limits.max_answers_in_progress); try again in a second",
                     node.budgets.answering.limit()
                 )),
@@ -666,7 +549,7 @@ impl QuestionsApi {
         tracing::debug!(
             "peer {} asks: {} (answer {id})",
             asker.name,
-            weft_core::questions::describe(&question)
+            weft_core::answering::describe(&question)
         );
         tokio::spawn(async move {
             let _slot = slot;
@@ -690,7 +573,7 @@ impl QuestionsApi {
     ) -> std::result::Result<AnswerReceived, Refusal> {
         let node = self.node()?;
         let Ok(id) = answer_id.0.parse::<Uuid>() else {
-            return Err(Refusal::NotFound(body(format!(
+            return Err(Refusal::NotFound(ErrorBody::json(format!(
                 "answer id {:?} is not a UUID; no question waits for it",
                 answer_id.0
             ))));
@@ -700,7 +583,7 @@ impl QuestionsApi {
             node.directory.get(&request.peer_name).map(|k| k.peer)
         })?;
         if from.name != request.peer_name {
-            return Err(Refusal::Forbidden(body(format!(
+            return Err(Refusal::Forbidden(ErrorBody::json(format!(
                 "the answer says it is from {:?} but is signed by {}",
                 request.peer_name, from.name
             ))));
@@ -715,8 +598,8 @@ impl QuestionsApi {
             .deliver(node.public_uri.as_str(), &from.name, id, answer)
         {
             Ok(()) => Ok(AnswerReceived::Received),
-            Err(Refused::NotWaiting(m)) => Err(Refusal::NotFound(body(m))),
-            Err(Refused::WrongPeer(m)) => Err(Refusal::Forbidden(body(m))),
+            Err(Refused::NotWaiting(m)) => Err(Refusal::NotFound(ErrorBody::json(m))),
+            Err(Refused::WrongPeer(m)) => Err(Refusal::Forbidden(ErrorBody::json(m))),
         }
     }
 }
@@ -848,7 +731,7 @@ impl weft_core::Network for PeerNode {
                 .send(call)
                 .await
                 .map_err(|e| call_error(&e, timeout))?;
-            match (crate::key_of(&known.peer), &a.signer) {
+            match (crate::directory::key_of(&known.peer), &a.signer) {
                 (Some(k), Some(v)) if v.key == k => {}
                 (None, _) if accept_unsigned => {}
                 _ => {
@@ -932,7 +815,7 @@ async fn ask_one(
         CallError::Timeout(_) => late(),
         e => Error::unavailable(format!("could not be asked: {e}")),
     })?;
-    match (crate::key_of(peer), &a.signer) {
+    match (crate::directory::key_of(peer), &a.signer) {
         (Some(k), Some(v)) if v.key == k => {}
         (None, _) if accept_unsigned => {}
         _ => {
@@ -964,62 +847,6 @@ async fn ask_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn answer(n: usize) -> Answer {
-        Answer {
-            beacons: (0..n)
-                .map(|i| Beacon {
-                    beacon: format!("weaviate://beta/{i}"),
-                    certainty: 0.9,
-                    class: "City".into(),
-                })
-                .collect(),
-            classes: vec![],
-        }
-    }
-
-    #[tokio::test]
-    async fn an_answer_is_delivered_to_the_question_waiting_for_its_id_from_its_peer_only() {
-        let waiting = Waiting::default();
-        let asker = "http://asker-1".to_string();
-        let id = Uuid::new_v4();
-        let (rx, _forget) = waiting.wait_for(id, (asker.clone(), "beta".into()));
-        // Another peer cannot answer in beta's place; another asker's question is not this one.
-        assert!(matches!(
-            waiting.deliver(&asker, "gamma", id, Ok(answer(1))),
-            Err(Refused::WrongPeer(_))
-        ));
-        assert!(matches!(
-            waiting.deliver("http://asker-2", "beta", id, Ok(answer(1))),
-            Err(Refused::NotWaiting(_))
-        ));
-        assert!(waiting.deliver(&asker, "beta", id, Ok(answer(2))).is_ok());
-        assert_eq!(rx.await.unwrap().unwrap().beacons.len(), 2);
-        // Once delivered, the id is no longer waited for.
-        assert!(matches!(
-            waiting.deliver(&asker, "beta", id, Ok(answer(1))),
-            Err(Refused::NotWaiting(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn an_answer_that_overtakes_its_202_is_held_until_the_id_is_known() {
-        let waiting = Waiting::default();
-        let slot = ("http://asker-3".to_string(), "beta".to_string());
-        let id = Uuid::new_v4();
-        // Nobody expects beta's answers: refused.
-        assert!(matches!(
-            waiting.deliver(&slot.0, "beta", id, Ok(answer(1))),
-            Err(Refused::NotWaiting(_))
-        ));
-        let expecting = waiting.expecting(slot.clone());
-        assert!(waiting.deliver(&slot.0, "beta", id, Ok(answer(3))).is_ok());
-        let (rx, _forget) = waiting.wait_for(id, slot.clone());
-        drop(expecting);
-        assert_eq!(rx.await.unwrap().unwrap().beacons.len(), 3);
-        assert!(!waiting.table().expecting.contains_key(&slot));
-        assert!(!waiting.table().early.contains_key(&slot));
-    }
 
     #[test]
     fn a_question_over_the_size_limits_names_the_limit() {
@@ -1070,7 +897,11 @@ mod tests {
         };
         assert_eq!(QuestionModel::of(&q).into_question().unwrap(), q);
         let a = Answer {
-            beacons: answer(1).beacons,
+            beacons: vec![Beacon {
+                beacon: "weaviate://beta/0".into(),
+                certainty: 0.9,
+                class: "City".into(),
+            }],
             classes: vec![MatchedClass {
                 class: "City".into(),
                 certainty: 0.8,

@@ -11,11 +11,11 @@ use weft_plugin_api::ObjectKind;
 
 use super::models::*;
 use super::{ApiError, ApiResult, ApiTags};
-use crate::server::App;
 use weft_core::ontology::{self, Ontology};
+use weft_core::Core;
 
 /// The schema operations.
-pub struct SchemaApi(pub Arc<App>);
+pub struct SchemaApi(pub Arc<Core>);
 
 /// An empty success.
 #[derive(ApiResponse)]
@@ -68,7 +68,7 @@ macro_rules! schema_kind_api {
         ops: [$create:literal, $update:literal, $delete:literal, $padd:literal, $pupdate:literal, $pdelete:literal $(,)?] $(,)?
     ) => {
         #[doc = concat!("The schema operations on ", $noun, " classes.")]
-        pub struct $api(pub Arc<App>);
+        pub struct $api(pub Arc<Core>);
 
         #[OpenApi(tag = "ApiTags::Schema")]
         impl $api {

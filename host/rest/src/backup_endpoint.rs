@@ -16,10 +16,11 @@ use poem_openapi::{ApiResponse, OpenApi};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ApiResult, ApiTags};
-use crate::server::{principal, App};
+use crate::context::principal;
+use weft_core::Core;
 
 /// The backup operation.
-pub struct BackupApi(pub Arc<App>);
+pub struct BackupApi(pub Arc<Core>);
 
 /// A finished backup.
 #[derive(ApiResponse)]

@@ -11,11 +11,11 @@
 # in the code: every *.rs, *.toml and Cargo.lock of the copy (not target/; the README is yours
 # to rewrite).
 #
-# WEFT_DIR (optional): a Weft checkout. The dependencies on weft-plugin-api and
-# weft-connector-tests then point at WEFT_DIR/plugins/api and WEFT_DIR/plugins/conformance
-# (absolute paths) instead of the template's relative ../plugins/... paths, which only work
-# inside a Weft checkout. To depend on a git repository or a published version instead, edit
-# Cargo.toml afterwards (its comments show how).
+# WEFT_DIR (optional): a Weft checkout. The dependencies on weft-plugin-api, weft-connector-sdk
+# and weft-connector-tests then point at WEFT_DIR/plugins/api, WEFT_DIR/plugins/sdk and
+# WEFT_DIR/plugins/conformance (absolute paths) instead of the template's relative
+# ../plugins/... paths, which only work inside a Weft checkout. To depend on a git repository
+# or a published version instead, edit Cargo.toml afterwards (its comments show how).
 #
 # Run it once, in the copy, never in the template itself.
 set -euo pipefail
@@ -49,7 +49,7 @@ fi
 weft_dir=""
 if [ -n "${WEFT_DIR:-}" ]; then
   weft_dir="$(cd "$WEFT_DIR" 2>/dev/null && pwd)" || { echo "rename.sh: WEFT_DIR=$WEFT_DIR is not a directory" >&2; exit 1; }
-  for crate_dir in plugins/api plugins/conformance; do
+  for crate_dir in plugins/api plugins/sdk plugins/conformance; do
     if [ ! -f "$weft_dir/$crate_dir/Cargo.toml" ]; then
       echo "rename.sh: WEFT_DIR=$weft_dir has no $crate_dir/Cargo.toml; give the root of a Weft checkout" >&2
       exit 1
@@ -70,6 +70,7 @@ if [ -n "$weft_dir" ]; then
   w="$(escape "$weft_dir")"
   rules+=(
     -e "s|path = \"\\.\\./plugins/api\"|path = \"$w/plugins/api\"|"
+    -e "s|path = \"\\.\\./plugins/sdk\"|path = \"$w/plugins/sdk\"|"
     -e "s|path = \"\\.\\./plugins/conformance\"|path = \"$w/plugins/conformance\"|"
   )
 fi
@@ -88,7 +89,7 @@ done < <(find . -path ./target -prune -o -type f \( -name '*.rs' -o -name '*.tom
 
 echo "renamed to package $crate (library $lib, plugin name \"$name\") in $changed file(s)"
 if [ -n "$weft_dir" ]; then
-  echo "weft-plugin-api and weft-connector-tests now come from $weft_dir"
+  echo "weft-plugin-api, weft-connector-sdk and weft-connector-tests now come from $weft_dir"
 elif [ ! -f ../plugins/api/Cargo.toml ]; then
   echo "note: ../plugins/api does not exist from here; set WEFT_DIR=/path/to/weft and run again on a fresh copy, or edit the dependencies in Cargo.toml" >&2
 fi

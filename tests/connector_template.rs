@@ -402,15 +402,22 @@ fn the_template_copied_renamed_built_and_tested_serves_things_that_survive_a_res
     );
 }
 
+/// The crates a connector builds against (the interface, the SDK) and tests with (the kit, which
+/// loads with the host's loader): what a minimal Weft checkout for the template holds.
+const TEMPLATE_CRATES: [&str; 4] = [
+    "plugins/api",
+    "plugins/sdk",
+    "plugins/conformance",
+    "host/loader",
+];
+
 /// A minimal Weft checkout in `dir` whose weft-plugin-api claims `version` (its layout is
 /// unchanged: only the version differs, which alone must be enough to refuse it).
 fn weft_checkout_with_interface(dir: &Path, version: &str) {
     let root = repo();
-    copy_tree(&root.join("plugins/api"), &dir.join("plugins/api"));
-    copy_tree(
-        &root.join("plugins/conformance"),
-        &dir.join("plugins/conformance"),
-    );
+    for krate in TEMPLATE_CRATES {
+        copy_tree(&root.join(krate), &dir.join(krate));
+    }
     let api = dir.join("plugins/api/Cargo.toml");
     let manifest = std::fs::read_to_string(&api).unwrap();
     let ours = format!("version = \"{}\"", weft_plugin_api::INTERFACE_VERSION);
@@ -423,8 +430,10 @@ fn weft_checkout_with_interface(dir: &Path, version: &str) {
     // The workspace root the two crates inherit from (`edition.workspace = true`, …): the
     // root's [workspace.package] and [workspace.dependencies], with only them as members.
     let root_manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let mut workspace = String::from(
-        "[workspace]\nresolver = \"2\"\nmembers = [\"plugins/api\", \"plugins/conformance\"]\n",
+    let members: Vec<String> = TEMPLATE_CRATES.iter().map(|c| format!("{c:?}")).collect();
+    let mut workspace = format!(
+        "[workspace]\nresolver = \"2\"\nmembers = [{}]\n",
+        members.join(", ")
     );
     let mut keep = false;
     for line in root_manifest.lines() {

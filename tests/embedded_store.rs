@@ -410,8 +410,7 @@ fn a_sigkill_under_concurrent_writes_loses_no_acknowledged_write() {
 
     // The store itself, opened through the plugin as the host opens it: the invariants.
     {
-        let plugin =
-            weft_plugin_api::loader::load(&build_dir().join("libweft_embedded.so")).unwrap();
+        let plugin = weft::plugins::load_file(&build_dir().join("libweft_embedded.so")).unwrap();
         let config = json!({ "path": data.join("store") }).to_string();
         let conn = plugin
             .open_connector(&config, HostLogger::discard())

@@ -1109,7 +1109,7 @@ fn plugin_md5(fifu: &Path) -> String {
         "{} is missing: run `cargo build -p weft-contextionary`",
         so.display()
     );
-    let plugin = weft_plugin_api::loader::load(&so).expect("load the contextionary plugin");
+    let plugin = weft::plugins::load_file(&so).expect("load the contextionary plugin");
     let handle =
         weft_core::ContextionaryHandle::open(&plugin, &json!({"path": fifu.to_str().unwrap()}))
             .expect("open the test contextionary");

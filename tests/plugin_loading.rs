@@ -121,6 +121,25 @@ async fn a_plugin_built_against_the_previous_minor_interface_still_loads() {
     assert_eq!(back.class.as_str(), "Old");
 }
 
+/// Opens `plugin` through the host's handle, which must write by compare-and-set, and creates
+/// an object (id starting with `first_byte`) that reads back at version 1.
+async fn stores_a_versioned_object(
+    plugin: &weft::plugins::LoadedPlugin,
+    first_byte: u8,
+) -> (ConnectorHandle, Id) {
+    let conn = ConnectorHandle::open(plugin, &serde_json::json!({})).unwrap();
+    assert_eq!(conn.write_mode(), weft_core::WriteMode::CompareAndSet);
+    let id = id_starting_with(first_byte);
+    conn.create_object(object(id, "Old")).await.unwrap();
+    let v = conn
+        .get_object_versioned(ObjectKind::Thing, id)
+        .await
+        .unwrap()
+        .expect("the object just created");
+    assert_eq!(v.version, 1);
+    (conn, id)
+}
+
 /// A 1.2 plugin (no `new_connector_parts_1_3`) loads in this 1.3 host with its versioned
 /// writes, has no maintenance object, and a backup through it is `Unsupported` naming it; a
 /// 1.3 plugin has one.
@@ -136,16 +155,7 @@ async fn a_plugin_built_against_interface_1_2_keeps_versioned_writes_and_has_no_
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(opened.versions.is_some());
     assert!(opened.maintenance.is_none());
-    let conn = ConnectorHandle::open(&old, &serde_json::json!({})).unwrap();
-    assert_eq!(conn.write_mode(), weft_core::WriteMode::CompareAndSet);
-    let id = id_starting_with(0x03);
-    conn.create_object(object(id, "Old")).await.unwrap();
-    let v = conn
-        .get_object_versioned(ObjectKind::Thing, id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(v.version, 1);
+    let (conn, _) = stores_a_versioned_object(&old, 0x03).await;
     let e = conn.backup("/nowhere").await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
     assert!(e.message.contains("memory-1-2"), "{e}");
@@ -159,6 +169,45 @@ async fn a_plugin_built_against_interface_1_2_keeps_versioned_writes_and_has_no_
     let e = m.backup("/nowhere".into()).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
     assert!(e.message.contains("backup capability"), "{e}");
+}
+
+/// A connector built from the 1.3.0 sources as they were before the SDK and the loader left
+/// weft-plugin-api (dev-memory and weft-plugin-api at commit 263524b, built by
+/// scripts/build-test-plugins.sh) loads in this host with all three of its ABI objects and
+/// stores and reads through the host's handle: the split changed no layout.
+#[tokio::test]
+async fn a_plugin_built_against_1_3_before_the_sdk_split_still_loads_and_works() {
+    let old = load_file(&fixture_so("interface-1-3")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (old.name.as_str(), old.interface_version.as_str()),
+        ("dev-memory", "1.3.0")
+    );
+    assert!(old.config_help.is_some());
+    let opened = old
+        .open_connector("{}", HostLogger::discard())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        opened.versions.is_some(),
+        "a 1.3 plugin has versioned writes"
+    );
+    assert!(
+        opened.maintenance.is_some(),
+        "a 1.3 plugin has a maintenance object"
+    );
+
+    let (conn, id) = stores_a_versioned_object(&old, 0x13).await;
+    let back = conn
+        .get_object(ObjectKind::Thing, id)
+        .await
+        .unwrap()
+        .expect("the object just created");
+    assert_eq!(back.class.as_str(), "Old");
+    assert_eq!(back.properties_json.as_str(), r#"{"name":"x"}"#);
+    let page = conn
+        .query_objects(ObjectQuery::all(ObjectKind::Thing, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use weft_plugin_api::{Id, ObjectKind, ObjectVersion, PluginError, PluginResult, 
 use weft_plugin_api::{StoredObject, VersionedDocument};
 
 /// The on-disk format version written into the store's marker file. Bump it when the files
-/// change shape, and teach [`crate::store::Store::open`] to read (or refuse) older stores.
+/// change shape, and teach [`crate::store::JsonFileStore::open`] to read (or refuse) older stores.
 pub const FORMAT: u32 = 1;
 
 /// `<root>/weft-store.json`: marks a directory as a store of this connector.
@@ -52,7 +52,7 @@ pub struct ObjectFile {
 }
 
 fn first_version() -> u64 {
-    weft_plugin_api::support::FIRST_VERSION
+    weft_connector_sdk::support::FIRST_VERSION
 }
 
 /// One version of an object. The property bag is stored as JSON (not as a string), so the

@@ -1,4 +1,6 @@
-//! The store itself: plain synchronous code over the files of [`crate::disk`].
+//! The store itself: plain synchronous code over the files of [`crate::disk`], and the
+//! contract's calls on it (`impl weft_connector_sdk::Store for JsonFileStore`, the one place to
+//! read what each call must do).
 //!
 //! Layout under the configured directory:
 //!
@@ -31,7 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use abi_stable::std_types::{ROption, RVec};
-use weft_plugin_api::support::{self, QueryMatcher};
+use weft_connector_sdk::support::{self, QueryMatcher};
+use weft_connector_sdk::{Call, Run};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, PluginError,
     PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument, VersionedObject,
@@ -53,7 +56,7 @@ const MARKER: &str = "weft-store.json";
 const SUBDIRS: [&str; 4] = ["things", "actions", "keys", "documents"];
 
 /// A store in one directory.
-pub struct Store {
+pub struct JsonFileStore {
     root: PathBuf,
     fsync: bool,
 }
@@ -76,13 +79,13 @@ fn document_file(name: DocumentName) -> &'static str {
 /// The resolver callback of [`weft_plugin_api::filter`] cannot fail, so the first I/O error is
 /// kept and reported by [`Resolver::finish`] instead of being turned into "no such object".
 struct Resolver<'a> {
-    store: &'a Store,
+    store: &'a JsonFileStore,
     cache: RefCell<HashMap<(ObjectKind, Id), Option<StoredObject>>>,
     error: RefCell<Option<PluginError>>,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(store: &'a Store, known: &[StoredObject]) -> Self {
+    fn new(store: &'a JsonFileStore, known: &[StoredObject]) -> Self {
         let cache = known
             .iter()
             .map(|o| ((o.kind, o.id), Some(o.clone())))
@@ -117,7 +120,7 @@ impl<'a> Resolver<'a> {
     }
 }
 
-impl Store {
+impl JsonFileStore {
     /// Opens (creating when needed) the store in `root`.
     ///
     /// * `root` exists but is a file: `Invalid`.
@@ -125,7 +128,7 @@ impl Store {
     ///   of this connector; refusing protects whatever is there).
     /// * the marker has another format: `Invalid`.
     /// * it cannot be created or read: `Unavailable`.
-    pub fn open(root: PathBuf, fsync: bool, log: &PluginLogger) -> PluginResult<Store> {
+    pub fn open(root: PathBuf, fsync: bool, log: &PluginLogger) -> PluginResult<JsonFileStore> {
         let _guard = lock();
         if root.exists() && !root.is_dir() {
             return Err(PluginError::invalid(format!(
@@ -173,7 +176,7 @@ impl Store {
                 ));
             }
         }
-        Ok(Store { root, fsync })
+        Ok(JsonFileStore { root, fsync })
     }
 
     /// The directory the store lives in.
@@ -232,65 +235,6 @@ impl Store {
         Ok((matches, resolver))
     }
 
-    /// See [`weft_plugin_api::Connector::create_object`].
-    pub fn create_object(&self, object: StoredObject) -> PluginResult<()> {
-        let _guard = lock();
-        let (kind, id) = (object.kind, object.id);
-        match self.read_object(kind, id)? {
-            Some((_, current)) => Err(support::object_exists(kind, id, current.is_none())),
-            None => {
-                let file = ObjectFile {
-                    current: Some(ObjectRecord::from_stored(&object)?),
-                    version: support::FIRST_VERSION,
-                    history: Vec::new(),
-                };
-                disk::write_json(&self.object_path(kind, id), &file, self.fsync)
-            }
-        }
-    }
-
-    /// See [`weft_plugin_api::Connector::get_object`].
-    pub fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
-        let _guard = lock();
-        Ok(self.read_object(kind, id)?.and_then(|(_, current)| current))
-    }
-
-    /// See [`weft_plugin_api::Connector::get_objects`].
-    pub fn get_objects(
-        &self,
-        kind: ObjectKind,
-        ids: &[Id],
-    ) -> PluginResult<Vec<Option<StoredObject>>> {
-        let _guard = lock();
-        ids.iter()
-            .map(|id| Ok(self.read_object(kind, *id)?.and_then(|(_, c)| c)))
-            .collect()
-    }
-
-    /// See [`weft_plugin_api::Connector::get_object_versioned`].
-    pub fn get_object_versioned(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> PluginResult<Option<VersionedObject>> {
-        let _guard = lock();
-        let Some((file, Some(object))) = self.read_object(kind, id)? else {
-            return Ok(None);
-        };
-        Ok(Some(VersionedObject {
-            object,
-            version: file.version,
-        }))
-    }
-
-    /// See [`weft_plugin_api::Connector::query_objects`].
-    pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
-        let _guard = lock();
-        let (matches, resolver) = self.matching(query)?;
-        resolver.finish()?;
-        Ok(support::page(matches, query))
-    }
-
     /// Replaces (`Some(new)`) or deletes (`None`) the current version of an object, archiving
     /// the previous one in the same file write, and answers the version it leaves. A
     /// replacement adds one to the version; with `expected_version` only if the stored version
@@ -322,68 +266,6 @@ impl Store {
         Ok(file.version)
     }
 
-    /// See [`weft_plugin_api::Connector::update_object`].
-    pub fn update_object(&self, object: StoredObject) -> PluginResult<()> {
-        let _guard = lock();
-        self.replace_object(object.kind, object.id, Some(&object), None)
-            .map(|_| ())
-    }
-
-    /// See [`weft_plugin_api::Connector::update_object_if`]: the compare and the write happen
-    /// under the process-wide lock.
-    pub fn update_object_if(
-        &self,
-        object: StoredObject,
-        expected_version: u64,
-    ) -> PluginResult<u64> {
-        let _guard = lock();
-        self.replace_object(
-            object.kind,
-            object.id,
-            Some(&object),
-            Some(expected_version),
-        )
-    }
-
-    /// See [`weft_plugin_api::Connector::delete_object`].
-    pub fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
-        let _guard = lock();
-        self.replace_object(kind, id, None, None).map(|_| ())
-    }
-
-    /// See [`weft_plugin_api::Connector::object_history`].
-    pub fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
-        let _guard = lock();
-        let path = self.object_path(kind, id);
-        let Some(file) = disk::read_json::<ObjectFile>(&path)? else {
-            return Err(PluginError::not_found(format!(
-                "{} {id} never existed",
-                kind.as_str()
-            )));
-        };
-        let versions = file
-            .history
-            .iter()
-            .rev()
-            .map(|v| v.to_version(kind, &path))
-            .collect::<PluginResult<RVec<_>>>()?;
-        Ok(ObjectHistory {
-            deleted: file.current.is_none(),
-            versions,
-        })
-    }
-
-    /// See [`weft_plugin_api::Connector::aggregate`].
-    pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
-        let request = support::parse_aggregate_request(request_json)?;
-        let _guard = lock();
-        let (matches, resolver) = self.matching(query)?;
-        let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
-        let result = support::aggregate_json(&matches, &request, &resolve);
-        resolver.finish()?;
-        result
-    }
-
     // ---- keys -------------------------------------------------------------------------
 
     fn key_path(&self, id: Id) -> PathBuf {
@@ -409,8 +291,161 @@ impl Store {
             .collect()
     }
 
-    /// See [`weft_plugin_api::Connector::add_key`].
-    pub fn add_key(&self, key: StoredKey) -> PluginResult<()> {
+    // ---- documents --------------------------------------------------------------------
+
+    fn document_path(&self, name: DocumentName) -> PathBuf {
+        self.root.join("documents").join(document_file(name))
+    }
+}
+
+/// The contract, method by method: what the host calls, run by `weft_connector_sdk::OnRuntime`
+/// on the plugin's own runtime. Each method is plain synchronous file work (an `async fn`
+/// that never waits), so [`run`](weft_connector_sdk::Store::run) sends every call to the
+/// runtime's blocking pool, never to the host's threads. None may panic on bad input: answer a
+/// [`PluginError`] instead.
+impl weft_connector_sdk::Store for JsonFileStore {
+    /// Every call is synchronous file I/O: on the blocking pool. A call runs to completion even
+    /// when the host stops waiting for it (a request timeout), so a write is either done or not
+    /// started, never half done. (A store whose calls await a network would keep the default,
+    /// tasks the SDK aborts when the host gives up on a read.)
+    fn run(_: Call) -> Run {
+        Run::Blocking
+    }
+
+    // ---- objects ----------------------------------------------------------------------
+
+    /// Stores a new Thing or Action.
+    ///
+    /// What you must do: write the object atomically; answer `Conflict` when an object of the
+    /// same kind and id exists **or existed and was deleted** (ids are never reused, so keep a
+    /// tombstone). Things and Actions are separate id spaces.
+    async fn create_object(&self, object: StoredObject) -> PluginResult<()> {
+        let _guard = lock();
+        let (kind, id) = (object.kind, object.id);
+        match self.read_object(kind, id)? {
+            Some((_, current)) => Err(support::object_exists(kind, id, current.is_none())),
+            None => {
+                let file = ObjectFile {
+                    current: Some(ObjectRecord::from_stored(&object)?),
+                    version: support::FIRST_VERSION,
+                    history: Vec::new(),
+                };
+                disk::write_json(&self.object_path(kind, id), &file, self.fsync)
+            }
+        }
+    }
+
+    /// The current version of one object.
+    ///
+    /// What you must do: answer `None` (not an error) when the id is unknown or deleted.
+    async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
+        let _guard = lock();
+        Ok(self.read_object(kind, id)?.and_then(|(_, current)| current))
+    }
+
+    /// Many objects at once: answer `i` belongs to `ids[i]`, `None` when missing.
+    ///
+    /// What you must do: keep the order and the length of `ids` (duplicates included). A
+    /// networked store should fetch them in one round trip; here it is one lock for all.
+    async fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> PluginResult<Vec<Option<StoredObject>>> {
+        let _guard = lock();
+        ids.iter()
+            .map(|id| Ok(self.read_object(kind, *id)?.and_then(|(_, c)| c)))
+            .collect()
+    }
+
+    /// Lists objects: of `query.kind`, of `query.class` (empty: all), owned by one of
+    /// `query.owners` (empty: all), matching `query.filter_json` (empty: all).
+    ///
+    /// What you must do: order newest first (`created_ms` descending, ties by id descending),
+    /// skip `offset`, return at most `limit`, and count every match in `total`. A filter that
+    /// does not parse is `Invalid`. Without the `FILTER` capability, any non-empty filter is
+    /// `Unsupported` (never unfiltered results); without `FILTER_REFERENCE_PATHS`, so is a
+    /// filter whose path goes through a reference. This connector evaluates filters with
+    /// [`weft_plugin_api::filter::WhereFilter::matches`] (through
+    /// [`support::QueryMatcher`]), following references by reading the referenced objects'
+    /// files, and pages with [`support::page`].
+    async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {
+        let _guard = lock();
+        let (matches, resolver) = self.matching(&query)?;
+        resolver.finish()?;
+        Ok(support::page(matches, &query))
+    }
+
+    /// Replaces an object (same kind and id) with the given version.
+    ///
+    /// What you must do: `NotFound` when it does not exist (or was deleted). With `HISTORY`,
+    /// archive the previous version with the time it was replaced **in the same atomic step**
+    /// as the replacement — here both live in the object's one file.
+    async fn update_object(&self, object: StoredObject) -> PluginResult<()> {
+        let _guard = lock();
+        self.replace_object(object.kind, object.id, Some(&object), None)
+            .map(|_| ())
+    }
+
+    /// Deletes an object.
+    ///
+    /// What you must do: `NotFound` when missing. Afterwards `get_object` answers `None` and
+    /// `create_object` with the same id answers `Conflict`. With `HISTORY`, archive the last
+    /// version and mark the history deleted.
+    async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
+        let _guard = lock();
+        self.replace_object(kind, id, None, None).map(|_| ())
+    }
+
+    /// The earlier versions of an object, newest first, and whether it is deleted.
+    ///
+    /// What you must do: `NotFound` when the id was never used; an empty list for an object
+    /// never changed. Without `HISTORY`, answer `Unsupported` — never an empty history.
+    async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let _guard = lock();
+        let path = self.object_path(kind, id);
+        let Some(file) = disk::read_json::<ObjectFile>(&path)? else {
+            return Err(PluginError::not_found(format!(
+                "{} {id} never existed",
+                kind.as_str()
+            )));
+        };
+        let versions = file
+            .history
+            .iter()
+            .rev()
+            .map(|v| v.to_version(kind, &path))
+            .collect::<PluginResult<RVec<_>>>()?;
+        Ok(ObjectHistory {
+            deleted: file.current.is_none(),
+            versions,
+        })
+    }
+
+    /// Aggregates the objects `query` matches (its `offset` and `limit` are ignored).
+    ///
+    /// What you must do: parse `request_json` as
+    /// [`weft_plugin_api::aggregate::AggregateRequest`] (`Invalid` when it does not parse) and
+    /// answer an [`weft_plugin_api::aggregate::AggregateResult`] as JSON, exactly as
+    /// [`weft_plugin_api::aggregate::compute`] would. Without `AGGREGATE`, answer
+    /// `Unsupported` (the host then aggregates itself).
+    async fn aggregate(&self, query: ObjectQuery, request_json: String) -> PluginResult<String> {
+        let request = support::parse_aggregate_request(&request_json)?;
+        let _guard = lock();
+        let (matches, resolver) = self.matching(&query)?;
+        let resolve = |kind: ObjectKind, id: Id| resolver.get(kind, id);
+        let result = support::aggregate_json(&matches, &request, &resolve);
+        resolver.finish()?;
+        result
+    }
+
+    // ---- keys -------------------------------------------------------------------------
+
+    /// Stores a new key of the authorisation tree.
+    ///
+    /// What you must do: `Conflict` when the id exists; `NotFound` when `parent` is set but
+    /// does not exist. Store the token hash as given (never a token).
+    async fn add_key(&self, key: StoredKey) -> PluginResult<()> {
         let _guard = lock();
         if self.key_path(key.id).exists() {
             return Err(PluginError::conflict(format!(
@@ -433,14 +468,17 @@ impl Store {
         )
     }
 
-    /// See [`weft_plugin_api::Connector::get_key`].
-    pub fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+    /// One key, `None` when missing.
+    async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
         let _guard = lock();
         self.read_key(id)
     }
 
-    /// See [`weft_plugin_api::Connector::key_children`].
-    pub fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+    /// The direct children of a key (one level only), oldest first (`created_ms`, then id
+    /// ascending).
+    ///
+    /// What you must do: `NotFound` when the key is missing; an empty list for a leaf.
+    async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
         let _guard = lock();
         if self.read_key(id)?.is_none() {
             return Err(support::key_missing(id));
@@ -454,8 +492,8 @@ impl Store {
         Ok(children)
     }
 
-    /// See [`weft_plugin_api::Connector::root_keys`].
-    pub fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
+    /// Every key without a parent, oldest first (`created_ms`, then id ascending).
+    async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
         let _guard = lock();
         let mut roots: Vec<StoredKey> = self
             .all_keys()?
@@ -466,8 +504,11 @@ impl Store {
         Ok(roots)
     }
 
-    /// See [`weft_plugin_api::Connector::update_key`].
-    pub fn update_key(&self, key: StoredKey) -> PluginResult<()> {
+    /// Replaces a key (same id).
+    ///
+    /// What you must do: `NotFound` when missing; `Invalid` when the new version has another
+    /// parent (a key never moves in the tree).
+    async fn update_key(&self, key: StoredKey) -> PluginResult<()> {
         let _guard = lock();
         let Some(stored) = self.read_key(key.id)? else {
             return Err(support::key_missing(key.id));
@@ -480,9 +521,13 @@ impl Store {
         )
     }
 
-    /// See [`weft_plugin_api::Connector::delete_key`]. Answers the subtree breadth first (the
-    /// key first, each level oldest first); removes the files deepest first.
-    pub fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
+    /// Deletes a key and its whole subtree.
+    ///
+    /// What you must do: `NotFound` when missing; otherwise delete the key and every
+    /// descendant atomically and answer their ids, the key first. This connector answers them
+    /// breadth first, each level oldest first ([`support::key_subtree`]), and removes the files
+    /// deepest first, so an interruption leaves a valid (smaller) tree.
+    async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
         let _guard = lock();
         if self.read_key(id)?.is_none() {
             return Err(support::key_missing(id));
@@ -503,12 +548,11 @@ impl Store {
 
     // ---- documents --------------------------------------------------------------------
 
-    fn document_path(&self, name: DocumentName) -> PathBuf {
-        self.root.join("documents").join(document_file(name))
-    }
-
-    /// See [`weft_plugin_api::Connector::get_document`].
-    pub fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
+    /// A stored document: the ontology or the connector state.
+    ///
+    /// What you must do: answer it verbatim with its version; version 0 and empty JSON when
+    /// it was never written. The host owns the content; the connector never interprets it.
+    async fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
         let _guard = lock();
         Ok(
             disk::read_json::<DocumentRecord>(&self.document_path(name))?
@@ -517,8 +561,13 @@ impl Store {
         )
     }
 
-    /// See [`weft_plugin_api::Connector::put_document`].
-    pub fn put_document(
+    /// Writes a document by compare-and-set.
+    ///
+    /// What you must do: store `json` only if the stored version is `expected_version`, and
+    /// answer the new version (`expected_version + 1`); otherwise `Conflict` and change
+    /// nothing. Several hosts sharing one store rely on this to never lose each other's
+    /// ontology changes, so it must be atomic against concurrent writers.
+    async fn put_document(
         &self,
         name: DocumentName,
         json: String,
@@ -534,5 +583,54 @@ impl Store {
         )?;
         disk::write_json(&path, &DocumentRecord { version, json }, self.fsync)?;
         Ok(version)
+    }
+
+    // ---- versioned writes (capability VERSIONED_WRITES) -------------------------------
+
+    /// The current version of one object and its version number (`VERSIONED_WRITES`).
+    ///
+    /// What you must do: answer `None` when the id is unknown or deleted; otherwise the object
+    /// with its version — 1 after `create_object`, one more per successful `update_object` or
+    /// `update_object_if`. Keep the number with the object so that both change in one atomic
+    /// write (here it is a field of the object's file; a file written before the connector kept
+    /// versions reads as version 1). Without `VERSIONED_WRITES`, leave this method out: the
+    /// trait's default answers `Unsupported`.
+    async fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        let _guard = lock();
+        let Some((file, Some(object))) = self.read_object(kind, id)? else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedObject {
+            object,
+            version: file.version,
+        }))
+    }
+
+    /// Replaces an object only if its stored version is `expected_version` (compare-and-set).
+    ///
+    /// What you must do: `NotFound` when missing or deleted; `Conflict`, naming the stored and
+    /// the expected version, when the stored version is another — and then change nothing.
+    /// Otherwise replace it exactly as `update_object` does (with `HISTORY`, archiving the
+    /// previous version in the same atomic step) and answer the new version
+    /// (`expected_version + 1`). The compare and the write must be one atomic step against
+    /// every other writer — here both run under the store's process-wide lock; a networked
+    /// store uses its own conditional write (a `WHERE version = ?` update, a lightweight
+    /// transaction, an `If-Match`).
+    async fn update_object_if(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+    ) -> PluginResult<u64> {
+        let _guard = lock();
+        self.replace_object(
+            object.kind,
+            object.id,
+            Some(&object),
+            Some(expected_version),
+        )
     }
 }

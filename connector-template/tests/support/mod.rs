@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
+use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{ConnectorBox, HostLogger, OpenedConnector};
 
 /// The crate's library name: the built plugin is `lib<LIB_NAME>.so`. `rename.sh` changes it.

@@ -18,8 +18,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use abi_stable::std_types::{RStr, RString, RVec};
-use weft_plugin_api::loader::LoadedPlugin;
 use weft_plugin_api::*;
+use weft_plugin_loader::LoadedPlugin;
 
 /// How a connector's read-modify-write operations are kept atomic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use weft_plugin_api::loader::{self, LoadError, LoadedPlugin};
 use weft_plugin_api::*;
+use weft_plugin_loader as loader;
+pub use weft_plugin_loader::{LoadError, LoadedPlugin};
 
 /// The directory plugins are looked up in when none is configured: the one holding `weft`.
 pub fn default_plugin_dir() -> PathBuf {

@@ -24,9 +24,8 @@
 //! [`ConnectorFfi`] (a 1.1 plugin's vtable would be refused), so they cross the boundary as a
 //! second ABI object, [`ObjectVersionsFfi`], over the **same** connector instance. The root
 //! module's `new_connector_parts` (added in 1.2) answers both objects as [`ConnectorParts`];
-//! the host reaches them through
-//! [`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), which answers
-//! an [`OpenedConnector`] whose `versions` is `None` for a plugin built before 1.2.
+//! the host reaches them through `LoadedPlugin::open_connector` of its loader (the crate
+//! `weft-plugin-loader`), which answers an [`OpenedConnector`] whose `versions` is `None` for a plugin built before 1.2.
 //!
 //! # Added in 1.3: maintenance (backup)
 //!
@@ -166,7 +165,7 @@ pub struct ConnectorParts13 {
 }
 
 /// **Added in 1.2.** A connector as the host opens it
-/// ([`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector), or
+/// (`LoadedPlugin::open_connector` of the host's loader, `weft-plugin-loader`, or
 /// [`connector_parts`] for a statically linked one). A plain Rust value, never passed to a
 /// plugin.
 pub struct OpenedConnector {
@@ -243,7 +242,7 @@ pub enum DocumentName {
 /// Ordering: [`query_objects`](Connector::query_objects) returns objects **newest first**
 /// (`created_ms` descending, ties broken by id descending: the host's ids are time-ordered, so
 /// the larger id is the later object), a total order, so paging is stable
-/// ([`support::sort_newest_first`](crate::support::sort_newest_first)). Interface 1.3.0 and
+/// (`weft_connector_sdk::support::sort_newest_first`). Interface 1.3.0 and
 /// earlier documented ties by id ascending; a connector that still does so lists objects made
 /// in one millisecond oldest first, and fails the conformance kit. [`key_children`] and
 /// [`root_keys`] answer **oldest first** (`created_ms`, then id ascending).

@@ -11,7 +11,7 @@
 //! `RResult`s, a panic being an `Internal` error ([`PluginError::panicked_in`] names the call).
 //! It is a second ABI object over the same contextionary instance, made by the root module's
 //! `new_contextionary_parts` (added in 1.2) as [`ContextionaryParts`]; a host opens both with
-//! [`LoadedPlugin::open_contextionary`](crate::loader::LoadedPlugin::open_contextionary), which
+//! `LoadedPlugin::open_contextionary` of the host's loader (`weft-plugin-loader`), which
 //! answers `lookups: None` for a plugin built before 1.2.
 
 use std::fmt;
@@ -98,7 +98,7 @@ impl ContextionaryParts {
 }
 
 /// **Added in 1.2.** A contextionary as the host opens it
-/// ([`LoadedPlugin::open_contextionary`](crate::loader::LoadedPlugin::open_contextionary), or
+/// (`LoadedPlugin::open_contextionary` of the host's loader, `weft-plugin-loader`, or
 /// [`contextionary_parts`] for a statically linked one). A plain Rust value.
 pub struct OpenedContextionary {
     /// The contextionary contract.

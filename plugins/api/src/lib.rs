@@ -1,4 +1,5 @@
-//! `weft-plugin-api`: the stable ABI between the Weft host and the plugins it loads at run time.
+//! `weft-plugin-api`: the stable ABI between the Weft host and the plugins it loads at run time,
+//! and the contract's reference semantics — nothing else. Its version is the interface version.
 //!
 //! A plugin is a `cdylib` that exports one *root module*: a [`ConnectorModule`] (storage) or a
 //! [`ContextionaryModule`] (word embeddings). Plugin authors implement a plain Rust trait —
@@ -6,19 +7,36 @@
 //! [`export_contextionary!`]; the macros make the ABI objects and run every entry point under
 //! `catch_unwind`, so a plugin panic becomes an [`ErrorKind::Internal`] error for that one call.
 //!
-//! Main types:
-//! * [`Connector`] / [`ConnectorFfi`]: the storage contract (objects, history, keys, documents,
-//!   queries with [`filter::WhereFilter`] trees, [`aggregate`]).
-//! * [`StoredObject`], [`StoredKey`], [`ObjectQuery`], [`ObjectPage`]: the envelopes.
-//! * [`PluginError`] with an [`ErrorKind`] the host maps to an HTTP status.
-//! * [`Capabilities`]: optional behaviours a connector declares.
-//! * [`ObjectVersionsFfi`] and [`VersionedObject`] (1.2): compare-and-set object writes
-//!   ([`Capabilities::VERSIONED_WRITES`]), a second ABI object over the same connector.
-//! * [`loader`]: how a host (or the conformance kit) loads a library, with one-line errors;
-//!   [`loader::LoadedPlugin::open_connector`] answers every ABI object a connector has
-//!   ([`OpenedConnector`]).
-//! * [`support`]: what most connectors implement alike (filter parsing, newest-first paging,
-//!   owner and class matching, the key-deletion cascade, version checks), written once.
+//! # What this crate owns
+//!
+//! What crosses the boundary, and what both sides must agree on:
+//! * the envelopes ([`StoredObject`], [`StoredKey`], [`ObjectQuery`], [`ObjectPage`],
+//!   [`VersionedObject`], [`BackupReport`], …), [`PluginError`] with an [`ErrorKind`] the host
+//!   maps to an HTTP status, and the [`Capabilities`] a connector declares;
+//! * the contracts as safe traits ([`Connector`], [`Contextionary`]) and their `#[sabi_trait]`
+//!   twins ([`ConnectorFfi`], [`ObjectVersionsFfi`] since 1.2, [`MaintenanceFfi`] since 1.3;
+//!   [`ContextionaryFfi`], [`WordLookupFfi`]) with the panic-catching adapters ([`Guarded`],
+//!   [`GuardedContextionary`]);
+//! * the root modules and the export macros ([`module`]), and the [`INTERFACE_VERSION`];
+//! * the logging callback ([`HostLogger`], [`PluginLogger`]);
+//! * the reference semantics of the JSON that crosses: the filter tree ([`filter`]) and
+//!   aggregation ([`aggregate`]), which connectors that evaluate in memory and the host's own
+//!   fallback both use, so that they answer alike.
+//!
+//! # What it must not know
+//!
+//! HTTP, configuration files, any particular store, tokio or any runtime, and how a library is
+//! found and opened. Two crates beside it hold what used to live here (after Arrow ADBC's split
+//! of header, driver framework and driver manager):
+//! * **`weft-connector-sdk`** (`plugins/sdk`): what helps a connector author and never crosses
+//!   the boundary — `support` (filter parsing, owner and class matching, newest-first paging,
+//!   the key cascade, version checks, the common messages) and the adapter that runs a store's
+//!   calls on the plugin's own runtime. A connector depends on it; the interface does not.
+//! * **`weft-plugin-loader`** (`host/loader`): the host's side — opening a library, checking its
+//!   version and layout, one-line errors. Plugins never link it.
+//!
+//! So this crate's version moves only with the interface, and a new SDK helper or a loader fix
+//! needs no new interface version.
 //!
 //! ```ignore
 //! use weft_plugin_api::*;
@@ -50,8 +68,10 @@
 //! * a new method **with a default body** on the safe traits [`Connector`] and
 //!   [`Contextionary`] (existing source compiles unchanged), reaching the host through such a
 //!   new ABI object;
-//! * documentation, helpers in [`filter`], [`aggregate`] and [`support`] that do not change the
-//!   JSON formats.
+//! * documentation, and helpers in [`filter`] and [`aggregate`] that do not change the JSON
+//!   formats;
+//! * anything in `weft-connector-sdk` or `weft-plugin-loader`: neither is part of the
+//!   interface (they have their own versions).
 //!
 //! Breaking (major release):
 //! * any change to a `#[sabi_trait]` ([`ConnectorFfi`], [`ContextionaryFfi`]): adding, removing,
@@ -61,17 +81,20 @@
 //! * any change to the prefix fields of a root module, or to the JSON formats of filters,
 //!   aggregates and documents.
 //!
-//! How the loader keeps the promise: a plugin of the same or a newer minor version is checked
-//! by abi_stable as usual; a plugin of an older minor version is checked field by field the other
-//! way round (see [`loader`]), since abi_stable itself only accepts libraries at least as new as
-//! the loader.
+//! How the host keeps the promise: its loader (`weft-plugin-loader`) has abi_stable check a
+//! plugin of the same or a newer minor version as usual, and checks a plugin of an older minor
+//! version field by field the other way round, since abi_stable itself only accepts libraries at
+//! least as new as the loader.
 //!
 //! A host refuses a plugin of another major version with one line naming both versions. The
 //! repository tests the promise with fixture plugins built against the 1.0 shape (feature
 //! `fixture-interface-1-0`, which lacks `config_help` and the 1.2 fields), the 1.1 shape
 //! (feature `fixture-interface-1-1`, which lacks `new_connector_parts` and
 //! `new_contextionary_parts`), the 1.2 shape (feature `fixture-interface-1-2`, which lacks
-//! `new_connector_parts_1_3`) and a 2.0 interface.
+//! `new_connector_parts_1_3`) and a 2.0 interface, and with a connector built from this crate's
+//! sources as they were at 1.3.0 before the SDK and the loader left it (`interface-1-3`, built
+//! by `scripts/build-test-plugins.sh` from the repository's history): moving code out of this
+//! crate must not change a layout.
 //!
 //! # What each minor version added
 //!
@@ -82,10 +105,13 @@
 //!   [`WordLookupFfi`], [`ContextionaryParts`] and the contextionary root module's
 //!   `new_contextionary_parts` (look-ups whose panics are errors);
 //!   [`PANIC_MESSAGE_PREFIX`] and [`PluginError::panicked_in`] (the message format is the one
-//!   earlier plugins produce); the [`support`] module.
+//!   earlier plugins produce); the `support` module (since moved to `weft-connector-sdk`).
 //! * **1.3**: [`Capabilities::BACKUP`], [`BackupReport`], [`MaintenanceFfi`],
 //!   [`ConnectorParts13`] and the connector root module's `new_connector_parts_1_3`
-//!   ([`Connector::backup`]: a consistent copy of the store while it serves).
+//!   ([`Connector::backup`]: a consistent copy of the store while it serves). Later, with the
+//!   interface unchanged (same layouts, still 1.3.0): `support` moved to `weft-connector-sdk`
+//!   and `loader` to `weft-plugin-loader` — a source change for code that named them here, none
+//!   for a built plugin.
 #![deny(missing_docs)]
 #![allow(non_local_definitions)]
 
@@ -94,10 +120,8 @@ pub mod connector;
 pub mod contextionary;
 pub mod error;
 pub mod filter;
-pub mod loader;
 pub mod log;
 pub mod module;
-pub mod support;
 pub mod types;
 
 pub use async_ffi::{FfiFuture, FutureExt as FfiFutureExt};

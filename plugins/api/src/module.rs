@@ -60,7 +60,7 @@ pub struct ConnectorModule {
     /// **Added in 1.2.** Builds a connector like `new_connector`, answering both its ABI objects
     /// over one instance: the contract and its versioned writes
     /// ([`ConnectorParts`](crate::ConnectorParts)). The host prefers it when present
-    /// ([`LoadedPlugin::open_connector`](crate::loader::LoadedPlugin::open_connector)).
+    /// (`LoadedPlugin::open_connector` of the host's loader, `weft-plugin-loader`).
     #[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
     pub new_connector_parts:
         extern "C" fn(
@@ -104,7 +104,7 @@ pub struct ContextionaryModule {
     /// **Added in 1.2.** Builds a contextionary like `new_contextionary`, answering both its ABI
     /// objects over one instance: the contract and the look-ups that report panics
     /// ([`ContextionaryParts`](crate::ContextionaryParts)). The host prefers it when present
-    /// ([`LoadedPlugin::open_contextionary`](crate::loader::LoadedPlugin::open_contextionary)).
+    /// (`LoadedPlugin::open_contextionary` of the host's loader, `weft-plugin-loader`).
     #[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
     pub new_contextionary_parts:
         extern "C" fn(

@@ -43,7 +43,7 @@
 //!   earlier one, whatever order they reach the replicas in.
 //! * **Queries push down** the owner (one partition per owner) or else the class (one
 //!   partition), else read the kind's partition; the rest of the filter is evaluated in the
-//!   plugin with the shared reference semantics (`weft_plugin_api::support`). Filters and
+//!   plugin with the shared reference semantics (`weft_connector_sdk::support`). Filters and
 //!   aggregates through reference paths fetch the referenced objects round by round (one round
 //!   per hop) until the evaluation needs nothing unseen. **Bound:** one query or aggregate reads
 //!   at most `max_query_objects` index entries (default 10 000; references add at most twice
@@ -92,33 +92,26 @@
 //!
 //! # Runtime
 //!
-//! The plugin owns a small multi-thread tokio runtime (the host never lends its own); every
-//! call runs there as a task. A read whose future the host drops is aborted; a write runs to
-//! completion, so that its steps (index entries, LWT, clean-up) are never cut short.
+//! The plugin owns a small multi-thread tokio runtime (the host never lends its own; two worker
+//! threads, the SDK's [`PluginRuntime`]); the connector is the SDK's [`OnRuntime`] over [`Db`],
+//! which runs every call there as a task. A read whose future the host drops is aborted; a
+//! write runs to completion, so that its steps (index entries, LWT, clean-up) are never cut
+//! short (the SDK's default [`Run`](weft_connector_sdk::Run) choice).
 
 mod config;
 mod schema;
 mod store;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::NewSessionError;
-use tokio::task::JoinHandle;
-use weft_plugin_api::{
-    Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery,
-    PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
-};
+use weft_connector_sdk::{OnRuntime, PluginRuntime, RuntimeOptions};
+use weft_plugin_api::{Capabilities, PluginContext, PluginError, PluginLogger, PluginResult};
 
 pub use config::{valid_keyspace, Config, Replication, CONFIG_HELP};
+pub use store::Db;
 
 use crate::schema::one_line;
-use crate::store::Db;
 
 /// The declared plugin name.
 pub const PLUGIN_NAME: &str = "cassandra";
@@ -136,37 +129,26 @@ weft_plugin_api::export_connector! {
     name: "cassandra",
     capabilities: CAPABILITIES,
     config_help: CONFIG_HELP,
-    new: Cassandra::from_context,
+    new: open,
 }
 
 /// How long the keyspace and table creation and the statement preparation at start may take
 /// (plus one request timeout).
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The plugin's own tokio runtime, made by the first connector and shared by all. It lives in
-/// a `static`, so it is never dropped while a task still uses it.
-static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+/// The connector object the host holds: the keyspace's [`Db`] on the plugin's runtime.
+pub type Cassandra = OnRuntime<Db>;
 
-fn runtime() -> PluginResult<tokio::runtime::Handle> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt.handle().clone());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("weft-cassandra")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            PluginError::unavailable(format!("cassandra: cannot start its runtime: {e}"))
-        })?;
-    Ok(RUNTIME.get_or_init(|| rt).handle().clone())
-}
-
-/// The connector object the host holds.
-pub struct Cassandra {
-    db: Arc<Db>,
-    runtime: tokio::runtime::Handle,
-    log: PluginLogger,
+/// The constructor `export_connector!` calls: checks the config, connects (within
+/// `connect_timeout_ms`), creates the keyspace and tables when missing and prepares the
+/// statements.
+pub fn open(ctx: PluginContext) -> PluginResult<Cassandra> {
+    let config = Config::parse(&ctx.config)?;
+    let runtime = PluginRuntime::get(ctx.name, RuntimeOptions::ASYNC_IO)?;
+    // Connect on the plugin's runtime and wait here (the constructor is synchronous); the
+    // connect itself is bounded by `connect_timeout_ms`, the DDL by the request timeout.
+    let db = runtime.block_on("connecting", connect(config, ctx.log))??;
+    Ok(OnRuntime::new(runtime, db, ctx.log))
 }
 
 /// Why the session could not be opened, in one line naming the contact points.
@@ -251,262 +233,4 @@ async fn connect(config: Config, log: PluginLogger) -> PluginResult<Db> {
         max_query_objects: config.max_query_objects,
         log,
     })
-}
-
-/// A task's answer; aborts the task when dropped unfinished (reads: the host gave up).
-struct Abortable<T>(JoinHandle<T>);
-
-impl<T> Future for Abortable<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl<T> Drop for Abortable<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl Cassandra {
-    /// The constructor `export_connector!` calls: checks the config, connects (within
-    /// `connect_timeout_ms`), creates the keyspace and tables when missing and prepares the
-    /// statements.
-    pub fn from_context(ctx: PluginContext) -> PluginResult<Self> {
-        let config = Config::parse(&ctx.config)?;
-        let runtime = runtime()?;
-        let log = ctx.log;
-        // Connect on the plugin's runtime and wait here (the constructor is synchronous); the
-        // connect itself is bounded by `connect_timeout_ms`, the DDL by the request timeout.
-        let (tx, rx) = std::sync::mpsc::channel();
-        runtime.spawn(async move {
-            let _ = tx.send(connect(config, log).await);
-        });
-        let db = rx.recv().unwrap_or_else(|_| {
-            Err(PluginError::internal(
-                "cassandra: the connect task stopped without an answer",
-            ))
-        })?;
-        Ok(Cassandra {
-            db: Arc::new(db),
-            runtime,
-            log,
-        })
-    }
-
-    /// The keyspace this connector uses.
-    pub fn keyspace(&self) -> &str {
-        &self.db.keyspace
-    }
-
-    /// Runs a read on the plugin's runtime; dropping the answer aborts it.
-    fn read<T, F>(
-        &self,
-        op: &'static str,
-        work: impl FnOnce(Arc<Db>) -> F,
-    ) -> impl Future<Output = PluginResult<T>> + Send + 'static
-    where
-        T: Send + 'static,
-        F: Future<Output = PluginResult<T>> + Send + 'static,
-    {
-        let task = Abortable(self.runtime.spawn(work(Arc::clone(&self.db))));
-        let log = self.log;
-        async move { finish(log, op, task.await) }
-    }
-
-    /// Runs a write on the plugin's runtime; it runs to completion even if the answer is
-    /// dropped.
-    fn write<T, F>(
-        &self,
-        op: &'static str,
-        work: impl FnOnce(Arc<Db>) -> F,
-    ) -> impl Future<Output = PluginResult<T>> + Send + 'static
-    where
-        T: Send + 'static,
-        F: Future<Output = PluginResult<T>> + Send + 'static,
-    {
-        let task = self.runtime.spawn(work(Arc::clone(&self.db)));
-        let log = self.log;
-        async move { finish(log, op, task.await) }
-    }
-}
-
-fn finish<T>(
-    log: PluginLogger,
-    op: &str,
-    joined: Result<PluginResult<T>, tokio::task::JoinError>,
-) -> PluginResult<T> {
-    let result = joined.unwrap_or_else(|e| {
-        Err(PluginError::internal(format!(
-            "cassandra: {op} did not finish: {e}"
-        )))
-    });
-    if let Err(e) = &result {
-        use weft_plugin_api::ErrorKind::{Internal, Unavailable};
-        if matches!(e.kind, Internal | Unavailable) {
-            log.error(&format!("{op}: {}", e.message));
-        }
-    }
-    result
-}
-
-impl Connector for Cassandra {
-    fn create_object(
-        &self,
-        object: StoredObject,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.write("create_object", |db| async move {
-            db.create_object(object).await
-        })
-    }
-
-    fn get_object(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
-        self.read("get_object", move |db| async move {
-            db.get_object(kind, id).await
-        })
-    }
-
-    fn get_objects(
-        &self,
-        kind: ObjectKind,
-        ids: Vec<Id>,
-    ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
-        self.read("get_objects", move |db| async move {
-            db.get_objects(kind, ids).await
-        })
-    }
-
-    fn query_objects(
-        &self,
-        query: ObjectQuery,
-    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
-        self.read("query_objects", move |db| async move {
-            db.query_objects(query).await
-        })
-    }
-
-    fn update_object(
-        &self,
-        object: StoredObject,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.write("update_object", move |db| async move {
-            db.update_object(object, None).await.map(drop)
-        })
-    }
-
-    fn delete_object(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.write("delete_object", move |db| async move {
-            db.delete_object(kind, id).await
-        })
-    }
-
-    fn object_history(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
-        self.read("object_history", move |db| async move {
-            db.object_history(kind, id).await
-        })
-    }
-
-    fn aggregate(
-        &self,
-        query: ObjectQuery,
-        request_json: String,
-    ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
-        self.read("aggregate", move |db| async move {
-            db.aggregate(query, request_json).await
-        })
-    }
-
-    fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.write("add_key", move |db| async move { db.add_key(key).await })
-    }
-
-    fn get_key(
-        &self,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
-        self.read("get_key", move |db| async move { db.get_key(id).await })
-    }
-
-    fn key_children(
-        &self,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
-        self.read("key_children", move |db| async move {
-            db.key_children(id).await
-        })
-    }
-
-    fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
-        self.read("root_keys", |db| async move { db.root_keys().await })
-    }
-
-    fn update_key(
-        &self,
-        key: StoredKey,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.write(
-            "update_key",
-            move |db| async move { db.update_key(key).await },
-        )
-    }
-
-    fn delete_key(&self, id: Id) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
-        self.write(
-            "delete_key",
-            move |db| async move { db.delete_key(id).await },
-        )
-    }
-
-    fn get_document(
-        &self,
-        document: DocumentName,
-    ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
-        self.read("get_document", move |db| async move {
-            db.get_document(document).await
-        })
-    }
-
-    fn put_document(
-        &self,
-        document: DocumentName,
-        json: String,
-        expected_version: u64,
-    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        self.write("put_document", move |db| async move {
-            db.put_document(document, json, expected_version).await
-        })
-    }
-
-    fn get_object_versioned(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
-        self.read("get_object_versioned", move |db| async move {
-            db.get_object_versioned(kind, id).await
-        })
-    }
-
-    fn update_object_if(
-        &self,
-        object: StoredObject,
-        expected_version: u64,
-    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        self.write("update_object_if", move |db| async move {
-            db.update_object(object, Some(expected_version)).await
-        })
-    }
 }

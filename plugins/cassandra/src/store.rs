@@ -17,7 +17,8 @@ use scylla::statement::batch::Batch;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use uuid::Uuid;
-use weft_plugin_api::support::{self, QueryMatcher};
+use weft_connector_sdk::support::{self, QueryMatcher};
+use weft_connector_sdk::Store;
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
     PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
@@ -427,29 +428,6 @@ impl Db {
         }))
     }
 
-    pub async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
-        Ok(self
-            .current("get_object", kind, id)
-            .await?
-            .and_then(|c| c.object))
-    }
-
-    pub async fn get_object_versioned(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> PluginResult<Option<VersionedObject>> {
-        Ok(self
-            .current("get_object_versioned", kind, id)
-            .await?
-            .and_then(|c| {
-                c.object.map(|object| VersionedObject {
-                    object,
-                    version: c.version,
-                })
-            }))
-    }
-
     /// Current objects, answer `i` for `ids[i]`, `IN_FLIGHT` point reads at a time.
     async fn objects(
         &self,
@@ -462,75 +440,6 @@ impl Db {
             .buffered(IN_FLIGHT)
             .try_collect()
             .await
-    }
-
-    pub async fn get_objects(
-        &self,
-        kind: ObjectKind,
-        ids: Vec<Id>,
-    ) -> PluginResult<Vec<Option<StoredObject>>> {
-        self.objects("get_objects", kind, &ids).await
-    }
-
-    pub async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
-        let op = "object_history";
-        let mut rows = self
-            .session
-            .execute_iter(self.st.history.clone(), (kind_code(kind), id.to_uuid()))
-            .await
-            .map_err(|e| failed_pager(op, &e))?
-            .rows_stream::<HistoryRow>()
-            .map_err(|e| bad_answer(op, e))?;
-        let mut exists = false;
-        let mut deleted = false;
-        let mut versions = Vec::new();
-        while let Some(row) = rows.next().await {
-            let row = row.map_err(|e| {
-                PluginError::unavailable(one_line(&format!(
-                    "cassandra: {op}: Cassandra is unavailable: {e}"
-                )))
-            })?;
-            let (
-                version,
-                is_deleted,
-                seq,
-                archived_ms,
-                class,
-                context,
-                owner,
-                created,
-                updated,
-                props,
-            ) = row;
-            exists |= version.is_some();
-            deleted |= is_deleted == Some(true);
-            if seq.is_none() {
-                continue; // the partition's static row alone: no history yet
-            }
-            versions.push(ObjectVersion {
-                object: StoredObject {
-                    kind,
-                    id,
-                    class: class.unwrap_or_default().into(),
-                    context: context.unwrap_or_default().into(),
-                    owner: owner.map(Id::from).unwrap_or_default(),
-                    created_ms: created.unwrap_or_default(),
-                    updated_ms: updated.unwrap_or_default(),
-                    properties_json: props.unwrap_or_default().into(),
-                },
-                archived_ms: archived_ms.unwrap_or_default(),
-            });
-        }
-        if !exists {
-            return Err(PluginError::not_found(format!(
-                "{} {id} never existed",
-                kind.as_str()
-            )));
-        }
-        Ok(ObjectHistory {
-            deleted,
-            versions: versions.into(),
-        })
     }
 
     /// The current objects a query's kind, class and owners select (its filter aside), read
@@ -632,45 +541,6 @@ impl Db {
         Err(PluginError::invalid(format!(
             "cassandra: {op}: the reference paths need more than {MAX_REFERENCE_ROUNDS} hops"
         )))
-    }
-
-    pub async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {
-        let op = "query_objects";
-        let matcher = QueryMatcher::new(&query)?;
-        let selected = self.selected(op, &query, &matcher).await?;
-        if matcher.filter().is_none() {
-            return Ok(support::page(selected, &query));
-        }
-        let matches = self
-            .with_references(op, &selected, |resolve| {
-                selected
-                    .iter()
-                    .filter(|o| matcher.matches(o, resolve))
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .await?;
-        Ok(support::page(matches, &query))
-    }
-
-    pub async fn aggregate(
-        &self,
-        query: ObjectQuery,
-        request_json: String,
-    ) -> PluginResult<String> {
-        let op = "aggregate";
-        let request = support::parse_aggregate_request(&request_json)?;
-        let matcher = QueryMatcher::new(&query)?;
-        let selected = self.selected(op, &query, &matcher).await?;
-        self.with_references(op, &selected, |resolve| {
-            let matches: Vec<StoredObject> = selected
-                .iter()
-                .filter(|o| matcher.matches(o, resolve))
-                .cloned()
-                .collect();
-            support::aggregate_json(&matches, &request, resolve)
-        })
-        .await?
     }
 
     // ----- objects: candidate indexes ----------------------------------------------------
@@ -787,68 +657,6 @@ impl Db {
 
     // ----- objects: writes ---------------------------------------------------------------
 
-    pub async fn create_object(&self, object: StoredObject) -> PluginResult<()> {
-        let op = "create_object";
-        let (kind, id) = (object.kind, object.id);
-        self.index_add(op, &object, None, support::FIRST_VERSION)
-            .await?;
-        let write_id = Uuid::new_v4();
-        for attempt in 0..MAX_ATTEMPTS {
-            let outcome = self
-                .cas(
-                    op,
-                    &self.st.create_object,
-                    (
-                        kind_code(kind),
-                        id.to_uuid(),
-                        object.class.as_str(),
-                        object.context.as_str(),
-                        object.owner.to_uuid(),
-                        object.created_ms,
-                        object.updated_ms,
-                        object.properties_json.as_str(),
-                        write_id,
-                    ),
-                )
-                .await?;
-            match outcome {
-                Cas::Applied => return Ok(()),
-                Cas::Rejected(row) => {
-                    return Err(support::object_exists(
-                        kind,
-                        id,
-                        row.bool("deleted") == Some(true),
-                    ))
-                }
-                Cas::Unknown(e) => {
-                    // A serial read completes any write in flight on the partition and tells
-                    // whether ours is the one stored.
-                    let r = self
-                        .session
-                        .execute_unpaged(
-                            &self.st.get_object_serial,
-                            (kind_code(kind), id.to_uuid()),
-                        )
-                        .await
-                        .map_err(|_| unknown_outcome(op, &e))?;
-                    let row = r
-                        .into_rows_result()
-                        .map_err(|e| bad_answer(op, e))?
-                        .maybe_first_row::<(Option<i64>, Option<bool>, Option<Uuid>)>()
-                        .map_err(|e| bad_answer(op, e))?;
-                    match row {
-                        Some((Some(_), _, Some(w))) if w == write_id => return Ok(()),
-                        Some((Some(_), deleted, _)) => {
-                            return Err(support::object_exists(kind, id, deleted == Some(true)))
-                        }
-                        _ => backoff(attempt).await,
-                    }
-                }
-            }
-        }
-        Err(too_many_attempts(op))
-    }
-
     /// Whether the write `write_id` archived version `seq` of the object (read serially, so
     /// that a write still in flight is completed first). `Err` when Cassandra cannot answer.
     /// Runs an update or delete batch (the conditional write of the object's partition plus
@@ -899,11 +707,7 @@ impl Db {
     /// `update_object_if`: one conditional batch replaces the current version `IF version = v`
     /// and archives version `v` in the same partition; a lost race is retried (`update_object`)
     /// or answered `Conflict` (`update_object_if`).
-    pub async fn update_object(
-        &self,
-        object: StoredObject,
-        expected: Option<u64>,
-    ) -> PluginResult<u64> {
+    async fn update(&self, object: StoredObject, expected: Option<u64>) -> PluginResult<u64> {
         let op = if expected.is_some() {
             "update_object_if"
         } else {
@@ -956,46 +760,6 @@ impl Db {
             }
             // Another writer came first: read again (an `update_object_if` then answers
             // `Conflict`, naming the new version).
-            backoff(attempt).await;
-        }
-        Err(too_many_attempts(op))
-    }
-
-    pub async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
-        let op = "delete_object";
-        for attempt in 0..MAX_ATTEMPTS {
-            let Some(Current {
-                version,
-                object: Some(previous),
-            }) = self.current(op, kind, id).await?
-            else {
-                return Err(support::object_missing(kind, id));
-            };
-            let next = support::next_version(format!("{} {id}", kind.as_str()), version)?;
-            let write_id = Uuid::new_v4();
-            let values = (
-                (
-                    next as i64,
-                    write_id,
-                    kind_code(kind),
-                    id.to_uuid(),
-                    version as i64,
-                ),
-                history_row(kind, id, version, &previous, write_id),
-            );
-            let applied = self
-                .archive_batch(
-                    op,
-                    &self.st.delete_object,
-                    values,
-                    (kind, id, version),
-                    write_id,
-                )
-                .await?;
-            if applied {
-                self.index_remove(op, &previous, None, next).await;
-                return Ok(());
-            }
             backoff(attempt).await;
         }
         Err(too_many_attempts(op))
@@ -1073,10 +837,6 @@ impl Db {
         Ok(row.and_then(|(state, w)| state.map(|s| (s, w))))
     }
 
-    pub async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
-        self.live_key("get_key", id).await
-    }
-
     /// The live keys among `ids` whose parent is `parent`, oldest first.
     async fn keys_under(
         &self,
@@ -1109,23 +869,6 @@ impl Db {
         )
         .await?;
         Ok(ids)
-    }
-
-    pub async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
-        let op = "key_children";
-        if self.live_key(op, id).await?.is_none() {
-            return Err(support::key_missing(id));
-        }
-        let ids = self.child_ids(op, id).await?;
-        self.keys_under(op, ids, Some(id)).await
-    }
-
-    pub async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
-        let op = "root_keys";
-        let (mut ids, mut seen) = (Vec::new(), HashSet::new());
-        self.ids(op, &self.st.roots, (), None, &mut ids, &mut seen)
-            .await?;
-        self.keys_under(op, ids, None).await
     }
 
     async fn tree_put(&self, op: &str, key: &StoredKey) -> PluginResult<()> {
@@ -1168,12 +911,307 @@ impl Db {
         }
     }
 
+    /// Marks a key 'deleting' (`IF state = 'live'` for the key asked for, `IF state IN
+    /// ('live', 'adding')` for its descendants); answers whether this call marked it.
+    async fn mark_deleting(&self, op: &str, id: Id, root: bool) -> PluginResult<bool> {
+        let st = if root {
+            &self.st.key_deleting
+        } else {
+            &self.st.key_deleting_any
+        };
+        let write_id = Uuid::new_v4();
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.cas(op, st, (write_id, id.to_uuid())).await? {
+                Cas::Applied => return Ok(true),
+                Cas::Rejected(_) => return Ok(false),
+                Cas::Unknown(e) => match self.key_serial(id).await {
+                    Ok(Some((s, Some(w)))) if s == "deleting" && w == write_id => return Ok(true),
+                    Ok(Some((s, _))) if s == LIVE || (!root && s == "adding") => {
+                        backoff(attempt).await
+                    }
+                    Ok(_) => return Ok(false),
+                    Err(_) => return Err(unknown_outcome(op, &e)),
+                },
+            }
+        }
+        Err(too_many_attempts(op))
+    }
+}
+
+/// The contract, on Cassandra: the SDK runs each call as a task on the plugin's runtime (reads
+/// aborted when the host gives up, writes run to completion so that their steps are never cut
+/// short: the default [`Store::run`]).
+impl Store for Db {
+    // ----- objects: reads ----------------------------------------------------------------
+
+    async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
+        Ok(self
+            .current("get_object", kind, id)
+            .await?
+            .and_then(|c| c.object))
+    }
+
+    async fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        Ok(self
+            .current("get_object_versioned", kind, id)
+            .await?
+            .and_then(|c| {
+                c.object.map(|object| VersionedObject {
+                    object,
+                    version: c.version,
+                })
+            }))
+    }
+
+    async fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> PluginResult<Vec<Option<StoredObject>>> {
+        self.objects("get_objects", kind, &ids).await
+    }
+
+    async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let op = "object_history";
+        let mut rows = self
+            .session
+            .execute_iter(self.st.history.clone(), (kind_code(kind), id.to_uuid()))
+            .await
+            .map_err(|e| failed_pager(op, &e))?
+            .rows_stream::<HistoryRow>()
+            .map_err(|e| bad_answer(op, e))?;
+        let mut exists = false;
+        let mut deleted = false;
+        let mut versions = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| {
+                PluginError::unavailable(one_line(&format!(
+                    "cassandra: {op}: Cassandra is unavailable: {e}"
+                )))
+            })?;
+            let (
+                version,
+                is_deleted,
+                seq,
+                archived_ms,
+                class,
+                context,
+                owner,
+                created,
+                updated,
+                props,
+            ) = row;
+            exists |= version.is_some();
+            deleted |= is_deleted == Some(true);
+            if seq.is_none() {
+                continue; // the partition's static row alone: no history yet
+            }
+            versions.push(ObjectVersion {
+                object: StoredObject {
+                    kind,
+                    id,
+                    class: class.unwrap_or_default().into(),
+                    context: context.unwrap_or_default().into(),
+                    owner: owner.map(Id::from).unwrap_or_default(),
+                    created_ms: created.unwrap_or_default(),
+                    updated_ms: updated.unwrap_or_default(),
+                    properties_json: props.unwrap_or_default().into(),
+                },
+                archived_ms: archived_ms.unwrap_or_default(),
+            });
+        }
+        if !exists {
+            return Err(PluginError::not_found(format!(
+                "{} {id} never existed",
+                kind.as_str()
+            )));
+        }
+        Ok(ObjectHistory {
+            deleted,
+            versions: versions.into(),
+        })
+    }
+
+    async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {
+        let op = "query_objects";
+        let matcher = QueryMatcher::new(&query)?;
+        let selected = self.selected(op, &query, &matcher).await?;
+        if matcher.filter().is_none() {
+            return Ok(support::page(selected, &query));
+        }
+        let matches = self
+            .with_references(op, &selected, |resolve| {
+                selected
+                    .iter()
+                    .filter(|o| matcher.matches(o, resolve))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        Ok(support::page(matches, &query))
+    }
+
+    async fn aggregate(&self, query: ObjectQuery, request_json: String) -> PluginResult<String> {
+        let op = "aggregate";
+        let request = support::parse_aggregate_request(&request_json)?;
+        let matcher = QueryMatcher::new(&query)?;
+        let selected = self.selected(op, &query, &matcher).await?;
+        self.with_references(op, &selected, |resolve| {
+            let matches: Vec<StoredObject> = selected
+                .iter()
+                .filter(|o| matcher.matches(o, resolve))
+                .cloned()
+                .collect();
+            support::aggregate_json(&matches, &request, resolve)
+        })
+        .await?
+    }
+
+    // ----- objects: writes ---------------------------------------------------------------
+
+    async fn create_object(&self, object: StoredObject) -> PluginResult<()> {
+        let op = "create_object";
+        let (kind, id) = (object.kind, object.id);
+        self.index_add(op, &object, None, support::FIRST_VERSION)
+            .await?;
+        let write_id = Uuid::new_v4();
+        for attempt in 0..MAX_ATTEMPTS {
+            let outcome = self
+                .cas(
+                    op,
+                    &self.st.create_object,
+                    (
+                        kind_code(kind),
+                        id.to_uuid(),
+                        object.class.as_str(),
+                        object.context.as_str(),
+                        object.owner.to_uuid(),
+                        object.created_ms,
+                        object.updated_ms,
+                        object.properties_json.as_str(),
+                        write_id,
+                    ),
+                )
+                .await?;
+            match outcome {
+                Cas::Applied => return Ok(()),
+                Cas::Rejected(row) => {
+                    return Err(support::object_exists(
+                        kind,
+                        id,
+                        row.bool("deleted") == Some(true),
+                    ))
+                }
+                Cas::Unknown(e) => {
+                    // A serial read completes any write in flight on the partition and tells
+                    // whether ours is the one stored.
+                    let r = self
+                        .session
+                        .execute_unpaged(
+                            &self.st.get_object_serial,
+                            (kind_code(kind), id.to_uuid()),
+                        )
+                        .await
+                        .map_err(|_| unknown_outcome(op, &e))?;
+                    let row = r
+                        .into_rows_result()
+                        .map_err(|e| bad_answer(op, e))?
+                        .maybe_first_row::<(Option<i64>, Option<bool>, Option<Uuid>)>()
+                        .map_err(|e| bad_answer(op, e))?;
+                    match row {
+                        Some((Some(_), _, Some(w))) if w == write_id => return Ok(()),
+                        Some((Some(_), deleted, _)) => {
+                            return Err(support::object_exists(kind, id, deleted == Some(true)))
+                        }
+                        _ => backoff(attempt).await,
+                    }
+                }
+            }
+        }
+        Err(too_many_attempts(op))
+    }
+
+    async fn update_object(&self, object: StoredObject) -> PluginResult<()> {
+        self.update(object, None).await.map(drop)
+    }
+
+    async fn update_object_if(&self, object: StoredObject, expected: u64) -> PluginResult<u64> {
+        self.update(object, Some(expected)).await
+    }
+
+    async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
+        let op = "delete_object";
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(Current {
+                version,
+                object: Some(previous),
+            }) = self.current(op, kind, id).await?
+            else {
+                return Err(support::object_missing(kind, id));
+            };
+            let next = support::next_version(format!("{} {id}", kind.as_str()), version)?;
+            let write_id = Uuid::new_v4();
+            let values = (
+                (
+                    next as i64,
+                    write_id,
+                    kind_code(kind),
+                    id.to_uuid(),
+                    version as i64,
+                ),
+                history_row(kind, id, version, &previous, write_id),
+            );
+            let applied = self
+                .archive_batch(
+                    op,
+                    &self.st.delete_object,
+                    values,
+                    (kind, id, version),
+                    write_id,
+                )
+                .await?;
+            if applied {
+                self.index_remove(op, &previous, None, next).await;
+                return Ok(());
+            }
+            backoff(attempt).await;
+        }
+        Err(too_many_attempts(op))
+    }
+
+    // ----- keys --------------------------------------------------------------------------
+
+    async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+        self.live_key("get_key", id).await
+    }
+
+    async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+        let op = "key_children";
+        if self.live_key(op, id).await?.is_none() {
+            return Err(support::key_missing(id));
+        }
+        let ids = self.child_ids(op, id).await?;
+        self.keys_under(op, ids, Some(id)).await
+    }
+
+    async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
+        let op = "root_keys";
+        let (mut ids, mut seen) = (Vec::new(), HashSet::new());
+        self.ids(op, &self.st.roots, (), None, &mut ids, &mut seen)
+            .await?;
+        self.keys_under(op, ids, None).await
+    }
+
     /// Adds a key in four steps, so that a concurrent `delete_key` of its parent either
     /// deletes it too or makes this call answer `NotFound`, never leaving an orphan: the row
     /// is written as 'adding' (`IF NOT EXISTS`), then its tree entry, then the parent is read
     /// serially (linearisable with the parent's 'deleting' mark), then the row turns 'live'
     /// (`IF state = 'adding'`, which fails if a cascade marked it meanwhile).
-    pub async fn add_key(&self, key: StoredKey) -> PluginResult<()> {
+    async fn add_key(&self, key: StoredKey) -> PluginResult<()> {
         let op = "add_key";
         let parent: Option<Id> = key.parent.into();
         let parent_missing = |p: Id| {
@@ -1284,7 +1322,7 @@ impl Db {
         Err(too_many_attempts(op))
     }
 
-    pub async fn update_key(&self, key: StoredKey) -> PluginResult<()> {
+    async fn update_key(&self, key: StoredKey) -> PluginResult<()> {
         let op = "update_key";
         let Some(stored) = self.live_key(op, key.id).await? else {
             return Err(support::key_missing(key.id));
@@ -1333,37 +1371,11 @@ impl Db {
         Err(too_many_attempts(op))
     }
 
-    /// Marks a key 'deleting' (`IF state = 'live'` for the key asked for, `IF state IN
-    /// ('live', 'adding')` for its descendants); answers whether this call marked it.
-    async fn mark_deleting(&self, op: &str, id: Id, root: bool) -> PluginResult<bool> {
-        let st = if root {
-            &self.st.key_deleting
-        } else {
-            &self.st.key_deleting_any
-        };
-        let write_id = Uuid::new_v4();
-        for attempt in 0..MAX_ATTEMPTS {
-            match self.cas(op, st, (write_id, id.to_uuid())).await? {
-                Cas::Applied => return Ok(true),
-                Cas::Rejected(_) => return Ok(false),
-                Cas::Unknown(e) => match self.key_serial(id).await {
-                    Ok(Some((s, Some(w)))) if s == "deleting" && w == write_id => return Ok(true),
-                    Ok(Some((s, _))) if s == LIVE || (!root && s == "adding") => {
-                        backoff(attempt).await
-                    }
-                    Ok(_) => return Ok(false),
-                    Err(_) => return Err(unknown_outcome(op, &e)),
-                },
-            }
-        }
-        Err(too_many_attempts(op))
-    }
-
     /// Deletes a key and its subtree: marks the key 'deleting' (an LWT, so that of two hosts
     /// deleting it one wins and the other answers `NotFound`, and so that a concurrent
     /// `add_key` under it fails), then every descendant level by level, then removes the
     /// marked rows (`DELETE … IF state = 'deleting'`) and their tree entries.
-    pub async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
+    async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
         let op = "delete_key";
         let Some(stored) = self.live_key(op, id).await? else {
             return Err(support::key_missing(id));
@@ -1424,7 +1436,7 @@ impl Db {
 
     // ----- documents ---------------------------------------------------------------------
 
-    pub async fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
+    async fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
         let op = "get_document";
         let r = self
             .exec(op, &self.st.get_document, (document_name(name),))
@@ -1449,7 +1461,7 @@ impl Db {
     /// Compare-and-set of a document: `INSERT … IF NOT EXISTS` for version 0, else
     /// `UPDATE … IF version = ?`, so that of several hosts writing the ontology at once exactly
     /// one wins.
-    pub async fn put_document(
+    async fn put_document(
         &self,
         name: DocumentName,
         json: String,

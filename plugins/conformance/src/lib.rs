@@ -59,10 +59,13 @@ use std::pin::Pin;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use weft_plugin_api::loader;
 use weft_plugin_api::{Capabilities, ConnectorBox, HostLogger, OpenedConnector, PluginKind};
 
 pub use weft_plugin_api;
+/// The host's loader (`weft-plugin-loader`), which [`Subject::from_library`] loads a library
+/// with: a connector's own tests load its `.so` exactly as the host does
+/// (`weft_connector_tests::loader::load`).
+pub use weft_plugin_loader as loader;
 
 pub mod checks;
 mod support;
@@ -101,7 +104,7 @@ impl Subject {
     }
 
     /// Loads the connector library at `path` the way the host does
-    /// ([`weft_plugin_api::loader::load`]) and opens one connector per check with
+    /// ([`loader::load`]) and opens one connector per check with
     /// `config_json` ([`LoadedPlugin::open_connector`](loader::LoadedPlugin::open_connector)).
     /// Name and capabilities are the ones the library declares.
     ///

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use weft_plugin_api::loader;
 use weft_plugin_api::{ErrorKind, HostLogger, PluginKind};
+use weft_plugin_loader as loader;
 
 /// `libweft_contextionary.so` beside the test executable or one level up (`cargo test` leaves
 /// cdylibs in deps/), or `WEFT_CONTEXTIONARY_SO`.

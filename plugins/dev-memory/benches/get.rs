@@ -128,7 +128,7 @@ fn median(v: &[f64]) -> f64 {
 
 fn main() -> Result<(), String> {
     let path = library_path()?;
-    let plugin = weft_plugin_api::loader::load(&path).map_err(|e| e.to_string())?;
+    let plugin = weft_connector_tests::loader::load(&path).map_err(|e| e.to_string())?;
     let loaded = plugin
         .open_connector("{}", HostLogger::discard())
         .map_err(|e| format!("open_connector: {e}"))?

@@ -1,6 +1,6 @@
 //! Secondary indexes: by class, by owner and by primitive property value. They only **narrow**
 //! a query to candidates; every candidate is still checked with the reference semantics
-//! ([`weft_plugin_api::support::QueryMatcher`]), so an index can never change an answer, only
+//! ([`weft_connector_sdk::support::QueryMatcher`]), so an index can never change an answer, only
 //! how many objects are read.
 //!
 //! Keys (every table maps a key to nothing; the object id ends every key):
@@ -8,7 +8,7 @@
 //!   inverted, [`scope_id`] reads the id back);
 //! * owner: kind, owner id, creation time and id newest first (both since format version 3,
 //!   the id inverted since version 4: a scope's keys are in the order of
-//!   [`weft_plugin_api::support::sort_newest_first`], so a page without a filter reads its keys
+//!   [`weft_connector_sdk::support::sort_newest_first`], so a page without a filter reads its keys
 //!   and objects only);
 //! * property: kind, property name (escaped), type tag, value, id — numbers as order-preserving
 //!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3), and a string that is an RFC 3339
@@ -67,7 +67,7 @@ fn ordered_instant(d: &chrono::DateTime<chrono::FixedOffset>) -> Vec<u8> {
 pub const NEWEST_BYTES: usize = 8 + 16;
 
 /// `created_ms` and `id` as bytes whose order is newest first, then by id descending (the order
-/// of [`weft_plugin_api::support::sort_newest_first`]): every bit of both inverted.
+/// of [`weft_connector_sdk::support::sort_newest_first`]): every bit of both inverted.
 fn newest_first(created_ms: i64, id: Id) -> [u8; NEWEST_BYTES] {
     let mut k = [0u8; NEWEST_BYTES];
     k[..8].copy_from_slice(&(!((created_ms as u64) ^ (1 << 63))).to_be_bytes());
@@ -374,7 +374,7 @@ mod tests {
         .collect();
         let mut by_key = objects.clone();
         by_key.sort_by_key(class_key);
-        weft_plugin_api::support::sort_newest_first(&mut objects);
+        weft_connector_sdk::support::sort_newest_first(&mut objects);
         assert_eq!(by_key, objects);
         by_key.sort_by_key(owner_key);
         assert_eq!(by_key, objects);

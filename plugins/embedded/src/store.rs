@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use abi_stable::std_types::{ROption, RString, RVec};
 use futures::channel::oneshot;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use weft_plugin_api::support::{self, QueryMatcher};
+use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
     PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::executor::block_on;
 use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
+use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{
     Capabilities, DocumentName, ErrorKind, HostLogger, Id, ObjectKind, ObjectQuery,
     OpenedConnector, StoredKey, StoredObject,

@@ -57,7 +57,7 @@
 //! Kind, class and owners are pushed down into the traversal. Without a filter, sorting
 //! (newest first, ties by id descending) and paging happen on the server and only the page is
 //! sent. With a filter, every object of the kind/class/owners is read once and the filter is
-//! evaluated here with the reference semantics ([`weft_plugin_api::support`]); a path through
+//! evaluated here with the reference semantics ([`weft_connector_sdk::support`]); a path through
 //! references fetches the referenced objects in one request per hop. Aggregates use
 //! `weft_plugin_api::aggregate::compute` the same way. Bounds (never a silent truncation): an
 //! answer larger than [`client::MAX_MESSAGE_BYTES`] (256 MiB) or a request larger than the
@@ -95,17 +95,11 @@ pub mod scripts;
 pub mod store;
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
 
 use serde_json::Value;
-use weft_plugin_api::{
-    Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery,
-    PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
-};
+use weft_connector_sdk::{OnRuntime, PluginRuntime, RuntimeOptions};
+use weft_plugin_api::{Capabilities, PluginContext, PluginError, PluginResult};
 
 pub use client::{Client, ClientError, ServerInfo};
 pub use config::{Config, CONFIG_HELP};
@@ -127,176 +121,92 @@ weft_plugin_api::export_connector! {
     name: "gremlin",
     capabilities: CAPABILITIES,
     config_help: CONFIG_HELP,
-    new: Gremlin::from_context,
+    new: open,
 }
 
-/// The plugin's own tokio runtime (network I/O), made by the first connector and shared by
-/// all; it lives in a `static`, so it is never dropped while a task still uses it.
-static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-
-fn runtime() -> PluginResult<tokio::runtime::Handle> {
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt.handle().clone());
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("weft-gremlin-io")
-        .enable_all()
-        .build()
-        .map_err(|e| PluginError::unavailable(format!("gremlin: cannot start its runtime: {e}")))?;
-    Ok(RUNTIME.get_or_init(|| rt).handle().clone())
-}
-
-/// The connector object the host holds.
-pub struct Gremlin {
-    store: Arc<Store>,
-    runtime: tokio::runtime::Handle,
-}
-
-/// A task on the plugin's runtime; dropping it (the host gave up on the call) aborts the task.
-struct Task<T>(tokio::task::JoinHandle<PluginResult<T>>, &'static str);
-
-impl<T> Drop for Task<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for Task<T> {
-    type Output = PluginResult<T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let op = self.1;
-        Pin::new(&mut self.0).poll(cx).map(|r| {
-            r.unwrap_or_else(|e| {
-                Err(PluginError::internal(format!(
-                    "gremlin: {op} did not finish: {e}"
-                )))
-            })
-        })
-    }
-}
+/// The connector object the host holds: the graph's [`Store`] on the plugin's own runtime (its
+/// network I/O). Maintenance outside the contract (tools and tests) runs through
+/// [`OnRuntime::block_on`], e.g. `g.block_on("namespaces", |s| async move {
+/// s.namespaces("test-").await })`.
+pub type Gremlin = OnRuntime<Store>;
 
 /// Index set-ups already attempted in this process, by `url|source|prefix`.
 static INDEXED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
 
-impl Gremlin {
-    /// The constructor `export_connector!` calls: parses the config, connects (under the connect
-    /// timeout), and on JanusGraph makes the composite indexes.
-    pub fn from_context(ctx: PluginContext) -> PluginResult<Self> {
-        let config = Config::parse(&ctx.config)?;
-        let runtime = runtime()?;
-        let log = ctx.log;
-        let store = Arc::new(Store::new(Client::new(&config, log), &config, log));
-        let started = Arc::clone(&store);
-        let task = runtime.spawn(async move { started.client().connect().await });
-        let info = match futures::executor::block_on(task) {
-            Ok(Ok(info)) => info,
-            Ok(Err(ClientError::Auth(m))) => {
-                return Err(PluginError::unavailable(format!(
-                    "gremlin: the Gremlin Server at {} {}",
-                    config.url,
-                    one_line(&m)
-                )))
-            }
-            Ok(Err(e)) => {
-                let m = match e {
-                    ClientError::Unavailable(m) | ClientError::Protocol(m) => m,
-                    ClientError::Server(code, m) => format!("it answered {code}: {m}"),
-                    ClientError::Auth(m) => m,
-                };
-                return Err(PluginError::unavailable(format!(
-                    "gremlin: cannot use the Gremlin Server at {}: {}",
-                    config.url,
-                    one_line(&m)
-                )));
-            }
-            Err(e) => {
-                return Err(PluginError::internal(format!(
-                    "gremlin: connecting to {} did not finish: {e}",
-                    config.url
-                )))
-            }
-        };
-        if info.graph_class.to_ascii_lowercase().contains("janusgraph") {
-            let key = format!(
-                "{}|{}|{}",
-                config.url, config.traversal_source, config.graph_prefix
-            );
-            let first = INDEXED
-                .get_or_init(Default::default)
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key);
-            if first {
-                let s = Arc::clone(&store);
-                let task = runtime.spawn(async move { janusgraph_indexes(&s).await });
-                match futures::executor::block_on(task) {
-                    Ok(Ok(note)) => log.info(&note),
-                    Ok(Err(e)) => log.warn(&format!(
-                        "could not create the JanusGraph composite indexes (lookups work, but scan): {}",
-                        e.message
-                    )),
-                    Err(e) => log.warn(&format!("the JanusGraph index set-up did not finish: {e}")),
-                }
-            }
-        } else {
-            log.debug(&format!(
-                "the graph is a {}, not JanusGraph: no composite indexes to create",
-                info.graph_class
-            ));
+/// The constructor `export_connector!` calls: parses the config, connects (under the connect
+/// timeout), and on JanusGraph makes the composite indexes.
+pub fn open(ctx: PluginContext) -> PluginResult<Gremlin> {
+    let config = Config::parse(&ctx.config)?;
+    let runtime = PluginRuntime::get(ctx.name, RuntimeOptions::ASYNC_IO)?;
+    let log = ctx.log;
+    let store = Arc::new(Store::new(Client::new(&config, log), &config, log));
+    let started = Arc::clone(&store);
+    let connected = runtime.block_on(
+        "connecting",
+        async move { started.client().connect().await },
+    );
+    let info = match connected {
+        Ok(Ok(info)) => info,
+        Ok(Err(ClientError::Auth(m))) => {
+            return Err(PluginError::unavailable(format!(
+                "gremlin: the Gremlin Server at {} {}",
+                config.url,
+                one_line(&m)
+            )))
         }
-        log.info(&format!(
-            "keeping things, actions, keys and the ontology in the graph {:?} ({}{}) of the Gremlin Server at {}, namespace {:?}, names prefixed {:?}; the server's storage decides whether they survive its restart",
-            config.traversal_source,
-            info.graph_class,
-            if info.transactions { ", transactional" } else { "" },
-            config.url,
-            config.namespace,
-            config.graph_prefix,
+        Ok(Err(e)) => {
+            let m = match e {
+                ClientError::Unavailable(m) | ClientError::Protocol(m) => m,
+                ClientError::Server(code, m) => format!("it answered {code}: {m}"),
+                ClientError::Auth(m) => m,
+            };
+            return Err(PluginError::unavailable(format!(
+                "gremlin: cannot use the Gremlin Server at {}: {}",
+                config.url,
+                one_line(&m)
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    if info.graph_class.to_ascii_lowercase().contains("janusgraph") {
+        let key = format!(
+            "{}|{}|{}",
+            config.url, config.traversal_source, config.graph_prefix
+        );
+        let first = INDEXED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key);
+        if first {
+            let s = Arc::clone(&store);
+            match runtime.block_on("the JanusGraph index set-up", async move {
+                janusgraph_indexes(&s).await
+            }) {
+                Ok(Ok(note)) => log.info(&note),
+                Ok(Err(e)) => log.warn(&format!(
+                    "could not create the JanusGraph composite indexes (lookups work, but scan): {}",
+                    e.message
+                )),
+                Err(e) => log.warn(&e.message),
+            }
+        }
+    } else {
+        log.debug(&format!(
+            "the graph is a {}, not JanusGraph: no composite indexes to create",
+            info.graph_class
         ));
-        Ok(Gremlin { store, runtime })
     }
-
-    /// Maintenance, outside the contract (tools and tests; blocks the calling thread, never
-    /// call it on an async runtime's thread): the namespaces in the graph, under this
-    /// connector's `graph_prefix`, whose name starts with `prefix`. Scans the graph.
-    pub fn namespaces(&self, prefix: &str) -> PluginResult<Vec<String>> {
-        let prefix = prefix.to_string();
-        futures::executor::block_on(self.run("namespaces", move |s| async move {
-            s.namespaces(&prefix).await
-        }))
-    }
-
-    /// Maintenance, outside the contract (tools and tests; blocks the calling thread): deletes
-    /// every vertex and edge of the given namespaces (under this connector's `graph_prefix`),
-    /// answering how many vertices went. The connector's own namespace is not special: drop it
-    /// only when nothing uses it.
-    pub fn drop_namespaces(&self, namespaces: Vec<String>) -> PluginResult<u64> {
-        futures::executor::block_on(self.run("drop_namespaces", move |s| async move {
-            s.drop_namespaces(namespaces).await
-        }))
-    }
-
-    /// Runs `work` on the plugin's runtime; logs store failures.
-    fn run<T, F, Fut>(
-        &self,
-        op: &'static str,
-        work: F,
-    ) -> impl Future<Output = PluginResult<T>> + Send + 'static
-    where
-        T: Send + 'static,
-        F: FnOnce(Arc<Store>) -> Fut + Send + 'static,
-        Fut: Future<Output = PluginResult<T>> + Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        let log = store.log();
-        let task = Task(self.runtime.spawn(async move { work(store).await }), op);
-        async move {
-            let result = task.await;
-            log_failure(log, op, &result);
-            result
-        }
-    }
+    log.info(&format!(
+        "keeping things, actions, keys and the ontology in the graph {:?} ({}{}) of the Gremlin Server at {}, namespace {:?}, names prefixed {:?}; the server's storage decides whether they survive its restart",
+        config.traversal_source,
+        info.graph_class,
+        if info.transactions { ", transactional" } else { "" },
+        config.url,
+        config.namespace,
+        config.graph_prefix,
+    ));
+    Ok(OnRuntime::shared(runtime, store, log))
 }
 
 fn one_line(s: &str) -> String {
@@ -350,171 +260,4 @@ async fn janusgraph_indexes(store: &Store) -> PluginResult<String> {
         ),
     });
     Ok(note)
-}
-
-fn log_failure<T>(log: PluginLogger, op: &str, result: &PluginResult<T>) {
-    if let Err(e) = result {
-        use weft_plugin_api::ErrorKind::{Internal, Unavailable};
-        if matches!(e.kind, Internal | Unavailable) {
-            log.error(&format!("{op}: {}", e.message));
-        }
-    }
-}
-
-impl Connector for Gremlin {
-    fn create_object(
-        &self,
-        object: StoredObject,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.run("create_object", move |s| async move {
-            s.create_object(object).await
-        })
-    }
-
-    fn get_object(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<StoredObject>>> + Send + 'static {
-        self.run("get_object", move |s| async move {
-            Ok(s.get_objects(kind, vec![id]).await?.pop().flatten())
-        })
-    }
-
-    fn get_objects(
-        &self,
-        kind: ObjectKind,
-        ids: Vec<Id>,
-    ) -> impl Future<Output = PluginResult<Vec<Option<StoredObject>>>> + Send + 'static {
-        self.run("get_objects", move |s| async move {
-            s.get_objects(kind, ids).await
-        })
-    }
-
-    fn query_objects(
-        &self,
-        query: ObjectQuery,
-    ) -> impl Future<Output = PluginResult<ObjectPage>> + Send + 'static {
-        self.run("query_objects", move |s| async move {
-            s.query_objects(query).await
-        })
-    }
-
-    fn update_object(
-        &self,
-        object: StoredObject,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.run("update_object", move |s| async move {
-            s.update_object(object, None).await.map(|_| ())
-        })
-    }
-
-    fn delete_object(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.run("delete_object", move |s| async move {
-            s.delete_object(kind, id).await
-        })
-    }
-
-    fn object_history(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<ObjectHistory>> + Send + 'static {
-        self.run("object_history", move |s| async move {
-            s.object_history(kind, id).await
-        })
-    }
-
-    fn aggregate(
-        &self,
-        query: ObjectQuery,
-        request_json: String,
-    ) -> impl Future<Output = PluginResult<String>> + Send + 'static {
-        self.run("aggregate", move |s| async move {
-            s.aggregate(query, request_json).await
-        })
-    }
-
-    fn add_key(&self, key: StoredKey) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.run("add_key", move |s| async move { s.add_key(key).await })
-    }
-
-    fn get_key(
-        &self,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<StoredKey>>> + Send + 'static {
-        self.run("get_key", move |s| async move { s.get_key(id).await })
-    }
-
-    fn key_children(
-        &self,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
-        self.run(
-            "key_children",
-            move |s| async move { s.key_children(id).await },
-        )
-    }
-
-    fn root_keys(&self) -> impl Future<Output = PluginResult<Vec<StoredKey>>> + Send + 'static {
-        self.run("root_keys", |s| async move { s.root_keys().await })
-    }
-
-    fn update_key(
-        &self,
-        key: StoredKey,
-    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        self.run(
-            "update_key",
-            move |s| async move { s.update_key(key).await },
-        )
-    }
-
-    fn delete_key(&self, id: Id) -> impl Future<Output = PluginResult<Vec<Id>>> + Send + 'static {
-        self.run("delete_key", move |s| async move { s.delete_key(id).await })
-    }
-
-    fn get_document(
-        &self,
-        document: DocumentName,
-    ) -> impl Future<Output = PluginResult<VersionedDocument>> + Send + 'static {
-        self.run("get_document", move |s| async move {
-            s.get_document(document).await
-        })
-    }
-
-    fn put_document(
-        &self,
-        document: DocumentName,
-        json: String,
-        expected_version: u64,
-    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        self.run("put_document", move |s| async move {
-            s.put_document(document, json, expected_version).await
-        })
-    }
-
-    fn get_object_versioned(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> impl Future<Output = PluginResult<Option<VersionedObject>>> + Send + 'static {
-        self.run("get_object_versioned", move |s| async move {
-            s.get_object_versioned(kind, id).await
-        })
-    }
-
-    fn update_object_if(
-        &self,
-        object: StoredObject,
-        expected_version: u64,
-    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        self.run("update_object_if", move |s| async move {
-            s.update_object(object, Some(expected_version)).await
-        })
-    }
 }

@@ -5,8 +5,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
+use weft_connector_sdk::support::{self, QueryMatcher};
+use weft_connector_sdk::{Call, Run};
 use weft_plugin_api::filter::{references, Resolver};
-use weft_plugin_api::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
     PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
@@ -318,29 +319,6 @@ impl Store {
 
     // ----- objects ---------------------------------------------------------------------------
 
-    pub async fn create_object(&self, o: StoredObject) -> PluginResult<()> {
-        let r = self
-            .run(
-                "create_object",
-                scripts::CREATE_OBJECT,
-                vec![
-                    ("uid", Value::String(object_uid(o.kind, o.id))),
-                    ("o", object_binding(&o)),
-                    ("refs", refs_binding(&o)),
-                ],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => Ok(()),
-            Some("exists") => Err(support::object_exists(
-                o.kind,
-                o.id,
-                r["deleted"].as_bool().unwrap_or(false),
-            )),
-            _ => Err(bad("create_object", &r)),
-        }
-    }
-
     async fn fetch(&self, uids: Vec<String>) -> PluginResult<Map<String, Value>> {
         if uids.is_empty() {
             return Ok(Map::new());
@@ -358,39 +336,8 @@ impl Store {
         }
     }
 
-    pub async fn get_objects(
-        &self,
-        kind: ObjectKind,
-        ids: Vec<Id>,
-    ) -> PluginResult<Vec<Option<StoredObject>>> {
-        let uids: BTreeSet<String> = ids.iter().map(|id| object_uid(kind, *id)).collect();
-        let found = self.fetch(uids.into_iter().collect()).await?;
-        ids.iter()
-            .map(|id| match found.get(&object_uid(kind, *id)) {
-                Some(v) => object_from(v).map(Some),
-                None => Ok(None),
-            })
-            .collect()
-    }
-
-    pub async fn get_object_versioned(
-        &self,
-        kind: ObjectKind,
-        id: Id,
-    ) -> PluginResult<Option<VersionedObject>> {
-        let uid = object_uid(kind, id);
-        let found = self.fetch(vec![uid.clone()]).await?;
-        match found.get(&uid) {
-            Some(v) => Ok(Some(VersionedObject {
-                object: object_from(v)?,
-                version: v["v"].as_u64().ok_or_else(|| bad("a version", v))?,
-            })),
-            None => Ok(None),
-        }
-    }
-
     /// `update_object` (`expected` = None) and `update_object_if`; answers the new version.
-    pub async fn update_object(&self, o: StoredObject, expected: Option<u64>) -> PluginResult<u64> {
+    async fn update(&self, o: StoredObject, expected: Option<u64>) -> PluginResult<u64> {
         // A version past i64::MAX is never stored: i64::MAX then conflicts with any stored one.
         let expected_binding = match expected {
             Some(v) => long(i64::try_from(v).unwrap_or(i64::MAX)),
@@ -421,69 +368,6 @@ impl Store {
             }
             _ => Err(bad("update_object", &r)),
         }
-    }
-
-    pub async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
-        let r = self
-            .run(
-                "delete_object",
-                scripts::DELETE_OBJECT,
-                vec![
-                    ("uid", Value::String(object_uid(kind, id))),
-                    ("now", long(now_ms())),
-                ],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(support::object_missing(kind, id)),
-            _ => Err(bad("delete_object", &r)),
-        }
-    }
-
-    pub async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
-        let r = self
-            .run(
-                "object_history",
-                scripts::OBJECT_HISTORY,
-                vec![("uid", Value::String(object_uid(kind, id)))],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => {}
-            Some("missing") => {
-                return Err(PluginError::not_found(format!(
-                    "{} {id} never existed",
-                    kind.as_str()
-                )))
-            }
-            _ => return Err(bad("object_history", &r)),
-        }
-        let mut versions: Vec<(i64, ObjectVersion)> = Vec::new();
-        for h in r["versions"].as_array().into_iter().flatten() {
-            let object = StoredObject {
-                kind,
-                id,
-                class: str_field(h, "c").into(),
-                context: str_field(h, "x").into(),
-                owner: parse_id(h, "o")?,
-                created_ms: i64_field(h, "cr"),
-                updated_ms: i64_field(h, "up"),
-                properties_json: str_field(h, "p").into(),
-            };
-            versions.push((
-                i64_field(h, "s"),
-                ObjectVersion {
-                    object,
-                    archived_ms: i64_field(h, "a"),
-                },
-            ));
-        }
-        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-        Ok(ObjectHistory {
-            deleted: r["deleted"].as_bool().unwrap_or(false),
-            versions: versions.into_iter().map(|(_, v)| v).collect(),
-        })
     }
 
     /// Every current object of `query`'s kind, class and owners (`page`: false), or the page
@@ -556,20 +440,6 @@ impl Store {
         }
     }
 
-    pub async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {
-        let matcher = QueryMatcher::new(&query)?;
-        if matcher.filter().is_none() {
-            let (objects, total) = self.candidates(&query, true).await?;
-            return Ok(ObjectPage {
-                objects: objects.into(),
-                total,
-            });
-        }
-        let (all, _) = self.candidates(&query, false).await?;
-        let matches = self.matching(&matcher, all).await?;
-        Ok(support::page(matches, &query))
-    }
-
     async fn matching(
         &self,
         matcher: &QueryMatcher<'_>,
@@ -589,67 +459,6 @@ impl Store {
             .collect())
     }
 
-    pub async fn aggregate(
-        &self,
-        query: ObjectQuery,
-        request_json: String,
-    ) -> PluginResult<String> {
-        let request = support::parse_aggregate_request(&request_json)?;
-        let matcher = QueryMatcher::new(&query)?;
-        let (all, _) = self.candidates(&query, false).await?;
-        let matches = match matcher.filter() {
-            None => all,
-            Some(_) => self.matching(&matcher, all).await?,
-        };
-        self.with_references(|resolve| support::aggregate_json(&matches, &request, resolve))
-            .await?
-    }
-
-    // ----- keys ------------------------------------------------------------------------------
-
-    pub async fn add_key(&self, key: StoredKey) -> PluginResult<()> {
-        let parent = parent_string(&key);
-        let puid = key.parent.into_option().map(key_uid).unwrap_or_default();
-        let r = self
-            .run(
-                "add_key",
-                scripts::ADD_KEY,
-                vec![
-                    ("kuid", Value::String(key_uid(key.id))),
-                    ("puid", Value::String(puid)),
-                    ("kobj", key_binding(&key)),
-                    ("parent", Value::String(parent.clone())),
-                ],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => Ok(()),
-            Some("exists") => Err(PluginError::conflict(format!(
-                "key {} already exists",
-                key.id
-            ))),
-            Some("noparent") => Err(PluginError::not_found(format!(
-                "the parent key {parent} of key {} does not exist",
-                key.id
-            ))),
-            _ => Err(bad("add_key", &r)),
-        }
-    }
-
-    pub async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
-        let r = self
-            .run(
-                "get_key",
-                scripts::GET_KEY,
-                vec![("kuid", Value::String(key_uid(id)))],
-            )
-            .await?;
-        match &r["key"] {
-            Value::Null => Ok(None),
-            k => key_from(k).map(Some),
-        }
-    }
-
     fn keys_from(r: &Value) -> PluginResult<Vec<StoredKey>> {
         r["keys"]
             .as_array()
@@ -657,123 +466,6 @@ impl Store {
             .iter()
             .map(key_from)
             .collect()
-    }
-
-    pub async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
-        let r = self
-            .run(
-                "key_children",
-                scripts::KEY_CHILDREN,
-                vec![("kuid", Value::String(key_uid(id)))],
-            )
-            .await?;
-        if r["r"] == "missing" {
-            return Err(support::key_missing(id));
-        }
-        let mut keys = Self::keys_from(&r)?;
-        support::sort_oldest_first(&mut keys);
-        Ok(keys)
-    }
-
-    pub async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
-        let r = self.run("root_keys", scripts::ROOT_KEYS, vec![]).await?;
-        let mut keys = Self::keys_from(&r)?;
-        support::sort_oldest_first(&mut keys);
-        Ok(keys)
-    }
-
-    pub async fn update_key(&self, key: StoredKey) -> PluginResult<()> {
-        let r = self
-            .run(
-                "update_key",
-                scripts::UPDATE_KEY,
-                vec![
-                    ("kuid", Value::String(key_uid(key.id))),
-                    ("kobj", key_binding(&key)),
-                    ("parent", Value::String(parent_string(&key))),
-                ],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => Ok(()),
-            Some("missing") => Err(support::key_missing(key.id)),
-            Some("moved") => Err(PluginError::invalid(format!(
-                "the parent of key {} cannot change",
-                key.id
-            ))),
-            _ => Err(bad("update_key", &r)),
-        }
-    }
-
-    pub async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
-        let r = self
-            .run(
-                "delete_key",
-                scripts::DELETE_KEY,
-                vec![("kuid", Value::String(key_uid(id)))],
-            )
-            .await?;
-        if r["r"] == "missing" {
-            return Err(support::key_missing(id));
-        }
-        let keys = Self::keys_from(&r)?;
-        let mut children: HashMap<Id, Vec<StoredKey>> = HashMap::new();
-        for k in keys {
-            if let Some(p) = k.parent.into_option() {
-                children.entry(p).or_default().push(k);
-            }
-        }
-        Ok(support::key_subtree(id, |k| {
-            children.remove(&k).unwrap_or_default()
-        }))
-    }
-
-    // ----- documents -------------------------------------------------------------------------
-
-    pub async fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
-        let r = self
-            .run(
-                "get_document",
-                scripts::GET_DOCUMENT,
-                vec![("duid", Value::String(document_uid(name).into()))],
-            )
-            .await?;
-        Ok(VersionedDocument {
-            json: str_field(&r, "json").into(),
-            version: r["version"]
-                .as_u64()
-                .ok_or_else(|| bad("get_document", &r))?,
-        })
-    }
-
-    pub async fn put_document(
-        &self,
-        name: DocumentName,
-        json: String,
-        expected: u64,
-    ) -> PluginResult<u64> {
-        let what = support::document_label(name);
-        let Ok(expected_i64) = i64::try_from(expected) else {
-            return support::compare_and_bump(what, 0, expected);
-        };
-        let r = self
-            .run(
-                "put_document",
-                scripts::PUT_DOCUMENT,
-                vec![
-                    ("duid", Value::String(document_uid(name).into())),
-                    ("json", Value::String(json)),
-                    ("expected", long(expected_i64)),
-                ],
-            )
-            .await?;
-        match r["r"].as_str() {
-            Some("ok") => r["version"].as_u64().ok_or_else(|| bad("put_document", &r)),
-            Some("conflict") => {
-                support::compare_and_bump(what, r["stored"].as_u64().unwrap_or_default(), expected)
-            }
-            _ => Err(bad("put_document", &r)),
-        }
     }
 
     // ----- maintenance -----------------------------------------------------------------------
@@ -818,5 +510,334 @@ impl Store {
     /// The logger.
     pub fn log(&self) -> PluginLogger {
         self.log
+    }
+}
+
+/// The contract on the graph. The SDK runs every call as a task on the plugin's runtime, aborted
+/// when the host gives up on it: each call is one or a few script requests, and a request the
+/// server has received runs there whole (inside `synchronized (graph)`) whether or not its
+/// answer is awaited.
+impl weft_connector_sdk::Store for Store {
+    fn run(_: Call) -> Run {
+        Run::Task
+    }
+
+    // ----- objects ---------------------------------------------------------------------------
+
+    async fn create_object(&self, o: StoredObject) -> PluginResult<()> {
+        let r = self
+            .run(
+                "create_object",
+                scripts::CREATE_OBJECT,
+                vec![
+                    ("uid", Value::String(object_uid(o.kind, o.id))),
+                    ("o", object_binding(&o)),
+                    ("refs", refs_binding(&o)),
+                ],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => Ok(()),
+            Some("exists") => Err(support::object_exists(
+                o.kind,
+                o.id,
+                r["deleted"].as_bool().unwrap_or(false),
+            )),
+            _ => Err(bad("create_object", &r)),
+        }
+    }
+
+    async fn get_object(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<StoredObject>> {
+        Ok(self.get_objects(kind, vec![id]).await?.pop().flatten())
+    }
+
+    async fn get_objects(
+        &self,
+        kind: ObjectKind,
+        ids: Vec<Id>,
+    ) -> PluginResult<Vec<Option<StoredObject>>> {
+        let uids: BTreeSet<String> = ids.iter().map(|id| object_uid(kind, *id)).collect();
+        let found = self.fetch(uids.into_iter().collect()).await?;
+        ids.iter()
+            .map(|id| match found.get(&object_uid(kind, *id)) {
+                Some(v) => object_from(v).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    async fn get_object_versioned(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<VersionedObject>> {
+        let uid = object_uid(kind, id);
+        let found = self.fetch(vec![uid.clone()]).await?;
+        match found.get(&uid) {
+            Some(v) => Ok(Some(VersionedObject {
+                object: object_from(v)?,
+                version: v["v"].as_u64().ok_or_else(|| bad("a version", v))?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_object(&self, object: StoredObject) -> PluginResult<()> {
+        self.update(object, None).await.map(drop)
+    }
+
+    async fn update_object_if(&self, object: StoredObject, expected: u64) -> PluginResult<u64> {
+        self.update(object, Some(expected)).await
+    }
+
+    async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {
+        let r = self
+            .run(
+                "delete_object",
+                scripts::DELETE_OBJECT,
+                vec![
+                    ("uid", Value::String(object_uid(kind, id))),
+                    ("now", long(now_ms())),
+                ],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => Ok(()),
+            Some("missing") => Err(support::object_missing(kind, id)),
+            _ => Err(bad("delete_object", &r)),
+        }
+    }
+
+    async fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
+        let r = self
+            .run(
+                "object_history",
+                scripts::OBJECT_HISTORY,
+                vec![("uid", Value::String(object_uid(kind, id)))],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => {}
+            Some("missing") => {
+                return Err(PluginError::not_found(format!(
+                    "{} {id} never existed",
+                    kind.as_str()
+                )))
+            }
+            _ => return Err(bad("object_history", &r)),
+        }
+        let mut versions: Vec<(i64, ObjectVersion)> = Vec::new();
+        for h in r["versions"].as_array().into_iter().flatten() {
+            let object = StoredObject {
+                kind,
+                id,
+                class: str_field(h, "c").into(),
+                context: str_field(h, "x").into(),
+                owner: parse_id(h, "o")?,
+                created_ms: i64_field(h, "cr"),
+                updated_ms: i64_field(h, "up"),
+                properties_json: str_field(h, "p").into(),
+            };
+            versions.push((
+                i64_field(h, "s"),
+                ObjectVersion {
+                    object,
+                    archived_ms: i64_field(h, "a"),
+                },
+            ));
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        Ok(ObjectHistory {
+            deleted: r["deleted"].as_bool().unwrap_or(false),
+            versions: versions.into_iter().map(|(_, v)| v).collect(),
+        })
+    }
+
+    async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {
+        let matcher = QueryMatcher::new(&query)?;
+        if matcher.filter().is_none() {
+            let (objects, total) = self.candidates(&query, true).await?;
+            return Ok(ObjectPage {
+                objects: objects.into(),
+                total,
+            });
+        }
+        let (all, _) = self.candidates(&query, false).await?;
+        let matches = self.matching(&matcher, all).await?;
+        Ok(support::page(matches, &query))
+    }
+
+    async fn aggregate(&self, query: ObjectQuery, request_json: String) -> PluginResult<String> {
+        let request = support::parse_aggregate_request(&request_json)?;
+        let matcher = QueryMatcher::new(&query)?;
+        let (all, _) = self.candidates(&query, false).await?;
+        let matches = match matcher.filter() {
+            None => all,
+            Some(_) => self.matching(&matcher, all).await?,
+        };
+        self.with_references(|resolve| support::aggregate_json(&matches, &request, resolve))
+            .await?
+    }
+
+    // ----- keys ------------------------------------------------------------------------------
+
+    async fn add_key(&self, key: StoredKey) -> PluginResult<()> {
+        let parent = parent_string(&key);
+        let puid = key.parent.into_option().map(key_uid).unwrap_or_default();
+        let r = self
+            .run(
+                "add_key",
+                scripts::ADD_KEY,
+                vec![
+                    ("kuid", Value::String(key_uid(key.id))),
+                    ("puid", Value::String(puid)),
+                    ("kobj", key_binding(&key)),
+                    ("parent", Value::String(parent.clone())),
+                ],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => Ok(()),
+            Some("exists") => Err(PluginError::conflict(format!(
+                "key {} already exists",
+                key.id
+            ))),
+            Some("noparent") => Err(PluginError::not_found(format!(
+                "the parent key {parent} of key {} does not exist",
+                key.id
+            ))),
+            _ => Err(bad("add_key", &r)),
+        }
+    }
+
+    async fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
+        let r = self
+            .run(
+                "get_key",
+                scripts::GET_KEY,
+                vec![("kuid", Value::String(key_uid(id)))],
+            )
+            .await?;
+        match &r["key"] {
+            Value::Null => Ok(None),
+            k => key_from(k).map(Some),
+        }
+    }
+
+    async fn key_children(&self, id: Id) -> PluginResult<Vec<StoredKey>> {
+        let r = self
+            .run(
+                "key_children",
+                scripts::KEY_CHILDREN,
+                vec![("kuid", Value::String(key_uid(id)))],
+            )
+            .await?;
+        if r["r"] == "missing" {
+            return Err(support::key_missing(id));
+        }
+        let mut keys = Self::keys_from(&r)?;
+        support::sort_oldest_first(&mut keys);
+        Ok(keys)
+    }
+
+    async fn root_keys(&self) -> PluginResult<Vec<StoredKey>> {
+        let r = self.run("root_keys", scripts::ROOT_KEYS, vec![]).await?;
+        let mut keys = Self::keys_from(&r)?;
+        support::sort_oldest_first(&mut keys);
+        Ok(keys)
+    }
+
+    async fn update_key(&self, key: StoredKey) -> PluginResult<()> {
+        let r = self
+            .run(
+                "update_key",
+                scripts::UPDATE_KEY,
+                vec![
+                    ("kuid", Value::String(key_uid(key.id))),
+                    ("kobj", key_binding(&key)),
+                    ("parent", Value::String(parent_string(&key))),
+                ],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => Ok(()),
+            Some("missing") => Err(support::key_missing(key.id)),
+            Some("moved") => Err(PluginError::invalid(format!(
+                "the parent of key {} cannot change",
+                key.id
+            ))),
+            _ => Err(bad("update_key", &r)),
+        }
+    }
+
+    async fn delete_key(&self, id: Id) -> PluginResult<Vec<Id>> {
+        let r = self
+            .run(
+                "delete_key",
+                scripts::DELETE_KEY,
+                vec![("kuid", Value::String(key_uid(id)))],
+            )
+            .await?;
+        if r["r"] == "missing" {
+            return Err(support::key_missing(id));
+        }
+        let keys = Self::keys_from(&r)?;
+        let mut children: HashMap<Id, Vec<StoredKey>> = HashMap::new();
+        for k in keys {
+            if let Some(p) = k.parent.into_option() {
+                children.entry(p).or_default().push(k);
+            }
+        }
+        Ok(support::key_subtree(id, |k| {
+            children.remove(&k).unwrap_or_default()
+        }))
+    }
+
+    // ----- documents -------------------------------------------------------------------------
+
+    async fn get_document(&self, name: DocumentName) -> PluginResult<VersionedDocument> {
+        let r = self
+            .run(
+                "get_document",
+                scripts::GET_DOCUMENT,
+                vec![("duid", Value::String(document_uid(name).into()))],
+            )
+            .await?;
+        Ok(VersionedDocument {
+            json: str_field(&r, "json").into(),
+            version: r["version"]
+                .as_u64()
+                .ok_or_else(|| bad("get_document", &r))?,
+        })
+    }
+
+    async fn put_document(
+        &self,
+        name: DocumentName,
+        json: String,
+        expected: u64,
+    ) -> PluginResult<u64> {
+        let what = support::document_label(name);
+        let Ok(expected_i64) = i64::try_from(expected) else {
+            return support::compare_and_bump(what, 0, expected);
+        };
+        let r = self
+            .run(
+                "put_document",
+                scripts::PUT_DOCUMENT,
+                vec![
+                    ("duid", Value::String(document_uid(name).into())),
+                    ("json", Value::String(json)),
+                    ("expected", long(expected_i64)),
+                ],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => r["version"].as_u64().ok_or_else(|| bad("put_document", &r)),
+            Some("conflict") => {
+                support::compare_and_bump(what, r["stored"].as_u64().unwrap_or_default(), expected)
+            }
+            _ => Err(bad("put_document", &r)),
+        }
     }
 }

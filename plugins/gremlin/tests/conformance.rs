@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
+use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{Capabilities, ErrorKind, HostLogger, OpenedConnector};
 use weft_connector_tests::{cdylib_path, Subject};
 

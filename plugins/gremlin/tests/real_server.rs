@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::executor::block_on;
 use serde_json::json;
 use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
+use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{
     filter, DocumentName, ErrorKind, HostLogger, Id, ObjectKind, ObjectQuery, OpenedConnector,
     StoredKey, StoredObject,

@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader::{self, LoadedPlugin};
+use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{HostLogger, OpenedConnector};
 
 pub const SKIP: &str = "skipping the real-server suite: WEFT_CASSANDRA_CONTACT_POINTS is not set (scripts/real-servers.sh start cassandra)";

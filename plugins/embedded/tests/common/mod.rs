@@ -1,7 +1,7 @@
 //! What the on-demand benchmarks (`query_bench.rs`, `import_bench.rs`) share.
 
 use weft_connector_tests::cdylib_path;
-use weft_connector_tests::weft_plugin_api::loader;
+use weft_connector_tests::loader;
 use weft_connector_tests::weft_plugin_api::{ConnectorBox, HostLogger};
 
 /// The connector of the built library `lib` (`weft_embedded` in `dir`, or `weft_dev_memory`),

@@ -44,11 +44,11 @@ pub fn purge_old_namespaces(url: &str) {
     }
     let config = serde_json::json!({"url": url, "namespace": fresh_namespace("purge")}).to_string();
     let result = PluginContext::parse("gremlin", &config, HostLogger::discard())
-        .and_then(weft_gremlin::Gremlin::from_context)
+        .and_then(weft_gremlin::open)
         .and_then(|g| {
             let cutoff = now_ms().saturating_sub(MAX_AGE.as_millis());
             let old: Vec<String> = g
-                .namespaces(PREFIX)?
+                .block_on("namespaces", |s| async move { s.namespaces(PREFIX).await })??
                 .into_iter()
                 .filter(|ns| {
                     ns[PREFIX.len()..]
@@ -59,7 +59,9 @@ pub fn purge_old_namespaces(url: &str) {
                 })
                 .collect();
             let n = old.len();
-            let vertices = g.drop_namespaces(old)?;
+            let vertices = g.block_on("drop_namespaces", move |s| async move {
+                s.drop_namespaces(old).await
+            })??;
             Ok((n, vertices))
         });
     match result {

@@ -1,9 +1,22 @@
-//! Loading plugin libraries from disk, with one-line errors.
+//! `weft-plugin-loader`: how the Weft host opens a plugin library from disk, with one-line errors.
 //!
-//! Used by the host and by the conformance kit (which loads a connector's `.so` the way the host
-//! does). Each file is loaded with `lib_header_from_path` + `init_root_module`, never with
-//! `RootModule::load_from_file`, which caches one module per type (a second connector file would
-//! silently return the first).
+//! Owns: opening a library (`lib_header_from_path` + `init_root_module`, never
+//! `RootModule::load_from_file`, which caches one module per type, so a second connector file
+//! would silently return the first), telling its kind from its root module's name, checking its
+//! interface version and layout — a plugin of another major version, or of the same version with
+//! another layout, is refused in one line naming both versions, abi_stable's layout dump kept
+//! in [`LoadError::detail`] for the debug log — and opening a connector or contextionary with every
+//! ABI object its plugin has ([`LoadedPlugin::open_connector`], [`LoadedPlugin::open_contextionary`]).
+//! Keeps the compatibility promise of `weft-plugin-api` for plugins older by a minor version:
+//! abi_stable only accepts libraries at least as new as the loader, so [`load`] checks their
+//! layout in the reverse direction itself (see `init`).
+//!
+//! Used by the host (`weft-core`'s handles, the `weft` binary's plugin directory scan), the
+//! conformance kit (which loads a connector's `.so` exactly as the host does) and tests.
+//!
+//! Must not know: any particular plugin, HTTP, configuration files. And no plugin links it: a
+//! plugin's dependency tree holds `weft-plugin-api` and `weft-connector-sdk`, never this crate
+//! (`plugins/sdk/tests/dependency_tree.rs` checks it).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,12 +24,12 @@ use std::path::{Path, PathBuf};
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError};
 use abi_stable::std_types::RStr;
 
-use crate::connector::{ConnectorBox, ConnectorParts, ConnectorParts13, OpenedConnector};
-use crate::contextionary::{ContextionaryBox, ContextionaryParts, OpenedContextionary};
-use crate::error::{Capabilities, PluginError};
-use crate::log::HostLogger;
-use crate::module::*;
-use crate::types::PluginKind;
+use weft_plugin_api::module::{CONNECTOR_MODULE_NAME, CONTEXTIONARY_MODULE_NAME};
+use weft_plugin_api::{
+    Capabilities, ConnectorBox, ConnectorModuleRef, ConnectorParts, ConnectorParts13,
+    ContextionaryBox, ContextionaryModuleRef, ContextionaryParts, HostLogger, OpenedConnector,
+    OpenedContextionary, PluginError, PluginKind, INTERFACE_VERSION,
+};
 
 /// Why a library could not be loaded. `Display` is the one line for the user; `detail` holds
 /// what abi_stable said (a layout dump can be 20–30 KB) for the debug log.
@@ -174,22 +187,14 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     })
 }
 
-#[cfg(not(feature = "fixture-interface-1-0"))]
+/// `config_help` (added in 1.1): `None` for a plugin built against 1.0.
 fn connector_help(m: ConnectorModuleRef) -> Option<String> {
     m.config_help().map(|f| f().to_string())
 }
-#[cfg(not(feature = "fixture-interface-1-0"))]
+
+/// `config_help` (added in 1.1): `None` for a plugin built against 1.0.
 fn contextionary_help(m: ContextionaryModuleRef) -> Option<String> {
     m.config_help().map(|f| f().to_string())
-}
-// A fixture build of the 1.0 interface has no `config_help` field at all.
-#[cfg(feature = "fixture-interface-1-0")]
-fn connector_help(_: ConnectorModuleRef) -> Option<String> {
-    None
-}
-#[cfg(feature = "fixture-interface-1-0")]
-fn contextionary_help(_: ContextionaryModuleRef) -> Option<String> {
-    None
 }
 
 /// The signature of `new_connector_parts` (added in 1.2).
@@ -211,40 +216,19 @@ type NewContextionaryParts =
         HostLogger,
     ) -> abi_stable::std_types::RResult<ContextionaryParts, PluginError>;
 
-#[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+/// `new_connector_parts` (added in 1.2): `None` for a plugin built before it.
 fn connector_parts_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts> {
     m.new_connector_parts()
 }
-#[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+
+/// `new_contextionary_parts` (added in 1.2): `None` for a plugin built before it.
 fn contextionary_parts_fn(m: ContextionaryModuleRef) -> Option<NewContextionaryParts> {
     m.new_contextionary_parts()
 }
-// A fixture build of an interface before 1.2 has no `new_*_parts` fields at all.
-#[cfg(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1"))]
-fn connector_parts_fn(_: ConnectorModuleRef) -> Option<NewConnectorParts> {
-    None
-}
-#[cfg(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1"))]
-fn contextionary_parts_fn(_: ContextionaryModuleRef) -> Option<NewContextionaryParts> {
-    None
-}
 
-#[cfg(not(any(
-    feature = "fixture-interface-1-0",
-    feature = "fixture-interface-1-1",
-    feature = "fixture-interface-1-2"
-)))]
+/// `new_connector_parts_1_3` (added in 1.3): `None` for a plugin built before it.
 fn connector_parts_13_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts13> {
     m.new_connector_parts_1_3()
-}
-// A fixture build of an interface before 1.3 has no `new_connector_parts_1_3` field at all.
-#[cfg(any(
-    feature = "fixture-interface-1-0",
-    feature = "fixture-interface-1-1",
-    feature = "fixture-interface-1-2"
-))]
-fn connector_parts_13_fn(_: ConnectorModuleRef) -> Option<NewConnectorParts13> {
-    None
 }
 
 /// Whether `theirs` has the same major but a lower minor version than `ours`.

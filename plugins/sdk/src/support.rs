@@ -1,9 +1,10 @@
 //! What most connectors implement alike, written once: use it, or read it as the reference for
-//! your own store. **Added in 1.2** (helpers only; nothing here crosses the plugin boundary, so
-//! a connector may ignore it).
+//! your own store. Helpers only: nothing here crosses the plugin boundary, so a connector may
+//! ignore it. (In `weft-plugin-api` 1.2 and 1.3 this was `weft_plugin_api::support`; it moved
+//! here, unchanged, when the SDK became its own crate.)
 //!
-//! * **Queries** ([`Connector::query_objects`](crate::Connector::query_objects) and
-//!   [`aggregate`](crate::Connector::aggregate)): [`QueryMatcher`] decides which objects a
+//! * **Queries** ([`Connector::query_objects`](weft_plugin_api::Connector::query_objects) and
+//!   [`aggregate`](weft_plugin_api::Connector::aggregate)): [`QueryMatcher`] decides which objects a
 //!   [`ObjectQuery`] selects — its kind, its class (empty: every class), its owners (empty:
 //!   every owner, as the ABI says) and its filter, parsed once by [`parse_filter`] — and
 //!   [`page`] orders the matches **newest first** (`created_ms` descending, ties by id
@@ -13,7 +14,7 @@
 //!   [`key_subtree`] (the ids `delete_key` removes and answers, the key first) and
 //!   [`check_same_parent`] (a key never moves).
 //! * **Versions** (documents, and objects with
-//!   [`VERSIONED_WRITES`](crate::Capabilities::VERSIONED_WRITES)): [`FIRST_VERSION`],
+//!   [`VERSIONED_WRITES`](weft_plugin_api::Capabilities::VERSIONED_WRITES)): [`FIRST_VERSION`],
 //!   [`next_version`] for an unconditional write and [`compare_and_bump`] for a
 //!   compare-and-set, with the `Conflict` message the contract asks for.
 //! * **Messages**: [`object_missing`], [`object_exists`], [`key_missing`] and
@@ -21,7 +22,7 @@
 //!   connector words the common errors alike.
 //!
 //! ```
-//! use weft_plugin_api::support::{page, QueryMatcher};
+//! use weft_connector_sdk::support::{page, QueryMatcher};
 //! use weft_plugin_api::{ObjectKind, ObjectQuery, StoredObject};
 //!
 //! fn query(stored: &[StoredObject], q: &ObjectQuery) -> weft_plugin_api::PluginResult<weft_plugin_api::ObjectPage> {
@@ -37,11 +38,12 @@ use std::fmt::Display;
 
 use abi_stable::std_types::RVec;
 
-use crate::aggregate::{self, AggregateRequest};
-use crate::connector::DocumentName;
-use crate::error::{PluginError, PluginResult};
-use crate::filter::{Resolver, WhereFilter};
-use crate::types::{Id, ObjectKind, ObjectPage, ObjectQuery, StoredKey, StoredObject};
+use weft_plugin_api::aggregate::{self, AggregateRequest};
+use weft_plugin_api::filter::{Resolver, WhereFilter};
+use weft_plugin_api::{
+    DocumentName, Id, ObjectKind, ObjectPage, ObjectQuery, PluginError, PluginResult, StoredKey,
+    StoredObject,
+};
 
 // ----- queries -----------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ pub fn page<O: Borrow<StoredObject>>(mut matches: Vec<O>, query: &ObjectQuery) -
     ObjectPage { objects, total }
 }
 
-/// Parses the `request_json` of [`Connector::aggregate`](crate::Connector::aggregate):
+/// Parses the `request_json` of [`Connector::aggregate`](weft_plugin_api::Connector::aggregate):
 /// `Invalid` when it is not an [`AggregateRequest`].
 pub fn parse_aggregate_request(request_json: &str) -> PluginResult<AggregateRequest> {
     serde_json::from_str(request_json)
@@ -152,7 +154,7 @@ pub fn parse_aggregate_request(request_json: &str) -> PluginResult<AggregateRequ
 }
 
 /// Aggregates `matches` with the reference implementation ([`aggregate::compute`]) and answers
-/// the JSON [`Connector::aggregate`](crate::Connector::aggregate) returns.
+/// the JSON [`Connector::aggregate`](weft_plugin_api::Connector::aggregate) returns.
 pub fn aggregate_json(
     matches: &[StoredObject],
     request: &AggregateRequest,
@@ -264,8 +266,8 @@ pub fn document_label(name: DocumentName) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
     use abi_stable::std_types::{ROption, RString, RVec};
+    use weft_plugin_api::ErrorKind;
 
     fn object(id: u8, created_ms: i64, class: &str, owner: u8) -> StoredObject {
         StoredObject {

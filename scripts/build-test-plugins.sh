@@ -49,7 +49,10 @@ mv "$src/Cargo.toml" "$src/Cargo.toml.orig"
   awk '/^\[/ { keep = ($0 == "[workspace.package]" || $0 == "[workspace.dependencies]") } keep' \
     "$src/Cargo.toml.orig"
 } > "$src/Cargo.toml"
-cargo build --quiet --manifest-path "$src/plugins/dev-memory/Cargo.toml" --target-dir "$out/build" --lib
-cp "$out/build/debug/libweft_dev_memory.so" "$out/interface-1-3.so"
+# A target directory of its own: a cdylib's file name has no hash, so the interface-1-1 and 1-2
+# builds above (today's dev-memory, without its root module) would overwrite
+# deps/libweft_dev_memory.so, and a fresh build here would copy theirs.
+cargo build --quiet --manifest-path "$src/plugins/dev-memory/Cargo.toml" --target-dir "$out/build-1-3" --lib
+cp "$out/build-1-3/debug/libweft_dev_memory.so" "$out/interface-1-3.so"
 
 echo "fixture plugins in $out: $(cd "$out" && ls *.so | tr '\n' ' ')"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates the Python environment of the generated-client tests (tests/clients) and of
-# scripts/schemathesis.sh at target/py-venv, and installs tests/clients/requirements.txt and the
-# schemathesis pins below into it with pip. Idempotent: when the stamp file in the venv matches
+# Creates the Python environment of the generated-client tests (tests/clients), the browser
+# tests (tests/browser) and scripts/schemathesis.sh at target/py-venv, and installs
+# tests/clients/requirements.txt, tests/browser/requirements.txt and the schemathesis pins below
+# into it with pip. Idempotent: when the stamp file in the venv matches
 # the requirements (and the Python that built it), it does nothing.
 # Prints where the environment is; use its python: target/py-venv/bin/python -m pytest tests/clients
 #
@@ -10,6 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/target/py-venv"
 req="$root/tests/clients/requirements.txt"
+browser_req="$root/tests/browser/requirements.txt"
 stamp="$venv/.requirements.stamp"
 python="${PYTHON:-python3}"
 
@@ -34,11 +36,13 @@ if ! command -v "$python" >/dev/null 2>&1; then
 fi
 
 # What the venv is built from: the requirements' content and the interpreter's version.
-want="$("$python" - "$req" "${schemathesis_pins[@]}" <<'EOF'
+want="$("$python" - "$req" "$browser_req" "${schemathesis_pins[@]}" <<'EOF'
 import hashlib, sys
-with open(sys.argv[1], "rb") as f:
-    h = hashlib.sha256(f.read())
-h.update("\n".join(sys.argv[2:]).encode())
+h = hashlib.sha256()
+for path in sys.argv[1:3]:
+    with open(path, "rb") as f:
+        h.update(f.read())
+h.update("\n".join(sys.argv[3:]).encode())
 print(f"{h.hexdigest()} python-{sys.version.split()[0]}")
 EOF
 )"
@@ -49,7 +53,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]] \
   exit 0
 fi
 
-echo "python-env: creating $venv from ${req#"$root/"} and the schemathesis pins" >&2
+echo "python-env: creating $venv from ${req#"$root/"}, ${browser_req#"$root/"} and the schemathesis pins" >&2
 rm -rf "$venv"
 mkdir -p "$(dirname "$venv")"
 
@@ -70,7 +74,7 @@ if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
   fi
 fi
 
-"${pip[@]}" install --disable-pip-version-check --no-input --quiet -r "$req" "${schemathesis_pins[@]}"
+"${pip[@]}" install --disable-pip-version-check --no-input --quiet -r "$req" -r "$browser_req" "${schemathesis_pins[@]}"
 # Pins are complete: fail here, not in a test, if something is missing or conflicting.
 if ! out="$("${pip[@]}" check --disable-pip-version-check 2>&1)"; then
   echo "$out" >&2

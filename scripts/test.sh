@@ -56,3 +56,16 @@ scripts/python-env.sh
 # with and without a contextionary; bounded to about three minutes; fails on any finding.
 WEFT_SKIP_BUILD=1 scripts/schemathesis.sh
 target/py-venv/bin/python -m pytest tests/clients -q
+# The browser console in headless Chromium (Debian's `chromium`, which .ci/run installs):
+# GraphiQL and the network page against real servers, nothing loaded from outside 127.0.0.1
+# (tests/browser; screenshots under target/console/). Without chromium it is skipped here, and
+# fails under WEFT_REQUIRE_REAL_SERVERS=1.
+if command -v chromium >/dev/null 2>&1 || [[ -n "${WEFT_CHROMIUM:-}" ]]; then
+  echo "== the browser console in headless Chromium (tests/browser)"
+  target/py-venv/bin/python -m pytest tests/browser -q
+elif required; then
+  echo "scripts/test.sh: WEFT_REQUIRE_REAL_SERVERS=1 but chromium is not installed (.ci/run installs it: apt-get install chromium)" >&2
+  exit 1
+else
+  echo "== skipping the browser console tests (tests/browser): chromium is not installed (apt-get install chromium)"
+fi

@@ -12,6 +12,7 @@ mod authorization;
 mod cli_config;
 mod concurrency;
 mod connector_template;
+mod console;
 mod contextionary;
 mod distributed_store;
 mod embedded_store;

@@ -120,6 +120,29 @@ fn front_ends_sit_on_the_core_and_not_on_each_other_upwards() {
     );
 }
 
+/// The browser console's files stand alone: the servers (`weft-rest`, `weft-genesis`) serve them;
+/// the console knows no server, no other crate of the workspace and no HTTP framework.
+#[test]
+fn the_console_stands_below_the_servers_that_serve_it() {
+    let console = dependencies("weft-console");
+    let own: Vec<&String> = console
+        .iter()
+        .filter(|d| d.starts_with("weft") && d.as_str() != "weft-console")
+        .collect();
+    assert!(own.is_empty(), "weft-console depends on {own:?}");
+    let found: Vec<&str> = HTTP
+        .iter()
+        .copied()
+        .filter(|h| console.contains(*h))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "weft-console depends on HTTP crates {found:?}"
+    );
+    assert!(dependencies("weft-rest").contains("weft-console"));
+    assert!(dependencies("weft-genesis").contains("weft-console"));
+}
+
 /// No module imports one that imports it back, in any crate of the workspace.
 ///
 /// The rule, on each library and binary crate's module tree (read from its root file through its

@@ -19,7 +19,9 @@
 //!   not know (the peer then registers again).
 //! * Extensions: `GET /contextionary` (`{url, hash}`), `GET /contextionary/{file}` (the
 //!   configured finalfusion file and its `.hnsw` index), `DELETE /admin/peers/{peerName}`,
-//!   `GET /openapi.json`.
+//!   `GET /network` (the network as the genesis sees it, with the admin key), `GET /openapi.json`.
+//! * The browser console's network page, `GET /console` (`weft-console`; a browser's `GET /`
+//!   is sent there), which fetches `GET /network` with the admin key the user enters.
 //!
 //! Weaviate 0.12 peers cannot sign: a genesis started with `--accept-unsigned-peers` registers
 //! them (and takes their unsigned pings), which trusts the network perimeter.
@@ -36,6 +38,8 @@
 //!
 //! Owns: the genesis's state and operations. Must not know: peers' objects, keys or schemas.
 
+mod console_page;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,10 +48,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
-use poem::{Body, EndpointExt, Route};
+use poem::{Body, Endpoint, EndpointExt, Route};
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, OpenApi, OpenApiService};
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 use weft_peer_protocol::bindings::{self, Bindings};
@@ -283,8 +287,20 @@ fn routes(genesis: Arc<Genesis>) -> impl poem::Endpoint {
                     .body(doc.clone())
             }),
         )
+        .at("/console", poem::get(console_page::page))
+        .at(
+            "/console/assets/:name",
+            poem::get(console_page::asset).map_to_response(),
+        )
         .nest("/", service(Some(genesis)))
         .catch_all_error(error_body)
+        // A browser's `GET /` is sent to the network page (the operations' router has `/`).
+        .around(|ep, req| async move {
+            match console_page::browser_at_root(&req) {
+                Some(redirect) => Ok(redirect),
+                None => ep.call(req).await.map(poem::IntoResponse::into_response),
+            }
+        })
         .around(move |ep, req| signing.clone().serve(ep, req))
         .with(poem::middleware::Tracing)
 }
@@ -298,7 +314,7 @@ async fn error_body(err: poem::Error) -> poem::Response {
     let status = err.status();
     let message = match status.as_u16() {
         404 => format!(
-            "{err}; the genesis has /peers, /peers/register, /peers/{{peerId}}, /peers/{{peerId}}/ping, /admin/peers/{{peerName}} and /contextionary, see /openapi.json"
+            "{err}; the genesis has /peers, /peers/register, /peers/{{peerId}}, /peers/{{peerId}}/ping, /admin/peers/{{peerName}}, /network and /contextionary, see /openapi.json; a browser's network page is /console"
         ),
         405 => format!("{err}; see /openapi.json for the operations on this path"),
         400 => format!("{err}; send a JSON body as /openapi.json describes it"),
@@ -556,6 +572,81 @@ impl Genesis {
         dropped
     }
 
+    /// The request carries the operator's admin key (`X-API-KEY`, `X-API-TOKEN` as given with
+    /// `--admin-key`, `--admin-token`; compared in constant time): 403 naming what it is
+    /// needed for (`what`) otherwise, or saying how to give this genesis one (`to`).
+    fn check_admin(&self, req: &poem::Request, what: &str, to: &str) -> GenesisResult<()> {
+        let Some(admin) = &self.config.admin else {
+            return Err(GenesisError::Forbidden(ErrorBody::json(format!(
+                "this genesis has no admin key; start it with --admin-key and --admin-token (WEFT_GENESIS_ADMIN_KEY, WEFT_GENESIS_ADMIN_TOKEN) {to}"
+            ))));
+        };
+        let header = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let same = |a: &str, b: &str| {
+            use subtle::ConstantTimeEq;
+            a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+        };
+        if !(same(&header("x-api-key"), &admin.key) && same(&header("x-api-token"), &admin.token)) {
+            return Err(GenesisError::Forbidden(ErrorBody::json(format!(
+                "{what} needs the genesis's admin key: send X-API-KEY and X-API-TOKEN as given with --admin-key and --admin-token"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// The network as the genesis sees it now.
+    fn network_view(&self) -> GenesisNetworkView {
+        let st = self.state();
+        let mut peers: Vec<GenesisNetworkPeer> = st
+            .list
+            .peers()
+            .into_iter()
+            .map(|p| {
+                let contact = st.contacts.get(&p.id);
+                GenesisNetworkPeer {
+                    silent_for_ms: contact
+                        .map(|c| c.last_seen.elapsed().as_millis() as u64)
+                        .unwrap_or(0),
+                    list_version: contact.and_then(|c| c.known),
+                    liveness: "alive".into(),
+                    name: p.name,
+                    id: p.id,
+                    uri: p.uri,
+                    fingerprint: p.identity.map(|k| k.fingerprint()),
+                    identity: p.identity.map(|k| k.to_string()),
+                    schema_hash: p.schema_hash,
+                    last_contact_at: p.last_contact_ms,
+                }
+            })
+            .collect();
+        peers.sort_by(|a, b| a.name.cmp(&b.name));
+        let key = self.identity.public();
+        GenesisNetworkView {
+            mode: "genesis-server".into(),
+            this: GenesisNetworkSelf {
+                name: GENESIS_NAME.into(),
+                uri: self
+                    .config
+                    .public_url
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| self.bound_url.clone()),
+                identity: key.to_string(),
+                fingerprint: key.fingerprint(),
+            },
+            contextionary_hash: self.config.contextionary.as_ref().map(|c| c.md5.clone()),
+            liveness_window_ms: self.config.liveness_timeout.as_millis() as u64,
+            list_version: st.list.version(),
+            peers,
+        }
+    }
+
     /// The registered peer `id` may be acted for by this request: it is signed with the key
     /// registered under `id` (or the peer cannot sign and the genesis accepts that).
     fn acts_for(&self, id: Uuid, signer: Option<&Verified>) -> GenesisResult<()> {
@@ -720,6 +811,72 @@ pub enum Download {
         #[oai(header = "Content-Length")]
         u64,
     ),
+}
+
+/// The genesis in its network view.
+#[derive(Object, Debug, Clone)]
+pub struct GenesisNetworkSelf {
+    /// `genesis`.
+    pub name: String,
+    /// Its URL (`--public-url`, else the address it listens on).
+    pub uri: String,
+    /// Its public key, `ed25519:…`.
+    pub identity: String,
+    /// The key's fingerprint (the first 8 bytes of its SHA-256, hex).
+    pub fingerprint: String,
+}
+
+/// A registered peer in the genesis's network view.
+#[derive(Object, Debug, Clone)]
+pub struct GenesisNetworkPeer {
+    /// Its name.
+    pub name: String,
+    /// Its registration id.
+    pub id: Uuid,
+    /// Its base URL.
+    pub uri: String,
+    /// Its public key (absent for a Weaviate 0.12 peer, which cannot sign).
+    #[oai(skip_serializing_if_is_none)]
+    pub identity: Option<String>,
+    /// That key's fingerprint.
+    #[oai(skip_serializing_if_is_none)]
+    pub fingerprint: Option<String>,
+    /// The MD5 of its schema, as its last ping said.
+    #[oai(rename = "schemaHash")]
+    pub schema_hash: String,
+    /// Its last registration or ping, Unix ms.
+    #[oai(rename = "lastContactAt")]
+    pub last_contact_at: i64,
+    /// How long it has been silent (ms); past `livenessWindowMs` it is dropped.
+    #[oai(rename = "silentForMs")]
+    pub silent_for_ms: u64,
+    /// `alive`: registered and heard from within the liveness timeout (silent ones are
+    /// dropped, so every listed peer is).
+    pub liveness: String,
+    /// The list version it said it holds (absent: a 0.12 peer, sent full lists).
+    #[oai(rename = "listVersion", skip_serializing_if_is_none)]
+    pub list_version: Option<u64>,
+}
+
+/// `GET /network`: the network as the genesis sees it (the browser console's network page).
+#[derive(Object, Debug, Clone)]
+pub struct GenesisNetworkView {
+    /// `genesis-server`.
+    pub mode: String,
+    /// The genesis itself.
+    #[oai(rename = "self")]
+    pub this: GenesisNetworkSelf,
+    /// The MD5 of the network's contextionary (`null`: none; peers keep their own).
+    #[oai(rename = "contextionaryHash")]
+    pub contextionary_hash: Option<String>,
+    /// Peers silent for longer are dropped (`--liveness-timeout`, ms).
+    #[oai(rename = "livenessWindowMs")]
+    pub liveness_window_ms: u64,
+    /// The peer list's version.
+    #[oai(rename = "listVersion")]
+    pub list_version: u64,
+    /// Every registered peer, by name.
+    pub peers: Vec<GenesisNetworkPeer>,
 }
 
 /// Checks a peer URI: an `http(s)` base URL; answers it normalised.
@@ -1029,27 +1186,7 @@ impl GenesisApi {
         #[oai(name = "peerName")] peer_name: Path<String>,
     ) -> GenesisResult<Left> {
         let g = self.genesis()?;
-        let Some(admin) = &g.config.admin else {
-            return Err(GenesisError::Forbidden(ErrorBody::json(
-                "this genesis has no admin key; start it with --admin-key and --admin-token (WEFT_GENESIS_ADMIN_KEY, WEFT_GENESIS_ADMIN_TOKEN) to remove peers",
-            )));
-        };
-        let header = |n: &str| {
-            req.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let same = |a: &str, b: &str| {
-            use subtle::ConstantTimeEq;
-            a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-        };
-        if !(same(&header("x-api-key"), &admin.key) && same(&header("x-api-token"), &admin.token)) {
-            return Err(GenesisError::Forbidden(ErrorBody::json(
-                "removing a peer needs the genesis's admin key: send X-API-KEY and X-API-TOKEN as given with --admin-key and --admin-token",
-            )));
-        }
+        g.check_admin(req, "removing a peer", "to remove peers")?;
         let name = peer_name.0;
         let removed: Vec<Peer> = {
             let mut st = g.state();
@@ -1083,6 +1220,19 @@ impl GenesisApi {
             g.changed();
         }
         Ok(Left::Left)
+    }
+
+    /// Extension: the network as the genesis sees it, for the browser console's page
+    /// (`/console`): the genesis (URL, key and fingerprint), the network's contextionary hash,
+    /// the liveness timeout, and every registered peer with its key and fingerprint, schema
+    /// hash, last contact and how long it has been silent. Needs the admin key (`X-API-KEY`
+    /// and `X-API-TOKEN` as given with `--admin-key` and `--admin-token`; 403 otherwise, and on
+    /// a genesis without one).
+    #[oai(path = "/network", method = "get", operation_id = "genesis.network")]
+    async fn network(&self, req: &poem::Request) -> GenesisResult<Json<GenesisNetworkView>> {
+        let g = self.genesis()?;
+        g.check_admin(req, "the network view", "to see the network")?;
+        Ok(Json(g.network_view()))
     }
 
     /// Extension: the network's contextionary, as in a registration's answer. 404 when the

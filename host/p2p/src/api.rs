@@ -1,6 +1,7 @@
 //! The peer-facing operations under `/weaviate/v1`: `/p2p/health`, `/p2p/ping`, `/p2p/genesis`,
 //! `/p2p/peers`, `/p2p/schema`, `/p2p/contextionary`, `/p2p/contextionary/{file}`, `/peers`
-//! (announce), `/peers/echo`; and the operator's `DELETE /p2p/peers/{name}` (root key).
+//! (announce), `/peers/echo`; the operator's `DELETE /p2p/peers/{name}` (root key); and the
+//! browser console's `GET /p2p/network` (a key with the read right: the network page).
 //!
 //! A request signed by another server reaches these handlers verified (the [`crate::PeerNode`]'s
 //! signing middleware answered 401 to a bad signature) and its answer is signed. Who may do what:
@@ -28,6 +29,7 @@ use weft_peer_protocol::wire::{
 
 use crate::config::Mode;
 use crate::membership::{self, NOT_A_PEER};
+use crate::network_view::NetworkView;
 use crate::node::PeerNode;
 
 /// Operation groups.
@@ -238,6 +240,22 @@ impl PeerApi {
                 })
                 .collect(),
         ))
+    }
+
+    /// The network as this peer sees it, for the browser console's network page
+    /// (`/weaviate/v1/p2p/console`): this peer (name, id, URI, key and fingerprint, schema hash,
+    /// classes), its genesis with the pinned key or its bootstrapped peers, the network's
+    /// contextionary hash, and every known peer with its key, schema hash, whether the schema is
+    /// downloaded, last contact, liveness and classes. Needs a key with the read right (404 when
+    /// this server is no peer).
+    #[oai(
+        path = "/p2p/network",
+        method = "get",
+        operation_id = "weft.p2p.network"
+    )]
+    async fn network(&self) -> MembershipResult<Json<NetworkView>> {
+        let n = self.node()?;
+        Ok(Json(n.network_view().await))
     }
 
     /// Forget a peer and free its name (a bootstrapped network's operator, when that peer lost

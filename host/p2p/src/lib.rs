@@ -8,8 +8,10 @@
 //!   of its membership and of the answers it waits for;
 //! * [`membership`]: registering at a genesis and pinging it, or announcing to a bootstrapped
 //!   peer and echoing the peers known; the known peers and their (checked) schemas;
+//! * [`network_view`]: the network as this peer sees it, for the browser console's network page;
 //! * [`api`]: the peer-facing operations under `/weaviate/v1` (`/p2p/*`, `/peers`,
-//!   `/peers/echo`), and the operator's `DELETE /p2p/peers/{name}`;
+//!   `/peers/echo`), the operator's `DELETE /p2p/peers/{name}` and the console's
+//!   `GET /p2p/network` (read right);
 //! * [`asking`]: asking peers network questions and taking their answers
 //!   (`/peers/questions`, `/peers/answers/{answerId}`; a peer's question is answered by
 //!   `weft_core::answering`), and the [`weft_core::Network`] implementation the GraphQL
@@ -36,6 +38,7 @@ pub mod config;
 pub mod contextionary;
 pub mod directory;
 pub mod membership;
+pub mod network_view;
 pub mod node;
 pub mod transport;
 

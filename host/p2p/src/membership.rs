@@ -226,6 +226,15 @@ impl PeerNode {
             .and_then(|s| s.error.clone())
     }
 
+    /// Bootstrapped mode: the echoes of peer `name` that failed in a row (it is dropped at
+    /// [`ECHO_FAILURES_TO_DROP`]); always 0 in a genesis network, where the genesis decides.
+    pub fn missed_echoes(&self, name: &str) -> u32 {
+        lock(&self.membership.echo_failures)
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Starts joining the network in the background (once): registering and pinging, or
     /// announcing and echoing. Call once the server listens.
     pub fn start(self: &Arc<Self>) {

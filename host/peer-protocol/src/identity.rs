@@ -49,6 +49,19 @@ impl PublicKey {
             .map_err(|_| format!("{s:?} is not an Ed25519 public key"))
     }
 
+    /// A short form of the key for people to compare by eye (the consoles show it): the first
+    /// 8 bytes of the SHA-256 of its 32 bytes, in hex, as four groups of four digits
+    /// (`3fa1-9c02-77de-0b41`). It names the key; only the whole key proves anything.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0);
+        digest[..8]
+            .chunks(2)
+            .map(|pair| format!("{:02x}{:02x}", pair[0], pair[1]))
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
     /// Whether `signature` is this key's signature of `message`.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {

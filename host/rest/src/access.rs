@@ -82,6 +82,9 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("weft.p2p.contextionary.download", Access::None),
     ("weaviate.peers.announce", Access::None),
     ("weaviate.peers.echo", Access::None),
+    // The browser console's network page (weft-p2p, network_view.rs): what peers are known,
+    // with their keys and classes, is for key holders.
+    ("weft.p2p.network", Access::Read),
     // The operator forgets a peer and frees its name (weft-p2p, api.rs).
     ("weft.p2p.peers.remove", Access::Root),
     // P2P questions (weft-p2p, asking.rs): peer-facing, no key.

@@ -6,7 +6,8 @@
 //! through [`weft_core::ConnectorHandle`]) or schema rules (those are in [`weft_core::ontology`]).
 //!
 //! Layout: one module per resource holds its handlers over the [`weft_core::Core`] and takes the
-//! caller from [`context`]; [`server`] is the composition root — it alone knows every handler
+//! caller from [`context`]; [`console_pages`] serves the browser console (`weft-console`);
+//! [`server`] is the composition root — it alone knows every handler
 //! group, and nothing imports it back.
 
 #[macro_use]
@@ -16,6 +17,7 @@ pub mod actions;
 pub mod backup_endpoint;
 pub mod batching;
 pub mod c11y;
+pub mod console_pages;
 pub mod context;
 pub mod contract;
 pub mod graphql;

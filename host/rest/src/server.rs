@@ -1,6 +1,6 @@
 //! The HTTP side of the server: the routes under `/weaviate/v1`, the authorisation middleware
-//! (each operation's access comes from [`crate::access`]), the OpenAPI document and the Swagger
-//! UI.
+//! (each operation's access comes from [`crate::access`]), the OpenAPI document, the Swagger
+//! UI and the browser console ([`crate::console_pages`]).
 //!
 //! Owns: routing, authentication from the headers, the finished document; the composition of
 //! every handler group (so no handler module may import this one). Must not know: schema, key
@@ -348,8 +348,9 @@ fn allowed_methods(paths: &PathMethods, path: &str) -> Option<String> {
         .map(|(_, methods)| methods.join(", "))
 }
 
-/// The routes: the API (behind the key check), its OpenAPI document and a Swagger UI (served
-/// from the binary, no network needed). Every 405 says in `Allow` which methods the path has
+/// The routes: the API (behind the key check), its OpenAPI document, a Swagger UI and the
+/// browser console (GraphiQL, the start and network pages: `console_pages`), all served from
+/// the binary, no network needed. Every 405 says in `Allow` which methods the path has
 /// (RFC 9110).
 pub fn routes(core: Arc<Core>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoint {
     use poem::IntoResponse;
@@ -368,9 +369,16 @@ pub fn routes(core: Arc<Core>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoi
         inner: poem::IntoEndpoint::into_endpoint(api),
         bodies,
     };
+    let pages = Arc::new(weft_console::ServerPages::new(BASE_PATH));
+    let graphiql = pages.clone();
     let guarded = api.around(move |ep, mut req| {
-        let (core, ops) = (core.clone(), ops.clone());
+        let (core, ops, graphiql) = (core.clone(), ops.clone(), graphiql.clone());
         async move {
+            // A browser's GET of the GraphQL endpoint is GraphiQL (a static page: no key
+            // needed); every other request to it is the API's, key check first.
+            if crate::console_pages::is_graphiql_request(&req) {
+                return Ok(crate::console_pages::page(&graphiql.graphiql));
+            }
             let limit = core.limits.max_body_bytes;
             // A declared length over the limit is refused before anything else is read.
             let declared = req
@@ -407,7 +415,7 @@ pub fn routes(core: Arc<Core>, peer: Option<Arc<PeerNode>>) -> impl poem::Endpoi
             }
         }
     });
-    Route::new()
+    crate::console_pages::mount(Route::new(), pages)
         .nest(BASE_PATH, guarded)
         .at(
             format!("{BASE_PATH}/openapi.json"),

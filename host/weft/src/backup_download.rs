@@ -123,6 +123,7 @@ fn download_and_unpack(o: &BackupOptions, partial: &Path) -> anyhow::Result<(u64
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     let mut buf = vec![0u8; 1 << 16];
+    let progress = Progress::new(response.content_length());
     loop {
         let n = response
             .read(&mut buf)
@@ -134,7 +135,9 @@ fn download_and_unpack(o: &BackupOptions, partial: &Path) -> anyhow::Result<(u64
         file.write_all(&buf[..n])
             .with_context(|| format!("cannot write {}", partial.display()))?;
         bytes += n as u64;
+        progress.set(bytes);
     }
+    progress.finish(bytes);
     file.sync_all()?;
     drop(file);
     let got_sha = hex::encode(hasher.finalize());
@@ -153,4 +156,67 @@ fn download_and_unpack(o: &BackupOptions, partial: &Path) -> anyhow::Result<(u64
     }
     std::fs::File::open(dir)?.sync_all()?;
     Ok((objects, bytes))
+}
+
+/// The download's progress: a bar (indicatif; a spinner with the bytes when the server sends no
+/// length, as for a streamed archive) when stderr is a terminal, otherwise a plain line every
+/// five seconds and one at the end.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new(total: Option<u64>) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let target = indicatif::ProgressDrawTarget::stderr();
+            let (bar, template) = match total {
+                Some(t) => (
+                    indicatif::ProgressBar::with_draw_target(Some(t), target),
+                    "weft backup: downloading [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+                ),
+                None => (
+                    indicatif::ProgressBar::with_draw_target(None, target),
+                    "weft backup: downloading {spinner} {bytes} ({bytes_per_sec})",
+                ),
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            last: std::cell::Cell::new(Instant::now()),
+        }
+    }
+
+    fn set(&self, bytes: u64) {
+        match &self.bar {
+            Some(bar) => bar.set_position(bytes),
+            None if self.last.get().elapsed() >= Self::EVERY => {
+                self.last.set(Instant::now());
+                eprintln!("weft backup: downloaded {:.1} MiB", mib(bytes));
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self, bytes: u64) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => eprintln!(
+                "weft backup: downloaded {:.1} MiB, checking and unpacking",
+                mib(bytes)
+            ),
+        }
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
 }

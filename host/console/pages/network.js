@@ -90,6 +90,8 @@
 
     var peers = d.peers || [];
     document.getElementById("peer-count").textContent = String(peers.length);
+    // A genesis knows no schemas: no classes column.
+    document.getElementById("peers").classList.toggle("weft-no-classes", !me.classes);
     var body = document.querySelector("#peers tbody");
     body.textContent = "";
     if (!peers.length) {

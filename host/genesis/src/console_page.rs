@@ -11,9 +11,28 @@ use poem::web::Path;
 use poem::{handler, Request, Response};
 use weft_peer_protocol::wire::ErrorBody;
 
+/// The 405 of every other method on the page or a file, with `Allow`.
+fn only_get(req: &Request) -> Option<Response> {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return None;
+    }
+    let mut r = ErrorBody::new(format!(
+        "{} is not allowed on {}: the network page and its files answer GET (open /console in a browser)",
+        req.method(),
+        req.uri().path()
+    ))
+    .response(StatusCode::METHOD_NOT_ALLOWED);
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    Some(r)
+}
+
 /// The page, with the console's security headers.
 #[handler]
-pub fn page() -> Response {
+pub fn page(req: &Request) -> Response {
+    if let Some(refused) = only_get(req) {
+        return refused;
+    }
     Response::builder()
         .content_type(weft_console::HTML)
         .header(
@@ -28,7 +47,10 @@ pub fn page() -> Response {
 
 /// A file of the console, or a 404 naming the files there are.
 #[handler]
-pub fn asset(Path(name): Path<String>) -> Response {
+pub fn asset(req: &Request, Path(name): Path<String>) -> Response {
+    if let Some(refused) = only_get(req) {
+        return refused;
+    }
     match weft_console::asset(&name) {
         Some(a) => Response::builder()
             .content_type(a.content_type)

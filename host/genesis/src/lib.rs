@@ -287,11 +287,8 @@ fn routes(genesis: Arc<Genesis>) -> impl poem::Endpoint {
                     .body(doc.clone())
             }),
         )
-        .at("/console", poem::get(console_page::page))
-        .at(
-            "/console/assets/:name",
-            poem::get(console_page::asset).map_to_response(),
-        )
+        .at("/console", console_page::page)
+        .at("/console/assets/:name", console_page::asset)
         .nest("/", service(Some(genesis)))
         .catch_all_error(error_body)
         // A browser's `GET /` is sent to the network page (the operations' router has `/`).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use poem::http::{header, Method, StatusCode};
 use poem::web::Path;
-use poem::{handler, EndpointExt, IntoEndpoint, Request, Response, Route};
+use poem::{handler, Request, Response, Route};
 use weft_console::{ServerPages, ASSETS_PATH};
 
 use crate::{ErrorResponse, BASE_PATH};
@@ -74,9 +74,25 @@ fn asset(name: &str) -> Response {
     }
 }
 
+/// The 405 of every other method on a console page or file, with `Allow`.
+pub fn only_get(req: &Request) -> Option<Response> {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        return None;
+    }
+    let mut r = ErrorResponse::new(format!(
+        "{} is not allowed on {}: the console's pages and files answer GET (open them in a browser)",
+        req.method(),
+        req.uri().path()
+    ))
+    .response(StatusCode::METHOD_NOT_ALLOWED);
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+    Some(r)
+}
+
 #[handler]
-fn asset_handler(Path(name): Path<String>) -> Response {
-    asset(&name)
+fn asset_handler(req: &Request, Path(name): Path<String>) -> Response {
+    only_get(req).unwrap_or_else(|| asset(&name))
 }
 
 /// `/` (any method): a browser's `GET` is sent to the start page (303); anything else is the
@@ -97,7 +113,8 @@ fn root(req: &Request) -> Response {
 }
 
 /// Adds the console's routes to `route`: `/`, `{base}/console`, `{base}/p2p/console` and
-/// `{base}/console/assets/:name` (pages and files answer `GET` and `HEAD`; other methods 405).
+/// `{base}/console/assets/:name` (pages and files answer `GET` and `HEAD`; other methods 405
+/// with `Allow`).
 pub fn mount(route: Route, pages: Arc<ServerPages>) -> Route {
     let start = pages.clone();
     let network = pages;
@@ -105,14 +122,15 @@ pub fn mount(route: Route, pages: Arc<ServerPages>) -> Route {
         .at("/", root)
         .at(
             format!("{BASE_PATH}/console"),
-            poem::get(poem::endpoint::make_sync(move |_| page(&start.start))).into_endpoint(),
+            poem::endpoint::make_sync(move |req| {
+                only_get(&req).unwrap_or_else(|| page(&start.start))
+            }),
         )
         .at(
             format!("{BASE_PATH}/p2p/console"),
-            poem::get(poem::endpoint::make_sync(move |_| page(&network.network))).into_endpoint(),
+            poem::endpoint::make_sync(move |req| {
+                only_get(&req).unwrap_or_else(|| page(&network.network))
+            }),
         )
-        .at(
-            format!("{BASE_PATH}{ASSETS_PATH}/:name"),
-            poem::get(asset_handler).map_to_response(),
-        )
+        .at(format!("{BASE_PATH}{ASSETS_PATH}/:name"), asset_handler)
 }

@@ -176,11 +176,11 @@ impl Progress {
             let (bar, template) = match total {
                 Some(t) => (
                     indicatif::ProgressBar::with_draw_target(Some(t), target),
-                    "weft backup: downloading [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+                    "weft backup: downloading [{wide_bar}] {bytes}/{total_bytes}, {eta} left",
                 ),
                 None => (
                     indicatif::ProgressBar::with_draw_target(None, target),
-                    "weft backup: downloading {spinner} {bytes} ({bytes_per_sec})",
+                    "weft backup: downloading {spinner} {bytes} ({binary_bytes_per_sec})",
                 ),
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {

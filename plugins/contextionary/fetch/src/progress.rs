@@ -34,12 +34,13 @@ impl Step {
     pub(crate) fn new(what: impl Into<String>, total: u64, unit: Unit) -> Step {
         let what = what.into();
         let bar = std::io::stderr().is_terminal().then(|| {
+            // The bar takes what the terminal's width leaves.
             let counts = match unit {
-                Unit::Bytes => "{bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
-                Unit::Words => "{human_pos}/{human_len} words ({per_sec}, {eta} left)",
+                Unit::Bytes => "{bytes}/{total_bytes}, {eta} left",
+                Unit::Words => "{human_pos}/{human_len} words, {eta} left",
             };
             let style = ProgressStyle::with_template(&format!(
-                "weft contextionary fetch: {{msg}} [{{bar:30}}] {counts}"
+                "weft contextionary fetch: {{msg}} [{{wide_bar}}] {counts}"
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");

@@ -77,6 +77,29 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// How long a browser may keep an asset (they change only with the binary).
 pub const ASSET_CACHE_CONTROL: &str = "public, max-age=3600";
 
+/// The headers of every page (besides its content type, [`HTML`]): the
+/// [`CONTENT_SECURITY_POLICY`], no sniffing, no referrer, revalidated on every load.
+pub const PAGE_HEADERS: [(&str, &str); 4] = [
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-cache"),
+];
+
+/// The headers of every file of [`ASSETS`] (besides its content type).
+pub const ASSET_HEADERS: [(&str, &str); 2] = [
+    ("x-content-type-options", "nosniff"),
+    ("cache-control", ASSET_CACHE_CONTROL),
+];
+
+/// The message of the 404 for a file `name` that is not one of [`ASSETS`]: it names those.
+pub fn no_such_asset(name: &str) -> String {
+    format!(
+        "there is no console file {name:?}; the console's files are {}",
+        ASSETS.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+    )
+}
+
 /// Whether a request with this `Accept` header is a browser's asking for a page: it names
 /// `text/html` (or `application/xhtml+xml`) with a quality above 0. `*/*` alone (curl, most
 /// clients) or `application/json` is not.

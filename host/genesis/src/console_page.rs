@@ -33,15 +33,12 @@ pub fn page(req: &Request) -> Response {
     if let Some(refused) = only_get(req) {
         return refused;
     }
-    Response::builder()
-        .content_type(weft_console::HTML)
-        .header(
-            "Content-Security-Policy",
-            weft_console::CONTENT_SECURITY_POLICY,
+    weft_console::PAGE_HEADERS
+        .iter()
+        .fold(
+            Response::builder().content_type(weft_console::HTML),
+            |r, (k, v)| r.header(*k, *v),
         )
-        .header("X-Content-Type-Options", "nosniff")
-        .header("Referrer-Policy", "no-referrer")
-        .header(header::CACHE_CONTROL, "no-cache")
         .body(weft_console::genesis_network_page())
 }
 
@@ -52,20 +49,14 @@ pub fn asset(req: &Request, Path(name): Path<String>) -> Response {
         return refused;
     }
     match weft_console::asset(&name) {
-        Some(a) => Response::builder()
-            .content_type(a.content_type)
-            .header("X-Content-Type-Options", "nosniff")
-            .header(header::CACHE_CONTROL, weft_console::ASSET_CACHE_CONTROL)
+        Some(a) => weft_console::ASSET_HEADERS
+            .iter()
+            .fold(
+                Response::builder().content_type(a.content_type),
+                |r, (k, v)| r.header(*k, *v),
+            )
             .body(a.bytes),
-        None => ErrorBody::new(format!(
-            "there is no console file {name:?}; the console's files are {}",
-            weft_console::ASSETS
-                .iter()
-                .map(|a| a.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .response(StatusCode::NOT_FOUND),
+        None => ErrorBody::new(weft_console::no_such_asset(&name)).response(StatusCode::NOT_FOUND),
     }
 }
 

@@ -41,15 +41,12 @@ pub fn is_graphiql_request(req: &Request) -> bool {
 /// A page, with the console's security headers; it varies with `Accept` (the same URL answers
 /// JSON to other clients).
 pub fn page(html: &str) -> Response {
-    Response::builder()
-        .content_type(weft_console::HTML)
-        .header(
-            "Content-Security-Policy",
-            weft_console::CONTENT_SECURITY_POLICY,
+    weft_console::PAGE_HEADERS
+        .iter()
+        .fold(
+            Response::builder().content_type(weft_console::HTML),
+            |r, (k, v)| r.header(*k, *v),
         )
-        .header("X-Content-Type-Options", "nosniff")
-        .header("Referrer-Policy", "no-referrer")
-        .header(header::CACHE_CONTROL, "no-cache")
         .header(header::VARY, "Accept")
         .body(html.to_string())
 }
@@ -57,20 +54,16 @@ pub fn page(html: &str) -> Response {
 /// A file of the console, or a 404 naming the files there are.
 fn asset(name: &str) -> Response {
     match weft_console::asset(name) {
-        Some(a) => Response::builder()
-            .content_type(a.content_type)
-            .header("X-Content-Type-Options", "nosniff")
-            .header(header::CACHE_CONTROL, weft_console::ASSET_CACHE_CONTROL)
+        Some(a) => weft_console::ASSET_HEADERS
+            .iter()
+            .fold(
+                Response::builder().content_type(a.content_type),
+                |r, (k, v)| r.header(*k, *v),
+            )
             .body(a.bytes),
-        None => ErrorResponse::new(format!(
-            "there is no console file {name:?}; the console's files are {}",
-            weft_console::ASSETS
-                .iter()
-                .map(|a| a.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .response(StatusCode::NOT_FOUND),
+        None => {
+            ErrorResponse::new(weft_console::no_such_asset(name)).response(StatusCode::NOT_FOUND)
+        }
     }
 }
 

@@ -27,8 +27,8 @@ use abi_stable::std_types::RStr;
 use weft_plugin_api::module::{CONNECTOR_MODULE_NAME, CONTEXTIONARY_MODULE_NAME};
 use weft_plugin_api::{
     Capabilities, ConnectorBox, ConnectorModuleRef, ConnectorParts, ConnectorParts13,
-    ContextionaryBox, ContextionaryModuleRef, ContextionaryParts, HostLogger, OpenedConnector,
-    OpenedContextionary, PluginError, PluginKind, INTERFACE_VERSION,
+    ConnectorParts14, ContextionaryBox, ContextionaryModuleRef, ContextionaryParts, HostLogger,
+    OpenedConnector, OpenedContextionary, PluginError, PluginKind, INTERFACE_VERSION,
 };
 
 /// Why a library could not be loaded. `Display` is the one line for the user; `detail` holds
@@ -209,6 +209,12 @@ type NewConnectorParts13 =
         RStr<'_>,
         HostLogger,
     ) -> abi_stable::std_types::RResult<ConnectorParts13, PluginError>;
+/// The signature of `new_connector_parts_1_4` (added in 1.4).
+type NewConnectorParts14 =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ConnectorParts14, PluginError>;
 /// The signature of `new_contextionary_parts` (added in 1.2).
 type NewContextionaryParts =
     extern "C" fn(
@@ -229,6 +235,11 @@ fn contextionary_parts_fn(m: ContextionaryModuleRef) -> Option<NewContextionaryP
 /// `new_connector_parts_1_3` (added in 1.3): `None` for a plugin built before it.
 fn connector_parts_13_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts13> {
     m.new_connector_parts_1_3()
+}
+
+/// `new_connector_parts_1_4` (added in 1.4): `None` for a plugin built before it.
+fn connector_parts_14_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts14> {
+    m.new_connector_parts_1_4()
 }
 
 /// Whether `theirs` has the same major but a lower minor version than `ours`.
@@ -285,8 +296,9 @@ impl LoadedPlugin {
     }
 
     /// **Added in 1.2.** Builds a connector from `config_json` with every ABI object its
-    /// plugin has: through the root module's `new_connector_parts_1_3` when the plugin has it
-    /// (built against 1.3 or later: `versions` and `maintenance` are `Some`), else through
+    /// plugin has: through the root module's `new_connector_parts_1_4` when the plugin has it
+    /// (built against 1.4 or later: every object is `Some`), else `new_connector_parts_1_3`
+    /// (1.3: `versions` and `maintenance`, no `migration`), else through
     /// `new_connector_parts` (1.2: `versions` only), else through `new_connector`. An `Invalid` error when this is a contextionary.
     pub fn open_connector(
         &self,
@@ -295,6 +307,9 @@ impl LoadedPlugin {
     ) -> Result<OpenedConnector, PluginError> {
         let m = self.connector_module()?;
         let config = RStr::from_str(config_json);
+        if let Some(parts) = connector_parts_14_fn(m) {
+            return parts(config, log).into_result().map(OpenedConnector::from);
+        }
         if let Some(parts) = connector_parts_13_fn(m) {
             return parts(config, log).into_result().map(OpenedConnector::from);
         }

@@ -33,6 +33,13 @@
 //! ABI object, [`MaintenanceFfi`], again over the same instance; the root module's
 //! `new_connector_parts_1_3` answers all three as [`ConnectorParts13`], and
 //! [`OpenedConnector::maintenance`] is `None` for a plugin built before 1.3.
+//!
+//! # Added in 1.4: moving a store (export and import)
+//!
+//! [`Connector::export_objects`] and [`Connector::import_objects`] (capability
+//! [`MIGRATE`](crate::Capabilities::MIGRATE)) cross as a fourth ABI object, [`MigrationFfi`];
+//! the root module's `new_connector_parts_1_4` answers all four as [`ConnectorParts14`], and
+//! [`OpenedConnector::migration`] is `None` for a plugin built before 1.4.
 
 use std::fmt;
 use std::future::{ready, Future};
@@ -150,6 +157,43 @@ pub trait MaintenanceFfi: Send + Sync {
 /// **Added in 1.3.** An owned maintenance object as the host holds it.
 pub type MaintenanceBox = MaintenanceFfi_TO<'static, RBox<()>>;
 
+/// **Added in 1.4.** The calls that move a whole store between connectors
+/// ([`MIGRATE`](crate::Capabilities::MIGRATE)): a fourth object over the same connector
+/// instance, made by the root module's `new_connector_parts_1_4`. Do not implement it by hand:
+/// implement [`Connector::export_objects`] and [`Connector::import_objects`] and export with
+/// [`export_connector!`](crate::export_connector).
+#[sabi_trait]
+pub trait MigrationFfi: Send + Sync {
+    /// See [`Connector::export_objects`].
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: RString,
+        limit: u64,
+    ) -> FfiResult<RecordPage>;
+    /// See [`Connector::import_objects`].
+    fn import_objects(&self, records: RVec<ObjectRecord>) -> FfiResult<()>;
+}
+
+/// **Added in 1.4.** An owned migration object as the host holds it.
+pub type MigrationBox = MigrationFfi_TO<'static, RBox<()>>;
+
+/// **Added in 1.4.** What the root module's `new_connector_parts_1_4` answers: four ABI
+/// objects over **one** connector instance.
+#[repr(C)]
+#[derive(abi_stable::StableAbi)]
+pub struct ConnectorParts14 {
+    /// The connector contract ([`ConnectorFfi`]).
+    pub connector: ConnectorBox,
+    /// Its versioned writes ([`ObjectVersionsFfi`]).
+    pub versions: ObjectVersionsBox,
+    /// Its maintenance calls ([`MaintenanceFfi`]).
+    pub maintenance: MaintenanceBox,
+    /// Its export and import calls ([`MigrationFfi`]); they answer `Unsupported` when the
+    /// connector does not declare [`MIGRATE`](crate::Capabilities::MIGRATE).
+    pub migration: MigrationBox,
+}
+
 /// **Added in 1.3.** What the root module's `new_connector_parts_1_3` answers: three ABI
 /// objects over **one** connector instance.
 #[repr(C)]
@@ -177,6 +221,20 @@ pub struct OpenedConnector {
     /// **Added in 1.3.** Its maintenance calls over the same instance; `None` for a plugin
     /// built against an interface older than 1.3.
     pub maintenance: Option<MaintenanceBox>,
+    /// **Added in 1.4.** Its export and import calls over the same instance; `None` for a
+    /// plugin built against an interface older than 1.4.
+    pub migration: Option<MigrationBox>,
+}
+
+impl From<ConnectorParts14> for OpenedConnector {
+    fn from(parts: ConnectorParts14) -> Self {
+        OpenedConnector {
+            connector: parts.connector,
+            versions: Some(parts.versions),
+            maintenance: Some(parts.maintenance),
+            migration: Some(parts.migration),
+        }
+    }
 }
 
 impl From<ConnectorParts13> for OpenedConnector {
@@ -185,6 +243,7 @@ impl From<ConnectorParts13> for OpenedConnector {
             connector: parts.connector,
             versions: Some(parts.versions),
             maintenance: Some(parts.maintenance),
+            migration: None,
         }
     }
 }
@@ -196,6 +255,7 @@ impl From<ConnectorParts> for OpenedConnector {
             connector: parts.connector,
             versions: Some(parts.versions),
             maintenance: None,
+            migration: None,
         }
     }
 }
@@ -207,6 +267,7 @@ impl From<ConnectorBox> for OpenedConnector {
             connector,
             versions: None,
             maintenance: None,
+            migration: None,
         }
     }
 }
@@ -222,6 +283,10 @@ impl fmt::Debug for OpenedConnector {
             .field(
                 "maintenance",
                 &self.maintenance.as_ref().map(|_| "MaintenanceBox"),
+            )
+            .field(
+                "migration",
+                &self.migration.as_ref().map(|_| "MigrationBox"),
             )
             .finish()
     }
@@ -429,6 +494,52 @@ pub trait Connector: Send + Sync + 'static {
             "backup needs the backup capability, which this connector does not declare: back up its store with the store's own tools",
         )))
     }
+
+    /// **Added in 1.4** (capability `MIGRATE`). One page of every object of `kind` the store
+    /// holds, **deleted ones included**, each whole ([`ObjectRecord`]: current version or
+    /// none, version number, history newest first). `cursor` is empty for the first page and
+    /// otherwise the `next` of the page before; at most `limit` records come back (at least
+    /// one while any remain, so a caller always progresses), and an empty `next` means the
+    /// last page. Every object appears on exactly one page of a walk during which nobody
+    /// writes; the order is the connector's own. The cursor is opaque text the connector
+    /// chose (a key, a token, an offset) and stays valid across processes, so a walk can go
+    /// on after a restart.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `MIGRATE`.
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> impl Future<Output = PluginResult<RecordPage>> + Send + 'static {
+        let _ = (kind, cursor, limit);
+        ready(Err(migrate_unsupported("export_objects")))
+    }
+
+    /// **Added in 1.4** (capability `MIGRATE`). Stores records **exactly as given**: ids,
+    /// owners, creation and update times, version numbers, the history with its archive times
+    /// and the deleted state — nothing new is made up, and every index, count and id
+    /// reservation a normal write keeps is kept (an imported deleted id is never reused).
+    /// Each record is written atomically (all of it or nothing). A record the store already
+    /// holds exactly as given is left as it is, so repeating an interrupted import is safe;
+    /// one it holds differently answers [`Conflict`](crate::ErrorKind::Conflict) naming the
+    /// kind and id (records of the same call before it may have been written). A record
+    /// failing [`ObjectRecord::check`] answers `Invalid`.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `MIGRATE`.
+    fn import_objects(
+        &self,
+        records: Vec<ObjectRecord>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        let _ = records;
+        ready(Err(migrate_unsupported("import_objects")))
+    }
+}
+
+fn migrate_unsupported(op: &str) -> PluginError {
+    PluginError::unsupported(format!(
+        "{op} needs the migrate capability, which this connector does not declare: move its data through the REST API instead"
+    ))
 }
 
 fn versioned_writes_unsupported(op: &str) -> PluginError {
@@ -555,6 +666,20 @@ impl<T: Connector> Connector for Arc<T> {
     ) -> impl Future<Output = PluginResult<BackupReport>> + Send + 'static {
         (**self).backup(to)
     }
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> impl Future<Output = PluginResult<RecordPage>> + Send + 'static {
+        (**self).export_objects(kind, cursor, limit)
+    }
+    fn import_objects(
+        &self,
+        records: Vec<ObjectRecord>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).import_objects(records)
+    }
 }
 
 /// Adapts a [`Connector`] to [`ConnectorFfi`], catching panics in every call and every poll.
@@ -581,7 +706,7 @@ pub fn connector_box<T: Connector>(connector: T) -> ConnectorBox {
 /// is always `Some` (answering `Unsupported` when the connector does not implement versioned
 /// writes).
 pub fn connector_parts<T: Connector>(connector: T) -> OpenedConnector {
-    ConnectorParts13::of(connector).into()
+    ConnectorParts14::of(connector).into()
 }
 
 impl ConnectorParts {
@@ -602,14 +727,35 @@ impl ConnectorParts {
 impl ConnectorParts13 {
     /// All three ABI objects over one instance of `connector`.
     pub fn of<T: Connector>(connector: T) -> Self {
-        let shared = Arc::new(connector);
+        let ConnectorParts14 {
+            connector,
+            versions,
+            maintenance,
+            migration: _,
+        } = ConnectorParts14::of(connector);
         ConnectorParts13 {
+            connector,
+            versions,
+            maintenance,
+        }
+    }
+}
+
+impl ConnectorParts14 {
+    /// All four ABI objects over one instance of `connector`.
+    pub fn of<T: Connector>(connector: T) -> Self {
+        let shared = Arc::new(connector);
+        ConnectorParts14 {
             connector: connector_box(Arc::clone(&shared)),
             versions: ObjectVersionsFfi_TO::from_value(
                 Guarded::new(Arc::clone(&shared)),
                 abi_stable::sabi_trait::TD_Opaque,
             ),
             maintenance: MaintenanceFfi_TO::from_value(
+                Guarded::new(Arc::clone(&shared)),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+            migration: MigrationFfi_TO::from_value(
                 Guarded::new(shared),
                 abi_stable::sabi_trait::TD_Opaque,
             ),
@@ -803,6 +949,28 @@ impl<T: Connector> ObjectVersionsFfi for Guarded<T> {
 impl<T: Connector> MaintenanceFfi for Guarded<T> {
     fn backup(&self, to: RString) -> FfiResult<BackupReport> {
         guard("backup", || self.inner.backup(to.into_string()), same)
+    }
+}
+
+impl<T: Connector> MigrationFfi for Guarded<T> {
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: RString,
+        limit: u64,
+    ) -> FfiResult<RecordPage> {
+        guard(
+            "export_objects",
+            || self.inner.export_objects(kind, cursor.into_string(), limit),
+            same,
+        )
+    }
+    fn import_objects(&self, records: RVec<ObjectRecord>) -> FfiResult<()> {
+        guard(
+            "import_objects",
+            || self.inner.import_objects(records.into_vec()),
+            same,
+        )
     }
 }
 

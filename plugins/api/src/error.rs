@@ -140,9 +140,15 @@ impl Capabilities {
     /// `new_connector_parts_1_3`); a server started on that copy has exactly the data of one
     /// moment. Without it `backup` answers [`ErrorKind::Unsupported`].
     pub const BACKUP: Capabilities = Capabilities(1 << 6);
+    /// **Added in 1.4.** The connector reads every object of its store whole, deleted ones
+    /// included ([`export_objects`](crate::Connector::export_objects)), and writes such records
+    /// back exactly ([`import_objects`](crate::Connector::import_objects)), through the root
+    /// module's `new_connector_parts_1_4`: what `weft migrate` moves a store with. Without it
+    /// both answer [`ErrorKind::Unsupported`].
+    pub const MIGRATE: Capabilities = Capabilities(1 << 7);
 
     /// Every flag with its name, for display.
-    pub const NAMED: [(Capabilities, &'static str); 7] = [
+    pub const NAMED: [(Capabilities, &'static str); 8] = [
         (Self::HISTORY, "history"),
         (Self::FILTER, "filter"),
         (Self::FILTER_REFERENCE_PATHS, "filter-reference-paths"),
@@ -150,6 +156,7 @@ impl Capabilities {
         (Self::PERSISTENT, "persistent"),
         (Self::VERSIONED_WRITES, "versioned-writes"),
         (Self::BACKUP, "backup"),
+        (Self::MIGRATE, "migrate"),
     ];
 
     /// No capability.

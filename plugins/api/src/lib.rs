@@ -91,7 +91,7 @@
 //! `fixture-interface-1-0`, which lacks `config_help` and the 1.2 fields), the 1.1 shape
 //! (feature `fixture-interface-1-1`, which lacks `new_connector_parts` and
 //! `new_contextionary_parts`), the 1.2 shape (feature `fixture-interface-1-2`, which lacks
-//! `new_connector_parts_1_3`) and a 2.0 interface, and with a connector built from this crate's
+//! `new_connector_parts_1_3` and `new_connector_parts_1_4`) and a 2.0 interface, and with a connector built from this crate's
 //! sources as they were at 1.3.0 before the SDK and the loader left it (`interface-1-3`, built
 //! by `scripts/build-test-plugins.sh` from the repository's history): moving code out of this
 //! crate must not change a layout.
@@ -112,6 +112,10 @@
 //!   interface unchanged (same layouts, still 1.3.0): `support` moved to `weft-connector-sdk`
 //!   and `loader` to `weft-plugin-loader` — a source change for code that named them here, none
 //!   for a built plugin.
+//! * **1.4**: [`Capabilities::MIGRATE`], [`ObjectRecord`], [`RecordPage`], [`MigrationFfi`],
+//!   [`ConnectorParts14`] and the connector root module's `new_connector_parts_1_4`
+//!   ([`Connector::export_objects`], [`Connector::import_objects`]: a whole store read and
+//!   written back exactly, what `weft migrate` moves a store between connectors with).
 #![deny(missing_docs)]
 #![allow(non_local_definitions)]
 
@@ -127,9 +131,9 @@ pub mod types;
 pub use async_ffi::{FfiFuture, FutureExt as FfiFutureExt};
 pub use connector::{
     connector_box, connector_parts, Connector, ConnectorBox, ConnectorFfi, ConnectorFfi_TO,
-    ConnectorParts, ConnectorParts13, DocumentName, FfiResult, Guarded, MaintenanceBox,
-    MaintenanceFfi, MaintenanceFfi_TO, ObjectVersionsBox, ObjectVersionsFfi, ObjectVersionsFfi_TO,
-    OpenedConnector,
+    ConnectorParts, ConnectorParts13, ConnectorParts14, DocumentName, FfiResult, Guarded,
+    MaintenanceBox, MaintenanceFfi, MaintenanceFfi_TO, MigrationBox, MigrationFfi, MigrationFfi_TO,
+    ObjectVersionsBox, ObjectVersionsFfi, ObjectVersionsFfi_TO, OpenedConnector,
 };
 pub use contextionary::{
     contextionary_box, contextionary_parts, Contextionary, ContextionaryBox, ContextionaryFfi,

@@ -80,6 +80,19 @@ pub struct ConnectorModule {
             config_json: RStr<'_>,
             log: HostLogger,
         ) -> RResult<crate::connector::ConnectorParts13, PluginError>,
+    /// **Added in 1.4.** Builds a connector like `new_connector`, answering its four ABI
+    /// objects over one instance: the three of 1.3 and its export and import calls
+    /// ([`ConnectorParts14`](crate::ConnectorParts14)). The host prefers it when present.
+    #[cfg(not(any(
+        feature = "fixture-interface-1-0",
+        feature = "fixture-interface-1-1",
+        feature = "fixture-interface-1-2"
+    )))]
+    pub new_connector_parts_1_4:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::connector::ConnectorParts14, PluginError>,
 }
 
 /// The root module of a contextionary library.
@@ -220,6 +233,19 @@ macro_rules! export_connector {
                     Ok($crate::ConnectorParts13::of(connector))
                 })
             }
+            #[allow(dead_code)]
+            extern "C" fn new_connector_parts_1_4(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ConnectorParts14, $crate::PluginError>
+            {
+                $crate::module::construct("new_connector_parts_1_4", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let connector = ($new)(ctx)?;
+                    Ok($crate::ConnectorParts14::of(connector))
+                })
+            }
             $crate::__connector_module!(
                 plugin_name,
                 interface_version,
@@ -227,7 +253,8 @@ macro_rules! export_connector {
                 new_connector,
                 config_help,
                 new_connector_parts,
-                new_connector_parts_1_3
+                new_connector_parts_1_3,
+                new_connector_parts_1_4
             )
             .leak_into_prefix()
         }
@@ -242,7 +269,7 @@ macro_rules! export_connector {
 #[cfg(not(feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -251,6 +278,7 @@ macro_rules! __connector_module {
             config_help: $help,
             new_connector_parts: $parts,
             new_connector_parts_1_3: $parts13,
+            new_connector_parts_1_4: $parts14,
         }
     };
 }
@@ -259,7 +287,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-2")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -275,7 +303,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-0")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -289,7 +317,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-1")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -304,7 +332,7 @@ macro_rules! __connector_module {
 #[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident) => {{
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {{
         extern "C" fn fixture_breaking_change() -> u64 {
             2
         }
@@ -317,6 +345,7 @@ macro_rules! __connector_module {
             config_help: $help,
             new_connector_parts: $parts,
             new_connector_parts_1_3: $parts13,
+            new_connector_parts_1_4: $parts14,
         }
     }};
 }

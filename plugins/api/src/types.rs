@@ -280,6 +280,69 @@ pub struct BackupReport {
     pub objects: u64,
 }
 
+/// One object as a store holds it, whole: its current state (or none, once deleted), its
+/// version and every earlier version. What [`Connector::export_objects`] reads and
+/// [`Connector::import_objects`] writes back, unchanged, to move a store to another connector.
+/// **Added in 1.4.**
+///
+/// [`Connector::export_objects`]: crate::Connector::export_objects
+/// [`Connector::import_objects`]: crate::Connector::import_objects
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct ObjectRecord {
+    /// Thing or Action.
+    pub kind: ObjectKind,
+    /// The object's id (the same in `current` and in every version).
+    pub id: Id,
+    /// The current version; `None` when the object was deleted (its history then ends with
+    /// the deleted version).
+    pub current: ROption<StoredObject>,
+    /// The version number as `get_object_versioned` answers it (1 after create, +1 per
+    /// update); 0 from a connector without `VERSIONED_WRITES`, and for a deleted object.
+    pub version: u64,
+    /// Earlier versions, **newest first**, as `object_history` answers them.
+    pub history: RVec<ObjectVersion>,
+}
+
+/// A page of [`ObjectRecord`]s and where the next one starts. **Added in 1.4.**
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct RecordPage {
+    /// The records of this page.
+    pub records: RVec<ObjectRecord>,
+    /// The cursor of the next page; empty when this was the last.
+    pub next: RString,
+}
+
+impl ObjectRecord {
+    /// Checks what every importer relies on: `current` and every version carry `kind` and
+    /// `id`, and a deleted object has a history. `Invalid` naming the record otherwise.
+    pub fn check(&self) -> Result<(), crate::PluginError> {
+        let bad = |what: &str| {
+            Err(crate::PluginError::invalid(format!(
+                "record {} {}: {what}",
+                self.kind.as_str(),
+                self.id
+            )))
+        };
+        if let ROption::RSome(o) = &self.current {
+            if o.kind != self.kind || o.id != self.id {
+                return bad("its current object has another kind or id");
+            }
+        } else if self.history.is_empty() {
+            return bad("a deleted object with no history (nothing to import)");
+        }
+        if self
+            .history
+            .iter()
+            .any(|v| v.object.kind != self.kind || v.object.id != self.id)
+        {
+            return bad("a version in its history has another kind or id");
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Id;

@@ -48,6 +48,11 @@
 //!   a second one into that (now full) directory is `Invalid`; undeclared, `backup` answers
 //!   `Unsupported` (or the plugin, built before 1.3, has no maintenance object). Whether the
 //!   copy opens as a store is the connector's own test: only it knows its config.
+//! * `MIGRATE` (interface 1.4): export → import into a fresh connector → export is the
+//!   identity, deleted objects included, and the target answers gets, versions, histories and
+//!   listings exactly as the source; importing the same records again changes nothing, a
+//!   differing record is `Conflict`, a malformed one `Invalid`. Undeclared, both calls answer
+//!   `Unsupported` (or the plugin, built before 1.4, has no migration object).
 //! * Failure messages start with the connector's name and say which call misbehaved, what the
 //!   contract expects and what the connector answered.
 #![deny(missing_docs)]
@@ -379,6 +384,10 @@ macro_rules! __weft_check_list {
             check_capability_persistent
             check_capability_versioned_writes
             check_capability_backup
+            check_capability_migrate
+            // moving a store
+            check_migrate_round_trip
+            check_migrate_import_is_idempotent
         }
     };
 }

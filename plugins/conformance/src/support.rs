@@ -194,6 +194,8 @@ pub(crate) struct Conn<'s> {
     pub(crate) v: Option<ObjectVersionsBox>,
     /// Its maintenance calls (`None` for a plugin built before 1.3).
     pub(crate) m: Option<weft_plugin_api::MaintenanceBox>,
+    /// Its export and import calls (`None` for a plugin built before 1.4).
+    pub(crate) g: Option<weft_plugin_api::MigrationBox>,
 }
 
 /// `if !cond { c.fail(format!(…)) }`.
@@ -215,6 +217,7 @@ impl<'s> Conn<'s> {
             c: opened.connector,
             v: opened.versions,
             m: opened.maintenance,
+            g: opened.migration,
         }
     }
 

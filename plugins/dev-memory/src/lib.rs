@@ -11,7 +11,8 @@
 //!
 //! **It keeps nothing across restarts**: everything is lost when the process exits, so it does
 //! not declare [`Capabilities::PERSISTENT`]. It declares `HISTORY`, `FILTER`,
-//! `FILTER_REFERENCE_PATHS`, `AGGREGATE` and `VERSIONED_WRITES`, evaluating filters and
+//! `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `VERSIONED_WRITES` and `MIGRATE` (export pages in id
+//! order, the cursor the last id), evaluating filters and
 //! aggregates with the reference implementations in [`weft_plugin_api::filter`] and
 //! [`weft_plugin_api::aggregate`] (through [`weft_connector_sdk::support`], which also gives it
 //! the contract's paging order, key-deletion cascade and version checks).
@@ -38,8 +39,8 @@ use abi_stable::std_types::{ROption, RString};
 use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
-    ObjectQuery, ObjectVersion, PluginContext, PluginError, PluginResult, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
+    ObjectQuery, ObjectRecord, ObjectVersion, PluginContext, PluginError, PluginResult, RecordPage,
+    StoredKey, StoredObject, VersionedDocument, VersionedObject,
 };
 
 /// What this connector can do (no `PERSISTENT`: it forgets everything on exit).
@@ -47,7 +48,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER)
     .union(Capabilities::FILTER_REFERENCE_PATHS)
     .union(Capabilities::AGGREGATE)
-    .union(Capabilities::VERSIONED_WRITES);
+    .union(Capabilities::VERSIONED_WRITES)
+    .union(Capabilities::MIGRATE);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "dev-memory takes no configuration (database_config may be omitted \
@@ -402,9 +404,105 @@ impl DevMemory {
         };
         Ok(version)
     }
+
+    /// Records of `kind` with ids above `cursor` (a hyphenated id; empty: from the first),
+    /// ascending by id, at most `limit`.
+    fn do_export(&self, kind: ObjectKind, cursor: &str, limit: u64) -> PluginResult<RecordPage> {
+        let after = if cursor.is_empty() {
+            None
+        } else {
+            Some(cursor.parse::<Id>().map_err(|e| {
+                PluginError::invalid(format!(
+                    "export cursor {cursor:?} is not one dev-memory gave (an object id): {e}"
+                ))
+            })?)
+        };
+        let objects = read(&self.objects);
+        let mut ids: Vec<Id> = objects
+            .space(kind)
+            .keys()
+            .filter(|id| after.is_none_or(|a| **id > a))
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let records = ids
+            .iter()
+            .map(|id| {
+                let entry = &objects.space(kind)[id];
+                ObjectRecord {
+                    kind,
+                    id: *id,
+                    current: entry.current.clone().into(),
+                    version: if entry.current.is_some() {
+                        entry.version
+                    } else {
+                        0
+                    },
+                    history: entry.history.iter().rev().cloned().collect(),
+                }
+            })
+            .collect();
+        let next = match (more, ids.last()) {
+            (true, Some(last)) => RString::from(last.to_string()),
+            _ => RString::new(),
+        };
+        Ok(RecordPage { records, next })
+    }
+
+    fn do_import(&self, records: Vec<ObjectRecord>) -> PluginResult<()> {
+        for record in &records {
+            record.check()?;
+        }
+        let mut objects = write(&self.objects);
+        for record in records {
+            let space = objects.space_mut(record.kind);
+            let history: Vec<ObjectVersion> = record.history.into_iter().rev().collect();
+            let current = record.current.into_option();
+            let version = if current.is_some() { record.version } else { 0 };
+            if let Some(held) = space.get(&record.id) {
+                let held_version = if held.current.is_some() {
+                    held.version
+                } else {
+                    0
+                };
+                if held.current == current && held_version == version && held.history == history {
+                    continue;
+                }
+                return Err(support::import_conflict(record.kind, record.id));
+            }
+            space.insert(
+                record.id,
+                Entry {
+                    current,
+                    version,
+                    history,
+                },
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Connector for DevMemory {
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> impl Future<Output = PluginResult<RecordPage>> + Send + 'static {
+        ready(self.do_export(kind, &cursor, limit))
+    }
+
+    fn import_objects(
+        &self,
+        records: Vec<ObjectRecord>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_import(records))
+    }
+
     fn create_object(
         &self,
         object: StoredObject,

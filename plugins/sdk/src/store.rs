@@ -41,8 +41,8 @@ use std::task::{Context, Poll};
 use tokio::task::{JoinError, JoinHandle};
 use weft_plugin_api::{
     BackupReport, Connector, DocumentName, ErrorKind, Id, ObjectHistory, ObjectKind, ObjectPage,
-    ObjectQuery, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject, PANIC_MESSAGE_PREFIX,
+    ObjectQuery, ObjectRecord, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey,
+    StoredObject, VersionedDocument, VersionedObject, PANIC_MESSAGE_PREFIX,
 };
 
 use crate::runtime::PluginRuntime;
@@ -89,6 +89,10 @@ pub enum Call {
     UpdateObjectIf,
     /// [`Connector::backup`].
     Backup,
+    /// [`Connector::export_objects`].
+    ExportObjects,
+    /// [`Connector::import_objects`].
+    ImportObjects,
 }
 
 impl Call {
@@ -114,11 +118,14 @@ impl Call {
             Call::GetObjectVersioned => "get_object_versioned",
             Call::UpdateObjectIf => "update_object_if",
             Call::Backup => "backup",
+            Call::ExportObjects => "export_objects",
+            Call::ImportObjects => "import_objects",
         }
     }
 
     /// Whether the call changes the store: the creates, updates and deletes of objects and
-    /// keys, `put_document` and `update_object_if`. (`backup` reads the store.)
+    /// keys, `put_document`, `update_object_if` and `import_objects`. (`backup` and
+    /// `export_objects` read the store.)
     pub fn is_write(self) -> bool {
         matches!(
             self,
@@ -130,6 +137,7 @@ impl Call {
                 | Call::DeleteKey
                 | Call::PutDocument
                 | Call::UpdateObjectIf
+                | Call::ImportObjects
         )
     }
 }
@@ -286,6 +294,33 @@ pub trait Store: Send + Sync + 'static {
             ))
         }
     }
+
+    /// See [`Connector::export_objects`]; override it when declaring `MIGRATE`.
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> impl Future<Output = PluginResult<RecordPage>> + Send {
+        let _ = (kind, cursor, limit);
+        async { Err(migrate_unsupported(Call::ExportObjects)) }
+    }
+
+    /// See [`Connector::import_objects`]; override it when declaring `MIGRATE`.
+    fn import_objects(
+        &self,
+        records: Vec<ObjectRecord>,
+    ) -> impl Future<Output = PluginResult<()>> + Send {
+        let _ = records;
+        async { Err(migrate_unsupported(Call::ImportObjects)) }
+    }
+}
+
+fn migrate_unsupported(call: Call) -> PluginError {
+    PluginError::unsupported(format!(
+        "{} needs the migrate capability, which this connector does not declare: move its data through the REST API instead",
+        call.name()
+    ))
 }
 
 fn versioned_writes_unsupported(call: Call) -> PluginError {
@@ -594,5 +629,25 @@ impl<S: Store> Connector for OnRuntime<S> {
         to: String,
     ) -> impl Future<Output = PluginResult<BackupReport>> + Send + 'static {
         self.call(Call::Backup, move |s| async move { s.backup(to).await })
+    }
+
+    fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> impl Future<Output = PluginResult<RecordPage>> + Send + 'static {
+        self.call(Call::ExportObjects, move |s| async move {
+            s.export_objects(kind, cursor, limit).await
+        })
+    }
+
+    fn import_objects(
+        &self,
+        records: Vec<ObjectRecord>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.call(Call::ImportObjects, move |s| async move {
+            s.import_objects(records).await
+        })
     }
 }

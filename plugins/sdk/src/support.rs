@@ -242,6 +242,15 @@ pub fn object_missing(kind: ObjectKind, id: Id) -> PluginError {
     PluginError::not_found(format!("{} {id} does not exist", kind.as_str()))
 }
 
+/// `Conflict` for `import_objects` of a record the store holds differently (an import must not
+/// change what it finds: the target was not empty, or another source wrote it).
+pub fn import_conflict(kind: ObjectKind, id: Id) -> PluginError {
+    PluginError::conflict(format!(
+        "{} {id} is in this store already, and differs from the record imported; import into an empty store, or resume only the migration that wrote it",
+        kind.as_str()
+    ))
+}
+
 /// `Conflict` for `create_object` of an id in use: it exists, or (`deleted`) it existed and was
 /// deleted — ids are never reused.
 pub fn object_exists(kind: ObjectKind, id: Id, deleted: bool) -> PluginError {

@@ -41,8 +41,16 @@
 //! * **Backup** ([`backup`]): a consistent copy in another directory from one read snapshot,
 //!   while writes go on; restore is starting on the copy.
 //!
+//! * **Moving a store** (`MIGRATE`): `export_objects` walks the objects table of one kind in id
+//!   order from the cursor (the last id of the page before), reading each page's objects and
+//!   their history in one pass each from one read snapshot. `import_objects` is **one** write
+//!   on the writer thread (one transaction, one fsync per call, however many records): every
+//!   record is first compared with what is held (held exactly so: skipped; differently:
+//!   `Conflict`, and nothing of the call is written), then written as given with the indexes and
+//!   counts a create keeps, through the same code (`Indexes` in `store.rs`).
+//!
 //! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
-//! `VERSIONED_WRITES` and `BACKUP`.
+//! `VERSIONED_WRITES`, `BACKUP` and `MIGRATE`.
 
 pub mod backup;
 mod codec;
@@ -53,8 +61,8 @@ mod tables;
 use weft_connector_sdk::{Call, OnRuntime, PluginRuntime, Run, RuntimeOptions};
 use weft_plugin_api::{
     BackupReport, Capabilities, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
-    ObjectQuery, PluginContext, PluginError, PluginLogger, PluginResult, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
+    ObjectQuery, ObjectRecord, PluginContext, PluginError, PluginLogger, PluginResult, RecordPage,
+    StoredKey, StoredObject, VersionedDocument, VersionedObject,
 };
 
 pub use store::{Store, FORMAT_VERSION};
@@ -69,7 +77,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::AGGREGATE)
     .union(Capabilities::PERSISTENT)
     .union(Capabilities::VERSIONED_WRITES)
-    .union(Capabilities::BACKUP);
+    .union(Capabilities::BACKUP)
+    .union(Capabilities::MIGRATE);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "embedded: {\"path\": DIR} (required): the data directory, created \
@@ -251,6 +260,25 @@ impl weft_connector_sdk::Store for Embedded {
     ) -> PluginResult<u64> {
         self.write("update_object_if", move |tx| {
             store::update_object(tx, object, Some(expected_version))
+        })
+        .await
+    }
+
+    async fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> PluginResult<RecordPage> {
+        self.store.export_objects(kind, &cursor, limit)
+    }
+
+    async fn import_objects(&self, records: Vec<ObjectRecord>) -> PluginResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.write("import_objects", move |tx| {
+            store::import_objects(tx, records)
         })
         .await
     }

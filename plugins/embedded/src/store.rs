@@ -1,7 +1,7 @@
 //! The redb store: the data directory (lock file, database file, format version), the writer
 //! thread that group-commits writes, and every contract operation on redb tables.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::ops::Bound;
@@ -16,9 +16,9 @@ use futures::channel::oneshot;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_plugin_api::{
-    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
-    PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
-    VersionedObject,
+    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
+    ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
+    VersionedDocument, VersionedObject,
 };
 
 use crate::codec::{history_key, kind_byte, object_key, Entry, Reader, Writer};
@@ -395,18 +395,85 @@ impl Store {
             )));
         };
         let history = tx.open_table(HISTORY).map_err(st)?;
-        let lo = history_key(kind, id, 0);
-        let hi = history_key(kind, id, u32::MAX);
-        let mut versions = Vec::new();
-        for item in history.range(&lo[..]..=&hi[..]).map_err(st)? {
-            let (_, value) = item.map_err(st)?;
-            versions.push(decode_version(value.value())?);
-        }
-        versions.reverse();
         Ok(ObjectHistory {
             deleted: e.current.is_none(),
-            versions: versions.into(),
+            versions: versions_of(&history, kind, id)?.into(),
         })
+    }
+
+    /// One page of `export_objects`: the objects of `kind` with ids above `cursor` (the last id
+    /// of the page before, hyphenated; empty: from the first), ascending by id, at most `limit`
+    /// (at least one), each whole, from one read snapshot. The objects and their history are
+    /// read in one pass each (both tables are keyed by kind and id, so a page's versions lie
+    /// together in the order of its objects).
+    pub fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: &str,
+        limit: u64,
+    ) -> PluginResult<RecordPage> {
+        let after = if cursor.is_empty() {
+            None
+        } else {
+            Some(cursor.parse::<Id>().map_err(|e| {
+                PluginError::invalid(format!(
+                    "embedded: export cursor {cursor:?} is not one this connector gave (the last object id of a page): {e}"
+                ))
+            })?)
+        };
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let tx = self.begin_read()?;
+        let objects = tx.open_table(OBJECTS).map_err(st)?;
+        let history = tx.open_table(HISTORY).map_err(st)?;
+        let end = [kind_byte(kind) + 1];
+        let start = match after {
+            Some(id) => Bound::Excluded(object_key(kind, id).to_vec()),
+            None => Bound::Included(vec![kind_byte(kind)]),
+        };
+        let rows = objects
+            .range::<&[u8]>((as_ref_bound(&start), Bound::Excluded(&end[..])))
+            .map_err(st)?;
+        // The history from the page's first object on, read along with the objects.
+        let mut versions = None;
+        let mut records = RVec::with_capacity(limit.min(8192));
+        let mut more = false;
+        for row in rows {
+            let (key, value) = row.map_err(st)?;
+            if records.len() == limit {
+                more = true;
+                break;
+            }
+            let key = key.value();
+            let id = object_id(key)?;
+            let e = Entry::decode(value.value())?;
+            let versions = match &mut versions {
+                Some(v) => v,
+                None => versions.insert(
+                    history
+                        .range::<&[u8]>(&history_key(kind, id, 0)[..]..&end[..])
+                        .map_err(st)?
+                        .peekable(),
+                ),
+            };
+            let mut older = Vec::with_capacity(e.archived as usize);
+            // Versions of objects before this one (there are none) are passed over.
+            while let Some(item) = versions.next_if(|item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| versioned_object(k.value()) <= key)
+            }) {
+                let (k, v) = item.map_err(st)?;
+                if versioned_object(k.value()) == key {
+                    older.push(decode_version(v.value())?);
+                }
+            }
+            older.reverse();
+            records.push(record(kind, id, e, older));
+        }
+        let next = match (more, records.last()) {
+            (true, Some(last)) => RString::from(last.id.to_string()),
+            _ => RString::new(),
+        };
+        Ok(RecordPage { records, next })
     }
 
     pub fn get_key(&self, id: Id) -> PluginResult<Option<StoredKey>> {
@@ -588,46 +655,92 @@ fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// Adds (`add`) or removes a current object's entries in every index.
 fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginResult<()> {
-    let mut class = tx.open_table(CLASS_INDEX).map_err(st)?;
-    let mut owner = tx.open_table(OWNER_INDEX).map_err(st)?;
-    let mut property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
-    count(
-        &mut tx.open_table(CLASS_COUNTS).map_err(st)?,
-        &index::class_prefix(object.kind, &object.class),
-        add,
-    )?;
-    count(
-        &mut tx.open_table(OWNER_COUNTS).map_err(st)?,
-        &index::owner_prefix(object.kind, object.owner),
-        add,
-    )?;
-    let keys = index::property_keys(object);
-    let class_key = index::class_key(object);
-    let owner_key = index::owner_key(object);
-    if add {
-        class.insert(&class_key[..], &[][..]).map_err(st)?;
-        owner.insert(&owner_key[..], &[][..]).map_err(st)?;
-        for k in &keys {
-            property.insert(&k[..], &[][..]).map_err(st)?;
-        }
-    } else {
-        class.remove(&class_key[..]).map_err(st)?;
-        owner.remove(&owner_key[..]).map_err(st)?;
-        for k in &keys {
-            property.remove(&k[..]).map_err(st)?;
+    let mut indexes = Indexes::open(tx)?;
+    indexes.apply(object, add);
+    indexes.finish()
+}
+
+/// The index and count tables of a write transaction, and the changes to them that writes of
+/// current objects make ([`Indexes::apply`]), written in key order by [`Indexes::finish`]: so
+/// a write of many objects (an import) opens the tables once, changes each count once, and
+/// goes through each index's B-tree in order instead of at a random place per key.
+struct Indexes<'tx> {
+    /// The class, owner and property indexes.
+    tables: [redb::Table<'tx, Bytes, Bytes>; 3],
+    /// Per index table, the keys to put in (`true`) or take out, the last change of a key
+    /// winning (as applied one after the other: the tables are sets).
+    changes: [BTreeMap<Vec<u8>, bool>; 3],
+    /// The class and owner counts.
+    counts: [redb::Table<'tx, Bytes, u64>; 2],
+    /// Per count table, what to add to each count.
+    deltas: [BTreeMap<Vec<u8>, i64>; 2],
+}
+
+impl<'tx> Indexes<'tx> {
+    fn open(tx: &'tx WriteTransaction) -> PluginResult<Self> {
+        Ok(Indexes {
+            tables: [
+                tx.open_table(CLASS_INDEX).map_err(st)?,
+                tx.open_table(OWNER_INDEX).map_err(st)?,
+                tx.open_table(PROPERTY_INDEX).map_err(st)?,
+            ],
+            changes: Default::default(),
+            counts: [
+                tx.open_table(CLASS_COUNTS).map_err(st)?,
+                tx.open_table(OWNER_COUNTS).map_err(st)?,
+            ],
+            deltas: Default::default(),
+        })
+    }
+
+    /// Adds (`add`) or removes a current object's entries in every index, and counts it in (or
+    /// out of) its class and its owner: written by [`finish`](Self::finish).
+    fn apply(&mut self, object: &StoredObject, add: bool) {
+        let delta = if add { 1 } else { -1 };
+        let [class, owner] = &mut self.deltas;
+        *class
+            .entry(index::class_prefix(object.kind, &object.class))
+            .or_default() += delta;
+        *owner
+            .entry(index::owner_prefix(object.kind, object.owner).to_vec())
+            .or_default() += delta;
+        let [class, owner, property] = &mut self.changes;
+        class.insert(index::class_key(object), add);
+        owner.insert(index::owner_key(object).to_vec(), add);
+        for k in index::property_keys(object) {
+            property.insert(k, add);
         }
     }
-    Ok(())
+
+    /// Writes what [`apply`](Self::apply) collected.
+    fn finish(mut self) -> PluginResult<()> {
+        for (table, changes) in self.tables.iter_mut().zip(&self.changes) {
+            for (k, &add) in changes {
+                if add {
+                    table.insert(&k[..], &[][..]).map_err(st)?;
+                } else {
+                    table.remove(&k[..]).map_err(st)?;
+                }
+            }
+        }
+        for (counts, deltas) in self.counts.iter_mut().zip(&self.deltas) {
+            for (k, &delta) in deltas.iter().filter(|(_, d)| **d != 0) {
+                add_to_count(counts, k, delta)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Adds one to (`add`) or takes one from the count at `key`.
 fn count(counts: &mut redb::Table<Bytes, u64>, key: &[u8], add: bool) -> PluginResult<()> {
+    add_to_count(counts, key, if add { 1 } else { -1 })
+}
+
+/// Adds `delta` to the count at `key` (never below 0).
+fn add_to_count(counts: &mut redb::Table<Bytes, u64>, key: &[u8], delta: i64) -> PluginResult<()> {
     let n = counts.get(key).map_err(st)?.map_or(0, |g| g.value());
-    let n = if add {
-        n.saturating_add(1)
-    } else {
-        n.saturating_sub(1)
-    };
+    let n = n.saturating_add_signed(delta);
     counts.insert(key, n).map_err(st)?;
     Ok(())
 }
@@ -843,6 +956,48 @@ fn document(
     }
 }
 
+/// The id in a key of the `objects` table ([`object_key`]).
+fn object_id(key: &[u8]) -> PluginResult<Id> {
+    key.get(1..17)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(Id)
+        .ok_or_else(|| PluginError::internal("embedded: a stored object key is corrupt"))
+}
+
+/// The object key ([`object_key`]) a key of the `history` table ([`history_key`]) begins with.
+fn versioned_object(history_key: &[u8]) -> &[u8] {
+    history_key.get(..17).unwrap_or(history_key)
+}
+
+/// Every archived version of one object, newest first (as `object_history` answers them).
+fn versions_of(
+    history: &impl ReadableTable<Bytes, Bytes>,
+    kind: ObjectKind,
+    id: Id,
+) -> PluginResult<Vec<ObjectVersion>> {
+    let lo = history_key(kind, id, 0);
+    let hi = history_key(kind, id, u32::MAX);
+    let mut versions = Vec::new();
+    for item in history.range(&lo[..]..=&hi[..]).map_err(st)? {
+        let (_, value) = item.map_err(st)?;
+        versions.push(decode_version(value.value())?);
+    }
+    versions.reverse();
+    Ok(versions)
+}
+
+/// An object as `export_objects` answers it: its entry and its versions (newest first); the
+/// version number as `get_object_versioned` answers it, 0 once deleted.
+fn record(kind: ObjectKind, id: Id, e: Entry, history: Vec<ObjectVersion>) -> ObjectRecord {
+    ObjectRecord {
+        kind,
+        id,
+        version: if e.current.is_some() { e.version } else { 0 },
+        current: e.current.into(),
+        history: history.into(),
+    }
+}
+
 fn decode_version(data: &[u8]) -> PluginResult<ObjectVersion> {
     let mut r = Reader::new(data, "history");
     let archived_ms = r.i64()?;
@@ -863,12 +1018,23 @@ fn put_entry(
     Ok(())
 }
 
-/// Archives `previous` as version number `seq` of its object.
+/// Archives `previous` (replaced or deleted now) as version number `seq` of its object.
 fn archive(tx: &WriteTransaction, previous: &StoredObject, seq: u32) -> PluginResult<()> {
     let mut history = tx.open_table(HISTORY).map_err(st)?;
+    put_version(&mut history, previous, now_ms(), seq)
+}
+
+/// Writes `object`, archived at `archived_ms`, as version number `seq` of its object (0 the
+/// oldest).
+fn put_version(
+    history: &mut redb::Table<Bytes, Bytes>,
+    object: &StoredObject,
+    archived_ms: i64,
+    seq: u32,
+) -> PluginResult<()> {
     let mut w = Writer::default();
-    w.i64(now_ms()).object(previous);
-    let k = history_key(previous.kind, previous.id, seq);
+    w.i64(archived_ms).object(object);
+    let k = history_key(object.kind, object.id, seq);
     history.insert(&k[..], &w.0[..]).map_err(st)?;
     Ok(())
 }
@@ -940,6 +1106,82 @@ pub fn delete_object(tx: &WriteTransaction, kind: ObjectKind, id: Id) -> WriteRe
     archive(tx, &previous, e.archived)?;
     e.archived += 1;
     put_entry(&mut t, kind, id, &e)?;
+    Ok(Ok(()))
+}
+
+/// What `import_objects` checks before anything is written (so a refused call writes nothing):
+/// every record is well formed ([`ObjectRecord::check`]) and its history numbers fit the store's
+/// (`u32`) sequence numbers.
+fn check_import(records: &[ObjectRecord]) -> PluginResult<()> {
+    for r in records {
+        r.check()?;
+        if u32::try_from(r.history.len()).is_err() {
+            return Err(PluginError::invalid(format!(
+                "record {} {}: {} versions in its history, more than this connector keeps for one object",
+                r.kind.as_str(),
+                r.id,
+                r.history.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `import_objects`, as one write: first every record is checked ([`check_import`]: `Invalid`)
+/// and compared with what the store holds (and with the records before it in the call); one
+/// held differently answers `Conflict`; either way **nothing** of the call is written. Then every
+/// record not yet held is written exactly as given (entry, versions with their archive times,
+/// and for a current object every index and count [`Indexes::apply`] keeps, as a create does);
+/// a deleted one keeps its id taken by its entry, as a delete leaves it. Records held exactly
+/// so are left as they are.
+pub fn import_objects(tx: &WriteTransaction, records: Vec<ObjectRecord>) -> WriteResult<()> {
+    if let Err(invalid) = check_import(&records) {
+        return Ok(Err(invalid));
+    }
+    let mut objects = tx.open_table(OBJECTS).map_err(st)?;
+    let mut history = tx.open_table(HISTORY).map_err(st)?;
+    let mut new: Vec<ObjectRecord> = Vec::with_capacity(records.len());
+    let mut in_call: HashMap<(ObjectKind, Id), usize> = HashMap::with_capacity(records.len());
+    for mut r in records {
+        // A deleted object's version number is 0, as `export_objects` answers it.
+        if r.current.is_none() {
+            r.version = 0;
+        }
+        let at = (r.kind, r.id);
+        let same = if let Some(&i) = in_call.get(&at) {
+            new[i] == r
+        } else if let Some(held) = entry(&objects, r.kind, r.id)? {
+            record(r.kind, r.id, held, versions_of(&history, r.kind, r.id)?) == r
+        } else {
+            in_call.insert(at, new.len());
+            new.push(r);
+            continue;
+        };
+        if !same {
+            return Ok(Err(support::import_conflict(at.0, at.1)));
+        }
+    }
+    // In key order: neighbours in the objects and history tables are written together.
+    new.sort_unstable_by_key(|r| (kind_byte(r.kind), r.id));
+    let mut indexes = Indexes::open(tx)?;
+    for r in new {
+        // Fits: checked above.
+        let archived = r.history.len() as u32;
+        for (seq, v) in (0..archived).zip(r.history.iter().rev()) {
+            put_version(&mut history, &v.object, v.archived_ms, seq)?;
+        }
+        let current = r.current.into_option();
+        if let Some(o) = &current {
+            indexes.apply(o, true);
+        }
+        let e = Entry {
+            version: r.version,
+            archived,
+            current,
+        };
+        put_entry(&mut objects, r.kind, r.id, &e)?;
+    }
+    indexes.finish()?;
     Ok(Ok(()))
 }
 
@@ -1306,6 +1548,146 @@ mod tests {
         check_like_reference(&store, &live, &owners, &mut rng, 200);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every entry of an index table, or the non-zero counts of a count table.
+    fn index_tables(store: &Store) -> Vec<Vec<(Vec<u8>, u64)>> {
+        let tx = store.begin_read().unwrap();
+        let mut all = Vec::new();
+        for table in [CLASS_INDEX, OWNER_INDEX, PROPERTY_INDEX] {
+            let t = tx.open_table(table).unwrap();
+            let entries = t.iter().unwrap().map(|e| {
+                let (k, v) = e.unwrap();
+                assert!(v.value().is_empty());
+                (k.value().to_vec(), 0)
+            });
+            all.push(entries.collect());
+        }
+        for table in [CLASS_COUNTS, OWNER_COUNTS] {
+            let t = tx.open_table(table).unwrap();
+            let entries = t.iter().unwrap().map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value().to_vec(), v.value())
+            });
+            all.push(entries.filter(|(_, n)| *n > 0).collect());
+        }
+        all
+    }
+
+    /// An import writes exactly the index and count entries the creates, updates and deletes
+    /// that made its records wrote (compared table by table), and exactly their history.
+    #[test]
+    fn import_writes_the_indexes_and_counts_of_the_writes_it_copies() {
+        let log = || PluginLogger::new(HostLogger::discard(), "embedded");
+        let base = std::env::temp_dir().join(format!(
+            "weft-embedded-import-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let src = Store::open(&base.join("source"), log()).unwrap();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let owners = [Id([1; 16]), Id([2; 16]), Id([3; 16])];
+        let mut objects = Vec::new();
+        for i in 0..400i64 {
+            let mut props = serde_json::Map::new();
+            for name in ["p", "q"] {
+                if let Some(v) = value(&mut rng) {
+                    props.insert(name.into(), v);
+                }
+            }
+            objects.push(StoredObject {
+                kind: if i % 5 == 0 {
+                    ObjectKind::Action
+                } else {
+                    ObjectKind::Thing
+                },
+                id: Id::random(),
+                class: ["City", "Town", "Gone"][rng.below(3) as usize].into(),
+                context: RString::new(),
+                owner: owners[rng.below(3) as usize],
+                created_ms: i / 4,
+                updated_ms: i,
+                properties_json: serde_json::Value::Object(props).to_string().into(),
+            });
+        }
+        fn write<F>(store: &Store, work: F)
+        where
+            F: FnOnce(&WriteTransaction) -> WriteResult<()> + Send + 'static,
+        {
+            block_on(store.submit(work)).unwrap().unwrap()
+        }
+        for o in &objects {
+            let o = o.clone();
+            write(&src, move |tx| create_object(tx, o));
+        }
+        for (i, o) in objects.iter().enumerate() {
+            if i % 3 == 0 {
+                let mut changed = o.clone();
+                changed.class = "Town".into();
+                changed.properties_json = format!(r#"{{"p":{i}}}"#).into();
+                write(&src, move |tx| {
+                    update_object(tx, changed, None).map(|r| r.map(|_| ()))
+                });
+            }
+            // Every object of class "Gone" is deleted: its count is 0 in the source.
+            if i % 4 == 0 || o.class.as_str() == "Gone" {
+                let (kind, id) = (o.kind, o.id);
+                write(&src, move |tx| delete_object(tx, kind, id));
+            }
+        }
+        let mut records = Vec::new();
+        for kind in [ObjectKind::Thing, ObjectKind::Action] {
+            let mut cursor = String::new();
+            loop {
+                let page = src.export_objects(kind, &cursor, 33).unwrap();
+                records.extend(page.records);
+                if page.next.is_empty() {
+                    break;
+                }
+                cursor = page.next.into();
+            }
+        }
+        assert_eq!(records.len(), objects.len());
+        let dst = Store::open(&base.join("target"), log()).unwrap();
+        for chunk in records.chunks(150) {
+            let chunk = chunk.to_vec();
+            block_on(dst.submit(move |tx| import_objects(tx, chunk)))
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(index_tables(&dst), index_tables(&src));
+        let tables = |store: &Store| {
+            let tx = store.begin_read().unwrap();
+            let history: Vec<_> = tx
+                .open_table(HISTORY)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.value().to_vec(), v.value().to_vec())
+                })
+                .collect();
+            // The objects table, but a deleted object's version (0 once exported).
+            let objects: Vec<_> = tx
+                .open_table(OBJECTS)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    let mut e = Entry::decode(v.value()).unwrap();
+                    if e.current.is_none() {
+                        e.version = 0;
+                    }
+                    (k.value().to_vec(), e.encode())
+                })
+                .collect();
+            (history, objects)
+        };
+        assert_eq!(tables(&dst), tables(&src));
+        drop((src, dst));
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     /// `rounds` random queries (and their counts), pages of them among them, answered by

@@ -56,7 +56,8 @@ fn declares_name_and_capabilities() {
         | Capabilities::AGGREGATE
         | Capabilities::PERSISTENT
         | Capabilities::VERSIONED_WRITES
-        | Capabilities::BACKUP;
+        | Capabilities::BACKUP
+        | Capabilities::MIGRATE;
     assert_eq!(s.capabilities, want);
 }
 

@@ -50,9 +50,16 @@ type Built = Arc<Result<Schema, String>>;
 type Version = (u64, Option<u64>);
 
 /// The GraphQL service: the schema cached by (ontology version, network version).
+///
+/// A change of either version makes the next request build the schema anew. The build is
+/// **single-flight** — the first request to see the change builds, every other one arriving
+/// meanwhile waits for that build (`building`) instead of making its own — and runs on the
+/// blocking pool (`spawn_blocking`), never on the async workers that serve other requests.
 #[derive(Default)]
 pub struct Graphql {
     current: RwLock<Option<(Version, Built)>>,
+    building: tokio::sync::Mutex<()>,
+    builds: std::sync::atomic::AtomicU64,
 }
 
 impl Graphql {
@@ -61,27 +68,56 @@ impl Graphql {
         Self::default()
     }
 
-    /// The schema of the current ontology and peer list: the cached one while both versions
-    /// are unchanged, otherwise built anew and swapped in.
-    async fn schema(&self, core: &Core) -> weft_core::Result<Built> {
-        let (ontology_version, ontology) = core.ontology_versioned().await?;
-        let peers = core.network().map(|n| n.peers());
-        let version = (ontology_version, peers.as_ref().map(|p| p.0));
-        if let Some((v, built)) = self
+    /// How many schemas this service has built (each change of the ontology or the peer list
+    /// costs one, however many requests arrive during it).
+    pub fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cached schema when it is of `version`.
+    fn cached(&self, version: Version) -> Option<Built> {
+        match self
             .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
         {
-            if *v == version {
-                return Ok(built.clone());
-            }
+            Some((v, built)) if *v == version => Some(built.clone()),
+            _ => None,
         }
-        let built: Built = Arc::new(schema::build(
-            ontology,
-            peers.as_ref().map(|(_, p)| p.as_slice()),
-            &core.limits,
-        ));
+    }
+
+    /// The schema of the current ontology and peer list: the cached one while both versions
+    /// are unchanged, otherwise built anew (once, off the async workers) and swapped in.
+    async fn schema(&self, core: &Core) -> weft_core::Result<Built> {
+        let (ontology_version, ontology) = core.ontology_versioned().await?;
+        let peers = core.network().map(|n| n.peers());
+        let version = (ontology_version, peers.as_ref().map(|p| p.0));
+        if let Some(built) = self.cached(version) {
+            return Ok(built);
+        }
+        let _building = self.building.lock().await;
+        // Another request may have built it while this one waited.
+        if let Some(built) = self.cached(version) {
+            return Ok(built);
+        }
+        let limits = core.limits.clone();
+        let built: Built = match tokio::task::spawn_blocking(move || {
+            Arc::new(schema::build(
+                ontology,
+                peers.as_ref().map(|(_, p)| p.as_slice()),
+                &limits,
+            ))
+        })
+        .await
+        {
+            Ok(built) => built,
+            Err(e) => Arc::new(Err(format!(
+                "building the GraphQL schema failed ({e}); the next request tries again"
+            ))),
+        };
+        self.builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = built.as_ref() {
             tracing::debug!("GraphQL schema of (ontology, network) version {version:?}: {e}");
         }

@@ -3,10 +3,10 @@
 //! `{"contact_points": ["127.0.0.1:9042"], "keyspace": "weft"}` plus optional keys
 //! ([`CONFIG_HELP`]).
 //!
-//! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT` and
-//! `VERSIONED_WRITES`. Several Weft hosts may share one keyspace: every write that two hosts
-//! could race on is a lightweight transaction (Paxos), so they share one ontology, one key tree
-//! and the objects without losing each other's writes.
+//! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
+//! `VERSIONED_WRITES` and `MIGRATE`. Several Weft hosts may share one keyspace: every write that
+//! two hosts could race on is a lightweight transaction (Paxos), so they share one ontology, one
+//! key tree and the objects without losing each other's writes.
 //!
 //! # Tables (keyspace created with `IF NOT EXISTS`, the driver waits for schema agreement)
 //!
@@ -59,6 +59,18 @@
 //! * **Documents** are compare-and-set: `INSERT … IF NOT EXISTS` for version 0, else
 //!   `UPDATE … SET version = v + 1 IF version = v`. The ontology is shared by every host on the
 //!   keyspace.
+//! * **Moving a store** (`MIGRATE`, `migrate.rs`). `export_objects` scans `objects` in
+//!   partition-token order (`token(kind, id) >= ?`, paged by the driver), skips the other
+//!   kind's partitions and answers each partition whole: the current version (none once
+//!   deleted, version 0), its history rows newest first. The cursor is
+//!   `<token>:<ids answered at that token>`, valid in any process. `import_objects` writes the
+//!   index entries of the call's live records first (unlogged batches of one index partition
+//!   each, timestamps of the record's version), then each record as one conditional batch on
+//!   its partition (`INSERT … IF NOT EXISTS` of the static row, current or deleted tombstone,
+//!   plus its history rows), up to 128 records at once; a taken id is read back (after a
+//!   serial read when the LWT's outcome was unknown) and compared: the same record is a no-op,
+//!   another `Conflict`. The import rate is the cluster's LWT rate (one Paxos round per
+//!   object).
 //! * **Unknown outcomes.** An LWT that times out may or may not have been applied. Every
 //!   conditional write carries a random `write_id`; after a timeout a *serial* read (which
 //!   completes a Paxos round in flight) tells whether the stored write is ours, and the call
@@ -99,6 +111,7 @@
 //! short (the SDK's default [`Run`](weft_connector_sdk::Run) choice).
 
 mod config;
+mod migrate;
 mod schema;
 mod store;
 
@@ -122,7 +135,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER_REFERENCE_PATHS)
     .union(Capabilities::AGGREGATE)
     .union(Capabilities::PERSISTENT)
-    .union(Capabilities::VERSIONED_WRITES);
+    .union(Capabilities::VERSIONED_WRITES)
+    .union(Capabilities::MIGRATE);
 
 #[cfg(feature = "plugin")]
 weft_plugin_api::export_connector! {

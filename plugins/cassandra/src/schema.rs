@@ -117,6 +117,13 @@ pub fn one_line(s: &str) -> String {
 pub const OBJECT_COLUMNS: &str =
     "version, deleted, class, context, owner, created_ms, updated_ms, properties";
 
+/// The columns of an object's whole partition (its token, key, current version and every
+/// history row), as [`Statements::export_first`], [`Statements::export_from`] and
+/// [`Statements::record`] select them (`crate::migrate::RecordRow`).
+pub const RECORD_COLUMNS: &str = "token(kind, id) AS tk, kind, id, version, deleted, class, \
+     context, owner, created_ms, updated_ms, properties, seq, archived_ms, h_class, h_context, \
+     h_owner, h_created_ms, h_updated_ms, h_properties";
+
 /// Every prepared statement of the request paths.
 pub struct Statements {
     // objects
@@ -130,6 +137,20 @@ pub struct Statements {
     pub update_object: Batch,
     /// Conditional batch: mark deleted `IF version = ?` and archive the last version.
     pub delete_object: Batch,
+    /// One history row (`seq` = the version it archived), the second statement of the update
+    /// and delete batches and the history of an imported record.
+    pub history_insert: PreparedStatement,
+    // moving a store (export, import)
+    /// Every partition of `objects`, whole, in token order (the first export page).
+    pub export_first: PreparedStatement,
+    /// Every partition of `objects` from a token on, whole (the next export pages).
+    pub export_from: PreparedStatement,
+    /// One object's partition, whole (what an import compares a record with).
+    pub record: PreparedStatement,
+    /// The current version of an imported live object, `IF NOT EXISTS`.
+    pub import_live: PreparedStatement,
+    /// The tombstone of an imported deleted object, `IF NOT EXISTS`.
+    pub import_deleted: PreparedStatement,
     // candidate indexes
     pub index_class_put: PreparedStatement,
     pub index_class_del: PreparedStatement,
@@ -166,6 +187,10 @@ pub struct Statements {
 
 /// The page size of big reads (index partitions, histories, key lists).
 const PAGE_SIZE: i32 = 1000;
+
+/// The page size of the export scans (rows: an object's current version and each of its
+/// earlier versions is one); `crate::migrate` lowers it for small export pages.
+pub const EXPORT_PAGE_SIZE: i32 = 5000;
 
 impl Statements {
     /// Prepares every statement against the keyspace.
@@ -259,6 +284,33 @@ impl Statements {
             .await?,
             update_object,
             delete_object,
+            history_insert,
+            export_first: paged(
+                prep(format!("SELECT {RECORD_COLUMNS} FROM {{ks}}.objects")).await?,
+            ),
+            export_from: paged(
+                prep(format!(
+                    "SELECT {RECORD_COLUMNS} FROM {{ks}}.objects WHERE token(kind, id) >= ?"
+                ))
+                .await?,
+            ),
+            record: paged(
+                prep(format!(
+                    "SELECT {RECORD_COLUMNS} FROM {{ks}}.objects WHERE kind = ? AND id = ?"
+                ))
+                .await?,
+            ),
+            import_live: prep(s(
+                "INSERT INTO {ks}.objects (kind, id, version, deleted, class, context, owner, \
+                 created_ms, updated_ms, properties, write_id) \
+                 VALUES (?, ?, ?, false, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+            ))
+            .await?,
+            import_deleted: prep(s(
+                "INSERT INTO {ks}.objects (kind, id, version, deleted, write_id) \
+                 VALUES (?, ?, ?, true, ?) IF NOT EXISTS",
+            ))
+            .await?,
             index_class_put: idempotent(
                 prep(s(
                     "INSERT INTO {ks}.objects_by_class (kind, class, created_ms, id) \

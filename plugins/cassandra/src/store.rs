@@ -20,18 +20,18 @@ use uuid::Uuid;
 use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_connector_sdk::Store;
 use weft_plugin_api::{
-    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
-    PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
-    VersionedObject,
+    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
+    ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
+    VersionedDocument, VersionedObject,
 };
 
 use crate::schema::{one_line, Statements};
 
 /// How many requests one call keeps in flight (point reads of candidates, references, keys).
-const IN_FLIGHT: usize = 64;
+pub(crate) const IN_FLIGHT: usize = 64;
 /// How often a write retries an LWT that lost a race (`update_object`) or whose outcome the
 /// server left unknown, before it answers `Unavailable`.
-const MAX_ATTEMPTS: u32 = 2000;
+pub(crate) const MAX_ATTEMPTS: u32 = 2000;
 /// How many rounds of reference look-ups one filter or aggregate may need (one per hop).
 const MAX_REFERENCE_ROUNDS: usize = 32;
 
@@ -49,7 +49,7 @@ pub struct Db {
 /// A failed request as the contract's error: the server's refusal of our own CQL is a bug
 /// (`Internal`); everything else (no connection, timeouts, not enough replicas, overload) is
 /// `Unavailable`, which the host answers with 503.
-fn failed(op: &str, e: &ExecutionError) -> PluginError {
+pub(crate) fn failed(op: &str, e: &ExecutionError) -> PluginError {
     if let ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Invalid, msg)) = e
     {
         if ["too large", "too big", "exceeds"]
@@ -88,13 +88,13 @@ fn failed(op: &str, e: &ExecutionError) -> PluginError {
     }
 }
 
-fn failed_pager(op: &str, e: &PagerExecutionError) -> PluginError {
+pub(crate) fn failed_pager(op: &str, e: &PagerExecutionError) -> PluginError {
     PluginError::unavailable(one_line(&format!(
         "cassandra: {op}: Cassandra is unavailable: {e}"
     )))
 }
 
-fn bad_answer(op: &str, e: impl std::fmt::Display) -> PluginError {
+pub(crate) fn bad_answer(op: &str, e: impl std::fmt::Display) -> PluginError {
     PluginError::internal(one_line(&format!(
         "cassandra: {op}: unexpected answer from Cassandra: {e}"
     )))
@@ -134,14 +134,14 @@ fn maybe_applied(e: &ExecutionError) -> bool {
     }
 }
 
-fn unknown_outcome(op: &str, e: &ExecutionError) -> PluginError {
+pub(crate) fn unknown_outcome(op: &str, e: &ExecutionError) -> PluginError {
     PluginError::unavailable(one_line(&format!(
         "cassandra: {op}: Cassandra did not confirm the write and could not be asked whether it \
          happened ({e}); read the data again before retrying"
     )))
 }
 
-fn too_many_attempts(op: &str) -> PluginError {
+pub(crate) fn too_many_attempts(op: &str) -> PluginError {
     PluginError::unavailable(format!(
         "cassandra: {op}: gave up after {MAX_ATTEMPTS} attempts under contention or timeouts; retry later"
     ))
@@ -149,7 +149,7 @@ fn too_many_attempts(op: &str) -> PluginError {
 
 /// A short random pause before retrying an LWT, growing with the attempt, so that writers
 /// racing for one partition do not keep colliding.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let cap = 2u64 << attempt.min(6); // 2 … 128 ms
     let jitter = u64::from(Uuid::new_v4().as_u128() as u16) % cap;
     tokio::time::sleep(Duration::from_millis(jitter)).await;
@@ -158,7 +158,7 @@ async fn backoff(attempt: u32) {
 // ----- lightweight transactions ------------------------------------------------------------
 
 /// What an LWT answered.
-enum Cas {
+pub(crate) enum Cas {
     /// The condition held and the write happened.
     Applied,
     /// The condition failed; the columns the server returned (the current values).
@@ -169,7 +169,7 @@ enum Cas {
 
 /// The columns of an LWT answer, by name.
 #[derive(Default)]
-struct Columns(HashMap<String, CqlValue>);
+pub(crate) struct Columns(HashMap<String, CqlValue>);
 
 impl Columns {
     fn i64(&self, name: &str) -> Option<i64> {
@@ -207,7 +207,7 @@ fn parse_cas(op: &str, result: QueryResult) -> PluginResult<Cas> {
     }
 }
 
-fn kind_code(kind: ObjectKind) -> i8 {
+pub(crate) fn kind_code(kind: ObjectKind) -> i8 {
     match kind {
         ObjectKind::Thing => 0,
         ObjectKind::Action => 1,
@@ -242,7 +242,7 @@ fn history_row(
 /// The timestamp of a candidate-index entry written for object version `v`: every index
 /// write carries one, so that the entries of a later version win over the clean-up of an
 /// earlier one whatever order they reach the server in (see the crate docs).
-fn index_put_ts(version: u64) -> i64 {
+pub(crate) fn index_put_ts(version: u64) -> i64 {
     (version as i64).saturating_mul(2).saturating_add(1)
 }
 
@@ -311,7 +311,7 @@ fn document_name(name: DocumentName) -> &'static str {
 }
 
 impl Db {
-    async fn exec(
+    pub(crate) async fn exec(
         &self,
         op: &str,
         st: &PreparedStatement,
@@ -324,7 +324,7 @@ impl Db {
     }
 
     /// Runs an LWT statement.
-    async fn cas(
+    pub(crate) async fn cas(
         &self,
         op: &str,
         st: &PreparedStatement,
@@ -338,7 +338,7 @@ impl Db {
     }
 
     /// Runs a conditional batch (one partition).
-    async fn cas_batch(
+    pub(crate) async fn cas_batch(
         &self,
         op: &str,
         batch: &Batch,
@@ -1141,6 +1141,21 @@ impl Store for Db {
 
     async fn update_object_if(&self, object: StoredObject, expected: u64) -> PluginResult<u64> {
         self.update(object, Some(expected)).await
+    }
+
+    // ----- moving a store (crate::migrate) -----------------------------------------------
+
+    async fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> PluginResult<RecordPage> {
+        self.export(kind, &cursor, limit).await
+    }
+
+    async fn import_objects(&self, records: Vec<ObjectRecord>) -> PluginResult<()> {
+        self.import(records).await
     }
 
     async fn delete_object(&self, kind: ObjectKind, id: Id) -> PluginResult<()> {

@@ -22,6 +22,7 @@ mod graphql_fuzz;
 mod key_tree;
 mod layers;
 mod limits;
+mod migrate;
 mod network_queries;
 mod newest_first;
 mod openapi_document;

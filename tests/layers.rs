@@ -120,6 +120,31 @@ fn front_ends_sit_on_the_core_and_not_on_each_other_upwards() {
     );
 }
 
+/// `weft migrate`'s work goes through the plugin interface alone: `weft-migrate` stands on the
+/// loader and the interface, never on the core, a server or an HTTP crate.
+#[test]
+fn the_migration_stands_on_the_plugin_interface_alone() {
+    let migrate = dependencies("weft-migrate");
+    let own: Vec<&String> = migrate
+        .iter()
+        .filter(|d| {
+            d.starts_with("weft")
+                && !["weft-migrate", "weft-plugin-loader", "weft-plugin-api"].contains(&d.as_str())
+        })
+        .collect();
+    assert!(own.is_empty(), "weft-migrate depends on {own:?}");
+    let found: Vec<&str> = HTTP
+        .iter()
+        .copied()
+        .filter(|h| migrate.contains(*h))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "weft-migrate depends on HTTP crates {found:?}"
+    );
+    assert!(dependencies("weft").contains("weft-migrate"));
+}
+
 /// The browser console's files stand alone: the servers (`weft-rest`, `weft-genesis`) serve them;
 /// the console knows no server, no other crate of the workspace and no HTTP framework.
 #[test]

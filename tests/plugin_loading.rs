@@ -173,8 +173,9 @@ async fn a_plugin_built_against_interface_1_2_keeps_versioned_writes_and_has_no_
 
 /// A connector built from the 1.3.0 sources as they were before the SDK and the loader left
 /// weft-plugin-api (dev-memory and weft-plugin-api at commit 263524b, built by
-/// scripts/build-test-plugins.sh) loads in this host with all three of its ABI objects and
-/// stores and reads through the host's handle: the split changed no layout.
+/// scripts/build-test-plugins.sh) loads in this host (interface 1.4) with all three of its ABI
+/// objects, without the migration object 1.4 added, and stores and reads through the host's
+/// handle: the split changed no layout.
 #[tokio::test]
 async fn a_plugin_built_against_1_3_before_the_sdk_split_still_loads_and_works() {
     let old = load_file(&fixture_so("interface-1-3")).unwrap_or_else(|e| panic!("{e}"));
@@ -193,6 +194,10 @@ async fn a_plugin_built_against_1_3_before_the_sdk_split_still_loads_and_works()
     assert!(
         opened.maintenance.is_some(),
         "a 1.3 plugin has a maintenance object"
+    );
+    assert!(
+        opened.migration.is_none(),
+        "a 1.3 plugin has no migration object (added in 1.4)"
     );
 
     let (conn, id) = stores_a_versioned_object(&old, 0x13).await;

@@ -9,9 +9,11 @@
 //! weft-bench server --url URL --key K --token T --json target/bench/server.json [--skip-get …]
 //! weft-bench report --dir target/bench [--timing NAME=SECONDS …]
 //! weft-bench serve-ceiling --body-file FILE      (started by `server`)
+//! weft-bench fill-store --plugin SO --config JSON [--objects N]   (scripts/bench-migrate.sh)
 //! ```
 
 mod ceiling;
+mod fill_store;
 mod load;
 mod machine;
 mod output;
@@ -43,6 +45,8 @@ enum Cmd {
     ServeCeiling(ceiling::CeilingArgs),
     /// Reads the parts of a bench run, prints the table, writes results.json.
     Report(report::ReportArgs),
+    /// Makes a store of many objects through a connector library (the migration benchmark).
+    FillStore(fill_store::FillArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
             .map(|()| true),
         Cmd::ServeCeiling(a) => ceiling::serve(a).map(|()| true),
         Cmd::Report(a) => report::report(a),
+        Cmd::FillStore(a) => fill_store::fill(a),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -62,6 +62,47 @@ pub enum Command {
     /// serving. Needs the root key. Restore: start a server on the copy, e.g.
     /// `weft serve --database-config '{"path": "DIR"}'`.
     Backup(BackupArgs),
+    /// Move a whole store from one connector to another (e.g. embedded → cassandra): the
+    /// ontology, every key with its token hash, parent, rights and expiry, every Thing and Action
+    /// with its whole history, deleted ones included, ids and times unchanged. Run it while no
+    /// server uses either store. An interrupted migration is finished by running it again with
+    /// --resume.
+    Migrate(MigrateArgs),
+}
+
+/// Options of `weft migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The source connector's name (as `database.name`), e.g. embedded.
+    #[arg(long, value_name = "NAME")]
+    pub from: String,
+    /// The source connector's config (JSON, as `database.database_config`), e.g.
+    /// '{"path": "data/store"}'.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub from_config: String,
+    /// The target connector's name, e.g. cassandra.
+    #[arg(long, value_name = "NAME")]
+    pub to: String,
+    /// The target connector's config (JSON), e.g. '{"contact_points": ["10.0.0.5:9042"]}'.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub to_config: String,
+    /// Go on with an interrupted migration into this target (it need not be empty; what it
+    /// holds already must equal the source's).
+    #[arg(long)]
+    pub resume: bool,
+    /// Records per export page and import call.
+    #[arg(long, value_name = "N", default_value = "1000")]
+    pub batch: u64,
+    /// Import calls in flight at once.
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub parallel: usize,
+    /// Seconds between progress lines when stderr is not a terminal (fractions allowed; a
+    /// terminal gets a bar).
+    #[arg(long, value_name = "SECS", default_value = "5")]
+    pub progress_every: f64,
+    /// The directory holding the plugin libraries [default: beside the binary].
+    #[arg(long, env = "WEFT_PLUGIN_DIR", value_name = "DIR")]
+    pub plugin_dir: Option<PathBuf>,
 }
 
 /// Options of `weft identity`.
@@ -348,6 +389,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "restore: weft serve --database-config '{{\"path\": \"{}\"}}'",
                 s.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(args) => {
+            init_logging(false);
+            let config = |flag: &str, text: &str| -> anyhow::Result<serde_json::Value> {
+                let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                    anyhow::anyhow!("{flag} is not JSON ({e}): give the connector's database_config, e.g. '{{\"path\": \"data/store\"}}'")
+                })?;
+                if !v.is_object() {
+                    anyhow::bail!(
+                        "{flag} must be a JSON object (a connector's database_config), not {v}"
+                    );
+                }
+                Ok(v)
+            };
+            let every =
+                std::time::Duration::try_from_secs_f64(args.progress_every).map_err(|_| {
+                    anyhow::anyhow!(
+                        "--progress-every {} is not a number of seconds (e.g. 5 or 0.5)",
+                        args.progress_every
+                    )
+                })?;
+            let from_config = config("--from-config", &args.from_config)?;
+            let to_config = config("--to-config", &args.to_config)?;
+            if args.from == args.to && from_config == to_config {
+                anyhow::bail!(
+                    "--from and --to name the same connector with the same config: give another target"
+                );
+            }
+            let dir = args
+                .plugin_dir
+                .unwrap_or_else(crate::plugins::default_plugin_dir);
+            let side = |role, name: &str, config| -> anyhow::Result<weft_migrate::Side> {
+                let plugin =
+                    crate::plugins::find(&dir, name, weft_plugin_api::PluginKind::Connector)?;
+                weft_migrate::Side::open(
+                    &plugin,
+                    role,
+                    config,
+                    weft_core::plugin_log::host_logger(),
+                )
+            };
+            let from = side(weft_migrate::Role::Source, &args.from, &from_config)?;
+            let to = side(weft_migrate::Role::Target, &args.to, &to_config)?;
+            let options = weft_migrate::MigrateOptions {
+                resume: args.resume,
+                batch: args.batch,
+                parallel: args.parallel,
+            };
+            let progress = crate::migrate::Progress::new(every);
+            let r = weft_migrate::run(&from, &to, &options, &progress);
+            progress.finish();
+            let r = r?;
+            println!(
+                "migrate: {} things and {} actions ({} deleted, {} earlier versions, {:.1} MiB), {} keys, {} documents in {:.1} s ({:.0} objects/s)",
+                r.things,
+                r.actions,
+                r.deleted,
+                r.versions,
+                crate::migrate::mib(r.bytes),
+                r.keys,
+                r.documents,
+                r.took.as_secs_f64(),
+                r.rate()
             );
             Ok(ExitCode::SUCCESS)
         }

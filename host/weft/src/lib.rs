@@ -9,5 +9,6 @@
 pub mod backup_download;
 pub mod cli;
 pub mod config;
+pub mod migrate;
 pub mod plugins;
 pub mod serve;

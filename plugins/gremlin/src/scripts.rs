@@ -63,6 +63,11 @@ def wArchive = { v, long now ->
   [K.cls, K.ctx, K.owner, K.created, K.updated, K.props].each { k -> def x = wVal(v, k); if (x != null) wSet(h, k, x) }
   v.addEdge(K.history, h, K.ns, ns)
 }
+// An object's archived versions as `object_history` answers them (any order; `s` = seq).
+def wHist = { v -> v.vertices(Direction.OUT, K.history).toList().collect { h ->
+  [s: wVal(h, K.seq), a: wVal(h, K.archived), c: wVal(h, K.cls), x: wVal(h, K.ctx), o: wVal(h, K.owner),
+   cr: wVal(h, K.created), up: wVal(h, K.updated), p: wVal(h, K.props)]
+} }
 def wKey = { v -> [i: wVal(v, K.id), pa: wVal(v, K.parent), th: wVal(v, K.tokenHash), em: wVal(v, K.email),
                   ip: wVal(v, K.ipOrigin), ex: wVal(v, K.expires), r: wVal(v, K.read), w: wVal(v, K.write),
                   d: wVal(v, K.delete), x: wVal(v, K.execute), cr: wVal(v, K.created)] }
@@ -140,11 +145,127 @@ return out
 pub const OBJECT_HISTORY: &str = r#"
 def v = wFind(uid)
 if (v == null) return [r: 'missing']
-def versions = v.vertices(Direction.OUT, K.history).toList().collect { h ->
-  [s: wVal(h, K.seq), a: wVal(h, K.archived), c: wVal(h, K.cls), x: wVal(h, K.ctx), o: wVal(h, K.owner),
-   cr: wVal(h, K.created), up: wVal(h, K.updated), p: wVal(h, K.props)]
+return [r: 'ok', deleted: wVal(v, K.deleted) == true, versions: wHist(v)]
+"#;
+
+/// `kind`, `afterType` ("": from the first; `n`: after a numeric vertex id; `s`: after a
+/// vertex id compared as text), `after` (that vertex id, as text), `limit`: the objects of
+/// `kind`, deleted ones included, whose vertex id is above `after`, ascending by vertex id
+/// (numbers before text), at most `limit`; each whole: `o` (`wObj`), `d` (deleted), `h`
+/// (`wHist`, as `object_history` reads it), `at` (its vertex id as `[0, number]` or
+/// `[1, text]`, the cursor of the next page). The vertex id orders the walk because the index
+/// hits carry it: nothing else of a vertex is read before it is on the page (on JanusGraph
+/// reading a property of every object of the kind costs far more).
+pub const EXPORT_OBJECTS: &str = r#"
+def wAt = { x -> x instanceof Number ? [0, (x as long)] : [1, x.toString()] }
+def wCmp = { p, q -> (p[0] <=> q[0]) ?: (p[1] <=> q[1]) }
+def from = afterType == '' ? null : (afterType == 'n' ? [0, Long.parseLong(after as String)] : [1, after as String])
+def hits = wg.V().has(K.ns, ns).has(K.kind, kind).toList().collect { [wAt(it.id()), it] }
+if (from != null) hits = hits.findAll { wCmp(it[0], from) > 0 }
+hits.sort { x, y -> wCmp(x[0], y[0]) }
+if (hits.size() > (limit as int)) hits = hits.subList(0, limit as int)
+return [records: hits.collect { hit -> def v = hit[1]; [o: wObj(v), d: wVal(v, K.deleted) == true, h: wHist(v), at: hit[0]] }]
+"#;
+
+/// `recs`: the records to import, in order, each `[u: uid, k: kind, i: id, d: deleted,
+/// want: [cur: object map without `v` (null when deleted), v: version (0 when deleted),
+/// h: versions newest first, each [a, c, x, o, cr, up, p]], refs: [[property, target uid]]
+/// of the current bag]`.
+///
+/// One lookup finds which of them the graph holds. A held one is compared whole (current,
+/// version, history) with what is given: the same is a no-op, another stops the import there
+/// (`r: 'conflict'`, naming it; the records before it stay written). A new one is written as
+/// a normal create, updates and delete would have left it: the object vertex (a tombstone
+/// without `properties` when deleted, its fields from its last version), one `old_version`
+/// vertex per version (`seq` n … 1 from newest to oldest) with its `history` edge, and, once
+/// every record of the chunk is in, the `refers_to` edges of the live ones to the objects
+/// that exist then. References to objects not there yet come back as `dangling`
+/// (`[from uid, property, to uid, version of from]`) for [`LINK_REFS`] after the call's last
+/// chunk.
+pub const IMPORT_OBJECTS: &str = r#"
+// A new vertex with its properties in one call (the graph's default cardinality is fine for
+// a vertex whose every key is set once); through wAddV where the client chooses vertex ids.
+def wNewV = { String lbl, List kv ->
+  if (wIdMode != 0) {
+    def nv = wAddV(lbl)
+    for (int j = 0; j < kv.size(); j += 2) wSet(nv, kv[j] as String, kv[j + 1])
+    return nv
+  }
+  wGraph.addVertex(([T.label, lbl] + kv) as Object[])
 }
-return [r: 'ok', deleted: wVal(v, K.deleted) == true, versions: versions]
+def wHeld = { v ->
+  def del = wVal(v, K.deleted) == true
+  def hs = wHist(v).sort { a, b -> (b.s as long) <=> (a.s as long) }.collect { m -> m.findAll { e -> e.key != 's' } }
+  [cur: del ? null : wObj(v).findAll { e -> e.key != 'v' }, v: del ? 0L : (wVal(v, K.version) as long), h: hs]
+}
+def found = [:]
+// The records' and their references' targets, looked up before anything is written (a
+// query in a transaction with many new vertices is slow on JanusGraph).
+def uids = new HashSet(recs.collect { it.u as String })
+recs.each { rec -> rec.refs.each { ref -> uids.add(ref[1] as String) } }
+if (!uids.isEmpty()) wg.V().has(K.ns, ns).has(K.uid, within(uids)).toList().each { found[wVal(it, K.uid)] = it }
+def live = []
+def held = 0L
+def made = 0L
+def out = null
+for (r in recs) {
+  def v = found[r.u]
+  if (v != null) {
+    if (wHeld(v) == r.want) { held += 1L; continue }
+    out = [r: 'conflict', k: r.k, i: r.i]
+    break
+  }
+  def want = r.want
+  def n = want.h.size()
+  def del = r.d as boolean
+  def w = del ? want.h[0] : want.cur
+  def kv = [K.ns, ns, K.uid, r.u as String, K.kind, r.k as String, K.id, r.i as String,
+            K.cls, w.c as String, K.ctx, w.x as String, K.owner, w.o as String,
+            K.created, w.cr as long, K.updated, w.up as long,
+            K.version, want.v as long, K.deleted, del, K.hseq, n as long]
+  if (!del) kv += [K.props, w.p as String]
+  v = wNewV(K.lObject, kv)
+  want.h.eachWithIndex { ver, idx ->
+    def h = wNewV(K.lVersion, [K.ns, ns, K.seq, (n - idx) as long, K.archived, ver.a as long,
+                               K.cls, ver.c as String, K.ctx, ver.x as String, K.owner, ver.o as String,
+                               K.created, ver.cr as long, K.updated, ver.up as long, K.props, ver.p as String])
+    v.addEdge(K.history, h, K.ns, ns)
+  }
+  found[r.u] = v
+  made += 1L
+  if (!del && !r.refs.isEmpty()) live << [v, r.refs, r.u, want.v]
+}
+def dangling = []
+live.each { rec ->
+  rec[1].each { ref ->
+    def t = found[ref[1] as String]
+    if (t == null) dangling << [rec[2], ref[0], ref[1], rec[3]]
+    else if (wVal(t, K.deleted) != true) rec[0].addEdge(K.ref, t, K.ns, ns, K.refName, ref[0] as String)
+  }
+}
+return out ?: [r: 'ok', made: made, held: held, dangling: dangling]
+"#;
+
+/// `links`: `[from uid, property, to uid, version of from]` ([`IMPORT_OBJECTS`]' `dangling`
+/// of one call): the `refers_to` edges of imported objects to objects imported after them in
+/// the same call. An edge is added only where both ends exist and are not deleted, and the
+/// referring object is still at the version imported (else a write since has linked it
+/// afresh).
+pub const LINK_REFS: &str = r#"
+def ends = new HashSet(links.collect { it[0] as String } + links.collect { it[2] as String })
+def vs = [:]
+wg.V().has(K.ns, ns).has(K.uid, within(ends)).toList().each { vs[wVal(it, K.uid)] = it }
+def linked = 0L
+links.each { l ->
+  def f = vs[l[0] as String]
+  def t = vs[l[2] as String]
+  if (f != null && t != null && wVal(f, K.deleted) != true && wVal(t, K.deleted) != true &&
+      (wVal(f, K.version) as long) == (l[3] as long)) {
+    f.addEdge(K.ref, t, K.ns, ns, K.refName, l[1] as String)
+    linked += 1L
+  }
+}
+return [r: 'ok', linked: linked]
 "#;
 
 /// `kind`, `cls` ("": every class), `owners` (empty: every owner), `page` (true: sort and

@@ -4,14 +4,15 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
+use abi_stable::std_types::RString;
 use serde_json::{Map, Value};
 use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_connector_sdk::{Call, Run};
 use weft_plugin_api::filter::{references, Resolver};
 use weft_plugin_api::{
-    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectVersion,
-    PluginError, PluginLogger, PluginResult, StoredKey, StoredObject, VersionedDocument,
-    VersionedObject,
+    now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
+    ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
+    VersionedDocument, VersionedObject,
 };
 
 use crate::client::{list, long, map, Client};
@@ -186,6 +187,127 @@ fn object_binding(o: &StoredObject) -> Value {
         ("up", long(o.updated_ms)),
         ("p", Value::String(o.properties_json.to_string())),
     ])
+}
+
+/// The archived versions of `kind`/`id` in a script's answer (`wHist`), newest first (by
+/// `seq`), as `object_history` answers them.
+fn versions_from(kind: ObjectKind, id: Id, list: &Value) -> PluginResult<Vec<ObjectVersion>> {
+    let mut versions: Vec<(i64, ObjectVersion)> = Vec::new();
+    for h in list.as_array().into_iter().flatten() {
+        let object = StoredObject {
+            kind,
+            id,
+            class: str_field(h, "c").into(),
+            context: str_field(h, "x").into(),
+            owner: parse_id(h, "o")?,
+            created_ms: i64_field(h, "cr"),
+            updated_ms: i64_field(h, "up"),
+            properties_json: str_field(h, "p").into(),
+        };
+        versions.push((
+            i64_field(h, "s"),
+            ObjectVersion {
+                object,
+                archived_ms: i64_field(h, "a"),
+            },
+        ));
+    }
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    Ok(versions.into_iter().map(|(_, v)| v).collect())
+}
+
+/// One record of [`scripts::EXPORT_OBJECTS`]' answer.
+fn record_from(kind: ObjectKind, v: &Value) -> PluginResult<ObjectRecord> {
+    let o = &v["o"];
+    if parse_kind(o["k"].as_str().unwrap_or_default()) != Some(kind) {
+        return Err(bad("an exported object of another kind", v));
+    }
+    let id = parse_id(o, "i")?;
+    let deleted = v["d"]
+        .as_bool()
+        .ok_or_else(|| bad("an exported record", v))?;
+    let (current, version) = if deleted {
+        (None, 0)
+    } else {
+        let version = o["v"].as_u64().ok_or_else(|| bad("a version", v))?;
+        (Some(object_from(o)?), version)
+    };
+    Ok(ObjectRecord {
+        kind,
+        id,
+        current: current.into(),
+        version,
+        history: versions_from(kind, id, &v["h"])?.into(),
+    })
+}
+
+/// The most records one `export_objects` page answers, whatever the limit asked (the contract
+/// allows fewer): one script's answer stays bounded.
+const EXPORT_PAGE_MAX: u64 = 1_000;
+
+/// The most records one import script writes, and (estimated) binding bytes past which a
+/// chunk ends: the server refuses requests above its `maxContentLength` (10 MiB by default),
+/// and a script waiting for the graph's lock behind others (imports run in parallel) spends
+/// its evaluation timeout there, so each one stays short (250 records: about 0.5 s on
+/// TinkerGraph, 1 to 4 s on JanusGraph on a busy two-core machine).
+const IMPORT_CHUNK_RECORDS: usize = 250;
+const IMPORT_CHUNK_BYTES: usize = 2 << 20;
+
+/// The most references one [`scripts::LINK_REFS`] request links.
+const LINK_CHUNK: usize = 5_000;
+
+/// An archived version as [`scripts::IMPORT_OBJECTS`] takes it (and `wHeld` reads it back).
+fn version_binding(v: &ObjectVersion) -> Value {
+    let o = &v.object;
+    map(vec![
+        ("a", long(v.archived_ms)),
+        ("c", Value::String(o.class.to_string())),
+        ("x", Value::String(o.context.to_string())),
+        ("o", Value::String(o.owner.to_string())),
+        ("cr", long(o.created_ms)),
+        ("up", long(o.updated_ms)),
+        ("p", Value::String(o.properties_json.to_string())),
+    ])
+}
+
+/// A checked record as [`scripts::IMPORT_OBJECTS`] takes it, with the size it adds to a
+/// request (estimated).
+fn record_binding(r: &ObjectRecord) -> PluginResult<(Value, usize)> {
+    r.check()?;
+    let current = r.current.as_ref().into_option();
+    let version = match current {
+        Some(_) => i64::try_from(r.version).map_err(|_| {
+            PluginError::invalid(format!(
+                "record {} {}: version {} is larger than this connector stores",
+                r.kind.as_str(),
+                r.id,
+                r.version
+            ))
+        })?,
+        None => 0,
+    };
+    let size = |o: &StoredObject| {
+        256 + o.class.len() + o.context.len() + o.properties_json.len() * 11 / 10
+    };
+    let bytes =
+        256 + current.map_or(0, size) + r.history.iter().map(|v| size(&v.object)).sum::<usize>();
+    let want = map(vec![
+        ("cur", current.map_or(Value::Null, object_binding)),
+        ("v", long(version)),
+        ("h", list(r.history.iter().map(version_binding).collect())),
+    ]);
+    let binding = map(vec![
+        ("u", Value::String(object_uid(r.kind, r.id))),
+        ("k", Value::String(kind_name(r.kind).into())),
+        ("i", Value::String(r.id.to_string())),
+        ("d", Value::Bool(current.is_none())),
+        ("want", want),
+        (
+            "refs",
+            current.map_or_else(|| list(Vec::new()), refs_binding),
+        ),
+    ]);
+    Ok((binding, bytes))
 }
 
 /// `[property, target uid]` of every reference in the bag (for the `refers_to` edges).
@@ -468,6 +590,39 @@ impl Store {
             .collect()
     }
 
+    /// Runs [`scripts::IMPORT_OBJECTS`] on one chunk of record bindings, answering the
+    /// references it could not link yet (their targets were not there).
+    async fn import_chunk(&self, recs: Vec<Value>) -> PluginResult<Vec<Value>> {
+        let r = self
+            .run(
+                "import_objects",
+                scripts::IMPORT_OBJECTS,
+                vec![("recs", list(recs))],
+            )
+            .await?;
+        match r["r"].as_str() {
+            Some("ok") => Ok(r["dangling"]
+                .as_array()
+                .ok_or_else(|| bad("import_objects", &r))?
+                .iter()
+                .map(|l| {
+                    // Back as a binding: the version (a number in the JSON answer) as a Long.
+                    let mut l = l.as_array().cloned().unwrap_or_default();
+                    if let Some(v) = l.get_mut(3) {
+                        *v = long(v.as_i64().unwrap_or(-1));
+                    }
+                    list(l)
+                })
+                .collect()),
+            Some("conflict") => {
+                let kind = parse_kind(r["k"].as_str().unwrap_or_default())
+                    .ok_or_else(|| bad("import_objects", &r))?;
+                Err(support::import_conflict(kind, parse_id(&r, "i")?))
+            }
+            _ => Err(bad("import_objects", &r)),
+        }
+    }
+
     // ----- maintenance -----------------------------------------------------------------------
 
     /// The namespaces in the graph (under this store's prefix) starting with `prefix`.
@@ -626,31 +781,112 @@ impl weft_connector_sdk::Store for Store {
             }
             _ => return Err(bad("object_history", &r)),
         }
-        let mut versions: Vec<(i64, ObjectVersion)> = Vec::new();
-        for h in r["versions"].as_array().into_iter().flatten() {
-            let object = StoredObject {
-                kind,
-                id,
-                class: str_field(h, "c").into(),
-                context: str_field(h, "x").into(),
-                owner: parse_id(h, "o")?,
-                created_ms: i64_field(h, "cr"),
-                updated_ms: i64_field(h, "up"),
-                properties_json: str_field(h, "p").into(),
-            };
-            versions.push((
-                i64_field(h, "s"),
-                ObjectVersion {
-                    object,
-                    archived_ms: i64_field(h, "a"),
-                },
-            ));
-        }
-        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         Ok(ObjectHistory {
             deleted: r["deleted"].as_bool().unwrap_or(false),
-            versions: versions.into_iter().map(|(_, v)| v).collect(),
+            versions: versions_from(kind, id, &r["versions"])?.into(),
         })
+    }
+
+    // ----- migration -------------------------------------------------------------------------
+
+    /// One script: the objects of `kind` whose vertex id is above the cursor (`n:<number>` or
+    /// `s:<text>`, the vertex id of the last record of the page before), in vertex id order,
+    /// whole; one more than the page is read to know whether another follows.
+    async fn export_objects(
+        &self,
+        kind: ObjectKind,
+        cursor: String,
+        limit: u64,
+    ) -> PluginResult<RecordPage> {
+        let refused = || {
+            PluginError::invalid(format!(
+                "export cursor {cursor:?} is not one the gremlin connector gave (n:<vertex id> or s:<vertex id>)"
+            ))
+        };
+        let (after_type, after) = match cursor.split_once(':') {
+            None if cursor.is_empty() => ("", String::new()),
+            Some(("n", n)) => ("n", n.parse::<i64>().map_err(|_| refused())?.to_string()),
+            Some(("s", s)) => ("s", s.to_string()),
+            _ => return Err(refused()),
+        };
+        let limit = limit.clamp(1, EXPORT_PAGE_MAX);
+        let r = self
+            .run(
+                "export_objects",
+                scripts::EXPORT_OBJECTS,
+                vec![
+                    ("kind", Value::String(kind_name(kind).into())),
+                    ("afterType", Value::String(after_type.into())),
+                    ("after", Value::String(after)),
+                    ("limit", long(limit as i64 + 1)),
+                ],
+            )
+            .await?;
+        let items = r["records"]
+            .as_array()
+            .ok_or_else(|| bad("export_objects", &r))?;
+        let more = items.len() as u64 > limit;
+        let page = &items[..items.len().min(limit as usize)];
+        let records = page
+            .iter()
+            .map(|v| record_from(kind, v))
+            .collect::<PluginResult<Vec<_>>>()?;
+        let next = match (more, page.last()) {
+            (true, Some(last)) => {
+                let at = &last["at"];
+                match (at[0].as_u64(), &at[1]) {
+                    (Some(0), Value::Number(n)) => format!("n:{n}"),
+                    (Some(1), Value::String(s)) => format!("s:{s}"),
+                    _ => return Err(bad("a vertex id", last)),
+                }
+                .into()
+            }
+            _ => RString::new(),
+        };
+        Ok(RecordPage {
+            records: records.into(),
+            next,
+        })
+    }
+
+    /// Every record checked first (`Invalid` before anything is written), then one script per
+    /// chunk of records (a few hundred, or a few MiB of bindings).
+    async fn import_objects(&self, records: Vec<ObjectRecord>) -> PluginResult<()> {
+        let bindings = records
+            .iter()
+            .map(record_binding)
+            .collect::<PluginResult<Vec<_>>>()?;
+        let mut chunk: Vec<Value> = Vec::new();
+        let mut dangling: Vec<Value> = Vec::new();
+        let mut bytes = 0;
+        let mut rest = bindings.into_iter().peekable();
+        while let Some((binding, size)) = rest.next() {
+            chunk.push(binding);
+            bytes += size;
+            let full = match rest.peek() {
+                None => true,
+                Some((_, next)) => {
+                    chunk.len() >= IMPORT_CHUNK_RECORDS || bytes + next > IMPORT_CHUNK_BYTES
+                }
+            };
+            if full {
+                dangling.extend(self.import_chunk(std::mem::take(&mut chunk)).await?);
+                bytes = 0;
+            }
+        }
+        for links in dangling.chunks(LINK_CHUNK) {
+            let r = self
+                .run(
+                    "import_objects (references)",
+                    scripts::LINK_REFS,
+                    vec![("links", list(links.to_vec()))],
+                )
+                .await?;
+            if r["r"] != "ok" {
+                return Err(bad("import_objects (references)", &r));
+            }
+        }
+        Ok(())
     }
 
     async fn query_objects(&self, query: ObjectQuery) -> PluginResult<ObjectPage> {

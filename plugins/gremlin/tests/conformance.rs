@@ -95,7 +95,8 @@ macro_rules! every_check {
             check_capability_history check_capability_filter
             check_capability_filter_reference_paths check_capability_aggregate
             check_capability_persistent check_capability_versioned_writes
-            check_capability_backup
+            check_capability_backup check_capability_migrate check_migrate_round_trip
+            check_migrate_import_is_idempotent
         }
     };
 }
@@ -157,7 +158,8 @@ fn declares_name_and_capabilities() {
         | Capabilities::FILTER_REFERENCE_PATHS
         | Capabilities::AGGREGATE
         | Capabilities::PERSISTENT
-        | Capabilities::VERSIONED_WRITES;
+        | Capabilities::VERSIONED_WRITES
+        | Capabilities::MIGRATE;
     assert_eq!(plugin.capabilities, want);
 }
 

@@ -11,6 +11,7 @@
 //!   compared with the current one: when another host changed the schema meanwhile and the object
 //!   no longer fits, the write is undone and answered 409.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -20,6 +21,7 @@ use weft_plugin_api::{now_ms, ErrorKind as PErr, Id, ObjectKind, ObjectQuery, St
 
 use crate::access::Visibility;
 use crate::core::{Core, MAX_ATTEMPTS};
+use crate::handles::ConnectorHandle;
 use crate::keys::Principal;
 use crate::ontology::{kind_word, parse_reference, Ontology};
 use crate::{Error, Result};
@@ -366,22 +368,16 @@ impl Core {
                 Err(e) => Err(e),
             };
         }
+        // The request's hold on the gate ends here; the background writes take it per group.
+        drop(gate);
         if !accepted.is_empty() {
-            let conn = self.conn.clone();
-            // The gate stays held until the background writes are done, so the schema they
-            // were validated against cannot change under them on this host.
-            self.background.spawn(async move {
-                let _gate = gate;
-                for stored in accepted {
-                    let id = stored.id;
-                    if let Err(e) = conn.create_object(stored).await {
-                        tracing::error!(
-                            "async create of {} {id} failed, the object is not stored: {e}",
-                            kind_word(kind)
-                        );
-                    }
-                }
-            });
+            self.background.spawn(write_in_background(
+                self.conn.clone(),
+                self.gate.clone(),
+                kind,
+                accepted,
+                (version, ontology),
+            ));
         }
         Ok(out)
     }
@@ -732,6 +728,73 @@ fn apply_patch(
         schema,
     })
 }
+
+/// Objects an `async` batch accepted, written in the background a group at a time: each group
+/// holds the schema gate (shared) only while it is written, so a schema change waits for one
+/// group, not for the whole batch, and ordinary writes queued behind that change wait about
+/// one group commit. Before each group the ontology's version is read again; when a schema
+/// change came between groups, every item of the group is checked against the new ontology and
+/// one that no longer fits is not stored (logged, as any failed background write).
+async fn write_in_background(
+    conn: ConnectorHandle,
+    gate: Arc<tokio::sync::RwLock<()>>,
+    kind: ObjectKind,
+    accepted: Vec<StoredObject>,
+    validated: (u64, Arc<Ontology>),
+) {
+    let (mut version, mut ontology) = validated;
+    let mut items = accepted.into_iter().peekable();
+    while items.peek().is_some() {
+        let group: Vec<StoredObject> = items.by_ref().take(ASYNC_GROUP).collect();
+        let _gate = gate.read().await;
+        match conn.get_document(weft_plugin_api::DocumentName::Ontology).await {
+            Ok(doc) if doc.version != version => match Ontology::from_json(&doc.json) {
+                Ok(now) => (version, ontology) = (doc.version, Arc::new(now)),
+                Err(e) => tracing::error!(
+                    "async batch: the stored ontology (version {}) does not parse ({e}); the rest of the batch is checked against version {version}",
+                    doc.version
+                ),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "async batch: could not read the ontology's version ({e}); writing against version {version}"
+            ),
+        }
+        let fits = |o: &StoredObject| match ontology.validate_object(
+            kind,
+            &o.class,
+            &o.properties(),
+        ) {
+            Ok(_) => true,
+            Err(why) => {
+                tracing::error!(
+                    "async create of {} {} is not stored: the schema changed before it was written ({why})",
+                    kind_word(kind),
+                    o.id
+                );
+                false
+            }
+        };
+        let group: Vec<StoredObject> = group.into_iter().filter(fits).collect();
+        futures::stream::iter(group)
+            .for_each_concurrent(BATCH_WRITES_IN_FLIGHT, |stored| {
+                let conn = conn.clone();
+                async move {
+                    let id = stored.id;
+                    if let Err(e) = conn.create_object(stored).await {
+                        tracing::error!(
+                            "async create of {} {id} failed, the object is not stored: {e}",
+                            kind_word(kind)
+                        );
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+/// How many objects of an `async` batch are written under one hold of the schema gate.
+const ASYNC_GROUP: usize = 256;
 
 #[cfg(test)]
 mod tests {

@@ -305,6 +305,16 @@ impl Core {
             bodies.len(),
             self.limits.max_batch_items,
         )?;
+        // Room in the async backlog for every object of the request, before any work: a
+        // request that does not fit is refused whole (nothing of it accepted).
+        let mut permit = if is_async {
+            Some(
+                self.backlog
+                    .reserve(bodies.len(), self.limits.max_async_backlog)?,
+            )
+        } else {
+            None
+        };
         let gate = self.gate.clone().read_owned().await;
         let (version, ontology) = self.ontology_versioned().await?;
         let vis = self.visibility(p).await?;
@@ -366,22 +376,27 @@ impl Core {
                 Err(e) => Err(e),
             };
         }
-        if !accepted.is_empty() {
-            let conn = self.conn.clone();
-            // The gate stays held until the background writes are done, so the schema they
-            // were validated against cannot change under them on this host.
-            self.background.spawn(async move {
-                let _gate = gate;
-                for stored in accepted {
-                    let id = stored.id;
-                    if let Err(e) = conn.create_object(stored).await {
-                        tracing::error!(
-                            "async create of {} {id} failed, the object is not stored: {e}",
-                            kind_word(kind)
-                        );
+        if let Some(mut permit) = permit.take() {
+            // Items that failed validation take no room.
+            permit.release(permit.held() - accepted.len());
+            if !accepted.is_empty() {
+                let conn = self.conn.clone();
+                // The gate stays held until the background writes are done, so the schema they
+                // were validated against cannot change under them on this host.
+                self.background.spawn(async move {
+                    let _gate = gate;
+                    for stored in accepted {
+                        let id = stored.id;
+                        if let Err(e) = conn.create_object(stored).await {
+                            tracing::error!(
+                                "async create of {} {id} failed, the object is not stored: {e}",
+                                kind_word(kind)
+                            );
+                        }
+                        permit.release(1);
                     }
-                }
-            });
+                });
+            }
         }
         Ok(out)
     }

@@ -8,6 +8,7 @@
 //! `scripts/test.sh` runs `rest_api`, `graphql` and `newest_first` once more through each
 //! distributed connector: `cargo test -p weft-e2e-tests --test e2e -- rest_api:: graphql::
 //! newest_first::` (test names are `module::test`, and no other module has those names).
+mod admission;
 mod authorization;
 mod cli_config;
 mod concurrency;

@@ -176,6 +176,17 @@ impl Server {
         Self::spawn_in(dir, &["--database", database], &[], true)
     }
 
+    /// Starts it with extra arguments and environment variables, its command changed by
+    /// `configure` before it is spawned (e.g. resource limits set in `pre_exec`).
+    pub fn start_configured(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Server {
+        dev_memory_so();
+        Self::spawn_in_configured(&build_dir(), args, envs, true, configure)
+    }
+
     fn spawn(args: &[&str], envs: &[(&str, &str)], fixed_root: bool) -> Server {
         dev_memory_so();
         Self::spawn_in(&build_dir(), args, envs, fixed_root)
@@ -186,6 +197,16 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
         fixed_root: bool,
+    ) -> Server {
+        Self::spawn_in_configured(dir, args, envs, fixed_root, |_| {})
+    }
+
+    fn spawn_in_configured(
+        dir: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        fixed_root: bool,
+        configure: impl FnOnce(&mut std::process::Command),
     ) -> Server {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(weft_bin());
@@ -225,6 +246,7 @@ impl Server {
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        configure(&mut cmd);
         let mut child = cmd.spawn().expect("start weft");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();

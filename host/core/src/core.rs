@@ -69,6 +69,10 @@ pub struct CoreConfig {
     /// Where this server may write temporary files (backups on their way to a client):
     /// `<data_dir>/tmp`.
     pub scratch_dir: std::path::PathBuf,
+    /// The directory the connector stores in, when it is one on this machine (the embedded
+    /// store): its size is what a backup needs in the scratch directory, twice (the copy and
+    /// its archive).
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for CoreConfig {
@@ -79,6 +83,7 @@ impl Default for CoreConfig {
             limits: crate::Limits::default(),
             trusted_proxies: vec![],
             scratch_dir: std::env::temp_dir().join("weft"),
+            store_dir: None,
         }
     }
 }
@@ -97,6 +102,10 @@ pub struct Core {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where this server may write temporary files.
     pub scratch_dir: std::path::PathBuf,
+    /// The connector's own directory on this machine, when it has one.
+    pub store_dir: Option<std::path::PathBuf>,
+    /// How the free space of the scratch directory is read (`statvfs`; a test replaces it).
+    free_space: crate::scratch::FreeSpace,
     /// The plugins this server runs with.
     pub plugins: Vec<PluginInfo>,
     /// The key tree.
@@ -111,6 +120,9 @@ pub struct Core {
     backup_slot: Arc<tokio::sync::Mutex<()>>,
     /// `async: true` creates still running (drained at shutdown).
     pub(crate) background: TaskTracker,
+    /// Objects of `async: true` creates accepted and not yet stored
+    /// (`limits.max_async_backlog`).
+    pub backlog: crate::backlog::Backlog,
     /// The P2P network, when this server is a peer (set once at start-up).
     network: std::sync::OnceLock<Arc<dyn crate::Network>>,
 }
@@ -130,11 +142,14 @@ impl Core {
             limits: config.limits,
             trusted_proxies: config.trusted_proxies,
             scratch_dir: config.scratch_dir,
+            store_dir: config.store_dir,
+            free_space: crate::scratch::free_space,
             plugins,
             ontology: RwLock::new((u64::MAX, Arc::new(Ontology::default()))),
             gate: Arc::new(RwLock::new(())),
             backup_slot: Arc::new(tokio::sync::Mutex::new(())),
             background: TaskTracker::new(),
+            backlog: Default::default(),
             network: std::sync::OnceLock::new(),
         }
     }
@@ -153,6 +168,44 @@ impl Core {
     pub fn with_contextionary(mut self, c: ContextionaryHandle) -> Self {
         self.c11y = Some(c);
         self
+    }
+
+    /// Reads the free space of the scratch directory with `f` instead of `statvfs`.
+    pub fn with_free_space(mut self, f: crate::scratch::FreeSpace) -> Self {
+        self.free_space = f;
+        self
+    }
+
+    /// The scratch directory a backup works in (root key only), once the free space for a copy
+    /// of the store and its archive is checked: 507 naming the space needed and free when it is
+    /// short. The directory is removed when the answer is dropped, however the backup ends.
+    pub fn backup_scratch(&self, p: &Principal) -> Result<crate::scratch::ScratchDir> {
+        use crate::scratch::{check_free_space, dir_size, ScratchDir, BACKUP_PREFIX};
+        crate::Access::Root.check(p, "make a backup")?;
+        std::fs::create_dir_all(&self.scratch_dir).map_err(|e| {
+            Error::internal(format!(
+                "cannot create the scratch directory {} for the backup: {e}; check that the data directory is writable",
+                self.scratch_dir.display()
+            ))
+        })?;
+        let store = self.store_dir.as_deref().map(dir_size).unwrap_or(0);
+        check_free_space(
+            &self.scratch_dir,
+            2 * store + crate::scratch::SPACE_MARGIN_BYTES,
+            &format!("a backup (a copy of the store, now {store} bytes, and its archive)"),
+            self.free_space,
+        )?;
+        ScratchDir::create(&self.scratch_dir, BACKUP_PREFIX)
+    }
+
+    /// `Ok` when `needed` bytes are free in the scratch directory for `what`, else the 507.
+    pub fn check_scratch_space(&self, needed: u64, what: &str) -> Result<()> {
+        crate::scratch::check_free_space(
+            &self.scratch_dir,
+            needed + crate::scratch::SPACE_MARGIN_BYTES,
+            what,
+            self.free_space,
+        )
     }
 
     /// Writes a consistent copy of the whole store (objects, history, keys, ontology) to the
@@ -625,6 +678,82 @@ struct Empty<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backup whose copy and archive would not fit in the scratch directory's free space is
+    /// refused with a 507 naming both numbers, before anything is written there. (The free
+    /// space is injected: a real file system cannot be made that small here.)
+    #[tokio::test]
+    async fn a_backup_without_the_free_space_is_a_507_and_writes_nothing() {
+        fn four_mib(_: &std::path::Path) -> std::io::Result<u64> {
+            Ok(4 << 20)
+        }
+        let tmp = std::env::temp_dir().join(format!("weft-core-test-{}", uuid::Uuid::new_v4()));
+        let (scratch, store) = (tmp.join("tmp"), tmp.join("store"));
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(store.join("weft.redb"), vec![0u8; 3 << 20]).unwrap();
+        let conn = ConnectorHandle::from_box(
+            weft_plugin_api::connector_box(weft_dev_memory::DevMemory::new()),
+            "dev-memory",
+            weft_dev_memory::CAPABILITIES,
+        );
+        let core = Core::new(
+            conn,
+            CoreConfig {
+                scratch_dir: scratch.clone(),
+                store_dir: Some(store.clone()),
+                ..CoreConfig::default()
+            },
+            vec![],
+        )
+        .with_free_space(four_mib);
+        let root: weft_plugin_api::Id = "0b1d3a3e-7d2b-4c55-9c1e-6f3f0a000009".parse().unwrap();
+        core.keys
+            .ensure_root(Some((root, "t".into())))
+            .await
+            .unwrap();
+        let p = core
+            .keys
+            .authenticate(Some(&root.to_string()), Some("t"), None)
+            .await
+            .unwrap();
+        let e = core.backup_scratch(&p).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InsufficientStorage);
+        assert_eq!(e.kind.http_status(), 507);
+        // Twice the store (copy and archive) and the margin; what is free.
+        let needed = 2 * (3u64 << 20) + crate::scratch::SPACE_MARGIN_BYTES;
+        assert!(
+            e.message.contains(&format!("{needed} bytes")),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains(&format!("{} bytes", 4u64 << 20)),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains(&scratch.display().to_string()),
+            "{}",
+            e.message
+        );
+        assert!(
+            std::fs::read_dir(&scratch).unwrap().next().is_none(),
+            "nothing written in the scratch directory"
+        );
+        // With the space, the scratch directory is made, and removed with its guard.
+        let core = core.with_free_space(|_| Ok(u64::MAX));
+        let work = core.backup_scratch(&p).unwrap();
+        let path = work.path().to_path_buf();
+        assert!(path.is_dir());
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(crate::scratch::BACKUP_PREFIX));
+        drop(work);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 
     fn core(public_url: &str) -> Core {
         Core::new(

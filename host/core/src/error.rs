@@ -27,8 +27,11 @@ pub enum ErrorKind {
     Internal,
     /// The connector does not implement this, or no contextionary is configured (501).
     Unsupported,
-    /// The store cannot be reached now, or a plugin is poisoned (503).
+    /// The store cannot be reached now, a plugin is poisoned, or the server is too busy to take
+    /// the request now (503; with [`Error::retry_after_s`] when trying again later helps).
     Unavailable,
+    /// Not enough free disk space for the work (507), e.g. a backup's scratch copy.
+    InsufficientStorage,
 }
 
 impl ErrorKind {
@@ -45,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Internal => 500,
             ErrorKind::Unsupported => 501,
             ErrorKind::Unavailable => 503,
+            ErrorKind::InsufficientStorage => 507,
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct Error {
     pub kind: ErrorKind,
     /// What is wrong and what to change.
     pub message: String,
+    /// When the request may succeed if sent again later: after how many seconds
+    /// (`Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 /// Result of a core service.
@@ -67,6 +74,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            retry_after_s: None,
         }
     }
     /// [`ErrorKind::BadRequest`].
@@ -108,6 +116,17 @@ impl Error {
     /// [`ErrorKind::Unavailable`].
     pub fn unavailable(m: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, m)
+    }
+    /// [`ErrorKind::Unavailable`] for a server too busy now: try again in `retry_after_s`.
+    pub fn busy(m: impl Into<String>, retry_after_s: u64) -> Self {
+        Error {
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(ErrorKind::Unavailable, m)
+        }
+    }
+    /// [`ErrorKind::InsufficientStorage`].
+    pub fn insufficient_storage(m: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InsufficientStorage, m)
     }
     /// The same error with another kind (the message stays).
     pub fn with_kind(self, kind: ErrorKind) -> Self {

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod answering;
+pub mod backlog;
 pub mod c11y;
 mod core;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod objects;
 pub mod ontology;
 mod ownership;
 pub mod plugin_log;
+pub mod scratch;
 
 pub use crate::access::{Access, Visibility};
 pub use crate::core::{Backup, Core, CoreConfig, PluginInfo, PluginStatus};

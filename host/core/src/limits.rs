@@ -44,6 +44,21 @@ pub struct Limits {
     pub max_answers_in_progress: usize,
     /// Most bytes read of any answer from another server (schemas, echoes, answers, GraphQL).
     pub max_peer_response_bytes: usize,
+    /// Most connections open at once; a connection past it is closed as soon as it is
+    /// accepted. `None`: the open-file limit less [`Limits::RESERVED_FILES`].
+    pub max_connections: Option<usize>,
+    /// Most requests being answered at once; past it a request is answered 503 with
+    /// `Retry-After`.
+    pub max_requests_in_progress: usize,
+    /// Longest time, milliseconds, from a request's first byte to the end of its headers.
+    pub header_read_timeout_ms: u64,
+    /// Longest time, milliseconds, a connection may stay open without a request in progress
+    /// and without a byte sent or received.
+    pub idle_timeout_ms: u64,
+    /// Longest time, milliseconds, a request may take to be answered (a backup excepted).
+    pub request_timeout_ms: u64,
+    /// Most objects of `async` creates accepted and not yet stored.
+    pub max_async_backlog: usize,
 }
 
 impl Default for Limits {
@@ -66,11 +81,44 @@ impl Default for Limits {
             max_question_keywords: 32,
             max_answers_in_progress: 8,
             max_peer_response_bytes: 4 * 1024 * 1024,
+            max_connections: None,
+            max_requests_in_progress: 512,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            request_timeout_ms: 120_000,
+            max_async_backlog: 100_000,
         }
     }
 }
 
 impl Limits {
+    /// Open files kept for everything but incoming connections (the store, plugins, backups,
+    /// calls to peers and to distributed stores) when the connection cap is derived from the
+    /// open-file limit, and at least left over when it is configured.
+    pub const RESERVED_FILES: u64 = 256;
+
+    /// The connection cap for a process whose soft open-file limit is `open_files`: the
+    /// configured one when it fits under the limit with [`Limits::RESERVED_FILES`] to spare,
+    /// otherwise an error naming the setting; unset, the limit less the reserve.
+    pub fn connection_cap(&self, open_files: u64, hard: u64) -> Result<usize, String> {
+        let room = open_files.saturating_sub(Self::RESERVED_FILES);
+        match self.max_connections {
+            None if room == 0 => Err(format!(
+                "the open-file limit ({open_files}, hard limit {hard}) leaves no room for connections beside the {} files kept for the store, plugins and peers; raise it (ulimit -n, LimitNOFILE= of a systemd unit)",
+                Self::RESERVED_FILES
+            )),
+            None => Ok(usize::try_from(room).unwrap_or(usize::MAX)),
+            Some(0) => Err(
+                "limits.max_connections = 0 would refuse every connection; set at least 1, or leave it out to derive it from the open-file limit".into(),
+            ),
+            Some(n) if n as u64 > room => Err(format!(
+                "limits.max_connections = {n} does not fit under this process's open-file limit of {open_files} (hard limit {hard}) with {} files kept for the store, plugins and peers; set limits.max_connections to at most {room}, or raise the hard limit (ulimit -Hn, LimitNOFILE= of a systemd unit)",
+                Self::RESERVED_FILES
+            )),
+            Some(n) => Ok(n),
+        }
+    }
+
     /// A 413 refusal: `what` is over the limit `name` (its value `limit`).
     pub fn refuse(what: &str, name: &str, limit: impl std::fmt::Display) -> Error {
         Error::too_large(format!(
@@ -85,5 +133,29 @@ impl Limits {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_fits_under_the_open_file_limit_or_names_the_setting() {
+        let unset = Limits::default();
+        assert_eq!(unset.connection_cap(1024, 4096), Ok(768));
+        assert!(unset.connection_cap(200, 200).is_err());
+        let set = |n| Limits {
+            max_connections: Some(n),
+            ..Limits::default()
+        };
+        assert_eq!(set(700).connection_cap(1024, 1024), Ok(700));
+        assert_eq!(set(768).connection_cap(1024, 1024), Ok(768));
+        let e = set(900).connection_cap(1024, 1024).unwrap_err();
+        assert!(
+            e.contains("limits.max_connections = 900") && e.contains("at most 768"),
+            "{e}"
+        );
+        assert!(set(0).connection_cap(1024, 1024).is_err());
     }
 }

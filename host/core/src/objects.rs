@@ -307,6 +307,16 @@ impl Core {
             bodies.len(),
             self.limits.max_batch_items,
         )?;
+        // Room in the async backlog for every object of the request, before any work: a
+        // request that does not fit is refused whole (nothing of it accepted).
+        let mut permit = if is_async {
+            Some(
+                self.backlog
+                    .reserve(bodies.len(), self.limits.max_async_backlog)?,
+            )
+        } else {
+            None
+        };
         let gate = self.gate.clone().read_owned().await;
         let (version, ontology) = self.ontology_versioned().await?;
         let vis = self.visibility(p).await?;
@@ -370,14 +380,19 @@ impl Core {
         }
         // The request's hold on the gate ends here; the background writes take it per group.
         drop(gate);
-        if !accepted.is_empty() {
-            self.background.spawn(write_in_background(
-                self.conn.clone(),
-                self.gate.clone(),
-                kind,
-                accepted,
-                (version, ontology),
-            ));
+        if let Some(mut permit) = permit.take() {
+            // Items that failed validation take no room.
+            permit.release(permit.held() - accepted.len());
+            if !accepted.is_empty() {
+                self.background.spawn(write_in_background(
+                    self.conn.clone(),
+                    self.gate.clone(),
+                    kind,
+                    accepted,
+                    (version, ontology),
+                    permit,
+                ));
+            }
         }
         Ok(out)
     }
@@ -741,6 +756,7 @@ async fn write_in_background(
     kind: ObjectKind,
     accepted: Vec<StoredObject>,
     validated: (u64, Arc<Ontology>),
+    mut permit: crate::backlog::BacklogPermit,
 ) {
     let (mut version, mut ontology) = validated;
     let mut items = accepted.into_iter().peekable();
@@ -775,6 +791,7 @@ async fn write_in_background(
                 false
             }
         };
+        let taken = group.len();
         let group: Vec<StoredObject> = group.into_iter().filter(fits).collect();
         futures::stream::iter(group)
             .for_each_concurrent(BATCH_WRITES_IN_FLIGHT, |stored| {
@@ -790,6 +807,8 @@ async fn write_in_background(
                 }
             })
             .await;
+        // The group is out of the backlog: stored, or failed and logged.
+        permit.release(taken);
     }
 }
 

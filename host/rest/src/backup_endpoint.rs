@@ -2,8 +2,11 @@
 //! downloaded as a tar archive while the server keeps serving. `weft backup --to DIR` calls it.
 //!
 //! The connector writes its backup into a fresh directory under the server's scratch directory
-//! (`<data_dir>/tmp`); that directory is packed into one tar file, hashed, opened and deleted
-//! before the answer starts, so nothing is left behind however the download ends. Nothing is
+//! (`<data_dir>/tmp/backup-<uuid>`, a `weft_core::scratch::ScratchDir`); that directory is
+//! packed into one tar file, hashed, opened and deleted before the answer starts, so nothing is
+//! left behind however the download ends — and however the backup fails or is abandoned (the
+//! directory goes when its guard is dropped; what a killed server left is removed at its next
+//! start). The free space is checked first, and again before packing (507 when short). Nothing is
 //! written anywhere a request names: the client decides where the copy goes, on its side.
 
 use std::io::Seek;
@@ -11,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use poem::Body;
-use poem_openapi::payload::Binary;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi};
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, ApiResult, ApiTags};
+use super::{ApiResult, ApiTags, ErrorResponse};
 use crate::context::principal;
 use weft_core::Core;
 
@@ -40,6 +43,10 @@ pub enum BackupDownload {
         #[oai(header = "X-Weft-Backup-Objects")]
         u64,
     ),
+    /// Too little free space in the scratch directory (`<data_dir>/tmp`) for a copy of the
+    /// store and its archive; the message names the space needed and the space free.
+    #[oai(status = 507)]
+    InsufficientStorage(Json<ErrorResponse>),
 }
 
 #[OpenApi(tag = "ApiTags::Backups")]
@@ -47,7 +54,8 @@ impl BackupApi {
     /// Back up the whole store (objects with their history, keys, the ontology) while the server
     /// keeps serving; root key only. Answers a tar archive of the copy. 409 while another
     /// backup of this server runs (one at a time); 501 when the connector cannot make backups
-    /// (e.g. dev-memory).
+    /// (e.g. dev-memory); 507 when the scratch directory's file system has too little free
+    /// space for the copy and its archive (the message names both).
     #[oai(
         path = "/backups",
         method = "post",
@@ -55,47 +63,38 @@ impl BackupApi {
     )]
     async fn create(&self, req: &poem::Request) -> ApiResult<BackupDownload> {
         let p = principal(req)?;
-        let work = self
-            .0
-            .scratch_dir
-            .join(format!("backup-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&self.0.scratch_dir).map_err(|e| {
-            ApiError::from(weft_core::Error::new(
-                weft_core::ErrorKind::Internal,
-                format!(
-                    "cannot create the scratch directory {} for the backup: {e}",
-                    self.0.scratch_dir.display()
-                ),
-            ))
-        })?;
-        let dir = work.join("store");
-        let result = self.0.backup(&p, &dir.display().to_string()).await;
-        let packed = match result {
-            Ok(backup) => {
-                let work = work.clone();
-                // `backup` (holding the server's backup slot) lives until the archive is made.
-                tokio::task::spawn_blocking(move || pack(&work, backup))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("packing did not finish: {e}")))
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&work);
-                return Err(e.into());
-            }
-        };
-        let (file, sha, objects) = match packed {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&work);
-                return Err(weft_core::Error::new(
-                    weft_core::ErrorKind::Internal,
-                    format!("the backup could not be packed: {e}"),
-                )
-                .into());
-            }
-        };
+        match self.make(&p).await {
+            Err(e) if e.kind == weft_core::ErrorKind::InsufficientStorage => Ok(
+                BackupDownload::InsufficientStorage(Json(ErrorResponse::new(e.message))),
+            ),
+            Err(e) => Err(e.into()),
+            Ok(v) => Ok(v),
+        }
+    }
+}
+
+impl BackupApi {
+    async fn make(&self, p: &weft_core::Principal) -> weft_core::Result<BackupDownload> {
+        // Removed with everything in it when dropped: on success once the archive is open, on
+        // an error, and when the request is abandoned midway.
+        let work = self.0.backup_scratch(p)?;
+        let dir = work.path().join("store");
+        let backup = self.0.backup(p, &dir.display().to_string()).await?;
+        let copied = weft_core::scratch::dir_size(&dir);
+        self.0.check_scratch_space(
+            copied,
+            &format!("packing the backup (its copy of the store is {copied} bytes)"),
+        )?;
+        // `backup` (holding the server's backup slot) and `work` live until the archive is made.
+        let (file, sha, objects) = tokio::task::spawn_blocking(move || {
+            let packed = pack(work.path(), backup);
+            drop(work);
+            packed
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("packing did not finish: {e}")))
+        .map_err(|e| weft_core::Error::internal(format!("the backup could not be packed: {e}")))?;
         // The open file keeps its contents readable after the directory is gone.
-        let _ = std::fs::remove_dir_all(&work);
         Ok(BackupDownload::Ok(
             Binary(Body::from_async_read(tokio::fs::File::from_std(file))),
             sha,

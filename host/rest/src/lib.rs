@@ -14,6 +14,7 @@
 mod object_api;
 pub mod access;
 pub mod actions;
+pub mod admission;
 pub mod backup_endpoint;
 pub mod batching;
 pub mod c11y;
@@ -98,9 +99,16 @@ pub enum ApiError {
     /// The connector does not implement this.
     #[oai(status = 501)]
     NotImplemented(Json<ErrorResponse>),
-    /// The storage backend cannot be reached now.
+    /// The storage backend cannot be reached now, or the server is too busy to take the
+    /// request (`limits.max_requests_in_progress`, `limits.max_async_backlog`): then
+    /// `Retry-After` says when to send it again.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorResponse>),
+    Unavailable(
+        Json<ErrorResponse>,
+        /// Seconds to wait before sending the request again (when waiting helps).
+        #[oai(header = "Retry-After")]
+        Option<u64>,
+    ),
 }
 
 impl ApiError {
@@ -141,7 +149,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => 422,
             ApiError::Internal(_) => 500,
             ApiError::NotImplemented(_) => 501,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(..) => 503,
         }
     }
 
@@ -157,7 +165,7 @@ impl ApiError {
             | ApiError::Unprocessable(b)
             | ApiError::Internal(b)
             | ApiError::NotImplemented(b)
-            | ApiError::Unavailable(b) => &b.0,
+            | ApiError::Unavailable(b, _) => &b.0,
         }
     }
 }
@@ -169,7 +177,7 @@ impl From<PluginError> for ApiError {
             ErrorKind::NotFound => ApiError::NotFound(body),
             ErrorKind::Conflict => ApiError::Conflict(body),
             ErrorKind::Invalid => ApiError::Unprocessable(body),
-            ErrorKind::Unavailable => ApiError::Unavailable(body),
+            ErrorKind::Unavailable => ApiError::Unavailable(body, None),
             ErrorKind::Unsupported => ApiError::NotImplemented(body),
             ErrorKind::Internal => ApiError::Internal(body),
         }
@@ -190,7 +198,9 @@ impl From<weft_core::Error> for ApiError {
             K::Invalid => ApiError::Unprocessable(body),
             K::Internal => ApiError::Internal(body),
             K::Unsupported => ApiError::NotImplemented(body),
-            K::Unavailable => ApiError::Unavailable(body),
+            K::Unavailable => ApiError::Unavailable(body, e.retry_after_s),
+            // Only a backup needs scratch space, and its operation answers 507 itself.
+            K::InsufficientStorage => ApiError::Unavailable(body, None),
         }
     }
 }

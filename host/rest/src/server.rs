@@ -121,7 +121,9 @@ fn finish_document(spec: &str, limits: &weft_core::Limits) -> String {
 /// * 401/403 — keyed operations: missing or wrong credentials, or a key without the right
 ///   (the authorisation middleware);
 /// * 413 — a body over `limits.max_body_bytes` (operations with a body);
-/// * 415 — a body without a JSON `Content-Type` (operations with a body).
+/// * 415 — a body without a JSON `Content-Type` (operations with a body);
+/// * 503 with `Retry-After` — every operation: admission control's cap on requests in progress
+///   and its request timeout.
 ///
 /// A path no operation has is answered 404 and a method a path does not have 405 (with
 /// `Allow`), both after the key check; neither belongs to an operation.
@@ -160,6 +162,12 @@ fn document_common_answers(op: &mut serde_json::Value, keyed: bool) {
             "The key does not have the right this operation needs.",
         );
     }
+    // Admission control (admission.rs) answers any operation 503 with `Retry-After` when the
+    // server is answering `limits.max_requests_in_progress` requests already.
+    add(
+        "503",
+        "The server is too busy to take the request now (`limits.max_requests_in_progress`) or did not answer it within `limits.request_timeout_ms`; the message says which. With `Retry-After`, send it again after that many seconds.",
+    );
     if has_body {
         add(
             "413",
@@ -169,6 +177,20 @@ fn document_common_answers(op: &mut serde_json::Value, keyed: bool) {
             "415",
             "The body has no `Content-Type`, or not a JSON one: send `Content-Type: application/json`.",
         );
+    }
+    if let Some(busy) = op["responses"]["503"].as_object_mut() {
+        let headers = busy
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(h) = headers.as_object_mut() {
+            h.entry("RETRY-AFTER").or_insert_with(|| {
+                serde_json::json!({
+                    "description": "Seconds to wait before sending the request again (when waiting helps).",
+                    "deprecated": false,
+                    "schema": {"type": "integer", "format": "uint64"}
+                })
+            });
+        }
     }
 }
 

@@ -133,8 +133,69 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Raises this process's soft open-file limit to its hard limit (logging both) and answers the
+/// connection cap that fits under it: `limits.max_connections`, or an error naming that
+/// setting when it does not fit.
+fn open_files_and_connection_cap(limits: &weft_core::Limits) -> anyhow::Result<usize> {
+    let (soft, hard) = rlimit::Resource::NOFILE
+        .get()
+        .map_err(|e| anyhow::anyhow!("cannot read the open-file limit (RLIMIT_NOFILE): {e}"))?;
+    let raised = match rlimit::increase_nofile_limit(hard) {
+        Ok(now) => now,
+        Err(e) => {
+            tracing::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            soft
+        }
+    };
+    if raised != soft {
+        tracing::info!("open files: soft limit raised from {soft} to {raised} (hard limit {hard})");
+    } else {
+        tracing::info!("open files: soft limit {soft} (hard limit {hard})");
+    }
+    let cap = limits
+        .connection_cap(raised, hard)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        "admission: at most {cap} connections{}, {} requests in progress; header read {} ms, idle {} ms, request {} ms",
+        if limits.max_connections.is_none() { " (the open-file limit less those kept for files; set limits.max_connections to choose)" } else { "" },
+        limits.max_requests_in_progress,
+        limits.header_read_timeout_ms,
+        limits.idle_timeout_ms,
+        limits.request_timeout_ms
+    );
+    Ok(cap)
+}
+
+/// Removes what a backup killed midway left in the scratch directory (logged).
+fn clean_scratch(scratch: &Path) {
+    match weft_core::scratch::remove_stale(scratch) {
+        Ok(removed) => {
+            for (path, bytes) in removed {
+                tracing::info!(
+                    "removed {} ({bytes} bytes), left by a backup that did not finish",
+                    path.display()
+                );
+            }
+        }
+        Err(e) => tracing::warn!(
+            "cannot clean the scratch directory {}: {e}; remove its backup-* entries by hand",
+            scratch.display()
+        ),
+    }
+}
+
 /// Loads the plugins of `env`, then serves until interrupted.
 pub fn serve(env: Environment) -> anyhow::Result<()> {
+    let max_connections = open_files_and_connection_cap(&env.limits)?;
+    let scratch_dir = std::path::absolute(env.data_dir().join("tmp"))
+        .unwrap_or_else(|_| env.data_dir().join("tmp"));
+    clean_scratch(&scratch_dir);
+    // The connector's own directory, when it stores in one here (a backup needs its size).
+    let store_dir = env
+        .connector_config()
+        .get("path")
+        .and_then(|p| p.as_str())
+        .map(PathBuf::from);
     let dir = env
         .plugin_dir
         .clone()
@@ -289,8 +350,8 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
             limit: env.limit,
             limits: env.limits.clone(),
             trusted_proxies: env.trusted_proxy_ranges(),
-            scratch_dir: std::path::absolute(env.data_dir().join("tmp"))
-                .unwrap_or_else(|_| env.data_dir().join("tmp")),
+            scratch_dir,
+            store_dir,
         };
         let mut core = Core::new(conn, config, info);
         if let Some(c) = c11y {
@@ -367,14 +428,15 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
                 n.leave(LEAVE_GRACE).await;
             }
         };
-        let served = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                weft_rest::routes(core.clone(), node.clone()),
-                shutdown,
-                Some(SHUTDOWN_GRACE),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("the server stopped: {e}"));
+        let served = weft_rest::admission::serve(
+            acceptor,
+            weft_rest::routes(core.clone(), node.clone()),
+            weft_rest::admission::Admission::new(&env.limits, max_connections),
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the server stopped: {e}"));
         let left = core.drain(DRAIN_GRACE).await;
         if left > 0 {
             tracing::error!(

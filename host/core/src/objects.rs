@@ -813,7 +813,7 @@ async fn write_in_background(
 }
 
 /// How many objects of an `async` batch are written under one hold of the schema gate.
-const ASYNC_GROUP: usize = 256;
+const ASYNC_GROUP: usize = 64;
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Soak test (README, "Benchmarks and soak"), run on demand:
 #
-#   scripts/soak.sh [SECONDS] [weft-bench soak options…]
+#   scripts/soak.sh [--database dev-memory|embedded] [SECONDS] [weft-bench soak options…]
 #
 # Builds the release binary, dev-memory and the load generator (`weft-bench`, benches/server)
-# once, starts `weft serve` on 127.0.0.1 (a free port) with dev-memory and a fresh root key, makes
+# once, starts `weft serve` on 127.0.0.1 (a free port) with dev-memory (or, with `--database
+# embedded` or WEFT_SOAK_DATABASE=embedded, the default connector in its durable configuration:
+# every acknowledged write fsynced, in a fresh directory under target/bench/, removed afterwards)
+# and a fresh root key, makes
 # the class City with 1,000 objects, then runs SECONDS (default 60, or $WEFT_SOAK_SECONDS) of
 # mixed reads and writes over 64 connections (WEFT_SOAK_CONNECTIONS): REST creates 5 %, GETs
 # 40 %, PATCHes 25 %, lists 10 %, GraphQL Get with an equality filter 10 % and GraphQL Get of a
@@ -25,6 +28,11 @@ cd "$root"
 out="$root/target/bench"
 mkdir -p "$out"
 
+database="${WEFT_SOAK_DATABASE:-dev-memory}"
+if [[ $# -gt 1 && "$1" == --database ]]; then
+  database="$2"
+  shift 2
+fi
 seconds="${WEFT_SOAK_SECONDS:-60}"
 if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then
   seconds="$1"
@@ -34,7 +42,7 @@ warmup="${WEFT_SOAK_WARMUP:-10}"
 connections="${WEFT_SOAK_CONNECTIONS:-64}"
 
 if [[ -z "${WEFT_SOAK_NO_BUILD:-}" ]]; then
-  cargo build --release -p weft -p weft-dev-memory -p weft-benches
+  cargo build --release -p weft -p weft-dev-memory -p weft-embedded -p weft-benches
 fi
 weft="$root/target/release/weft"
 bench="$root/target/release/weft-bench"
@@ -48,8 +56,8 @@ log="$out/soak-server.log"
 
 # shellcheck source=lib/start-weft.sh
 source "$root/scripts/lib/start-weft.sh"
-start_weft soak "$log"
-echo "soak: weft (pid $pid) at $url; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+start_weft soak "$log" "$database"
+echo "soak: weft (pid $pid, $database) at $url; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 
 rc=0
 WEFT_SOAK_KEY="$key" WEFT_SOAK_TOKEN="$token" "$bench" soak --url "$url" --pid "$pid" \
@@ -58,6 +66,10 @@ WEFT_SOAK_KEY="$key" WEFT_SOAK_TOKEN="$token" "$bench" soak --url "$url" --pid "
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "soak: FAILED: the server is no longer running" >&2
   rc=1
+fi
+if [[ -n "$data_dir" ]]; then
+  stop_weft
+  rm -rf "$data_dir"
 fi
 echo "soak: exit $rc ($([[ $rc == 0 ]] && echo passed || echo failed)); results in target/bench/soak.json unless --json was given"
 exit "$rc"

@@ -7,12 +7,13 @@ use std::io::{Read, Seek, Write};
 use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use abi_stable::std_types::{ROption, RString, RVec};
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_plugin_api::{
@@ -44,6 +45,11 @@ pub const FORMAT_VERSION: u64 = 4;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
+
+/// The most writes waiting for the writer thread: a writer arriving when this many wait is
+/// held (its future pends, nothing is queued) until the writer has taken some, so memory stays
+/// bounded however fast writes come. One full queue is one group commit.
+pub const QUEUE_BOUND: usize = MAX_BATCH;
 
 /// A write's outcome: the outer `Err` is a failure of the store (the whole transaction is
 /// aborted), the inner one the write's own refusal (it changed nothing).
@@ -100,7 +106,11 @@ where
 pub struct Store {
     db: Arc<Database>,
     file: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// The one sender of the bounded queue (a channel of `QUEUE_BOUND - 1` places plus the
+    /// sender's own: [`QUEUE_BOUND`] in all), taken in turn by writers.
+    writer: futures::lock::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// How many writes are queued now, and the most there ever were.
+    depth: Arc<QueueDepth>,
     writer_thread: Option<JoinHandle<()>>,
     /// Held (locked) as long as the store is open; the OS releases it when the process ends.
     _lock: File,
@@ -109,10 +119,7 @@ pub struct Store {
 impl Drop for Store {
     fn drop(&mut self) {
         // Stop the writer after it has finished what is queued, so the database closes cleanly.
-        self.writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.writer.get_mut().take();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();
         }
@@ -180,18 +187,21 @@ impl Store {
         })?;
         init(&db, &file)?;
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE_BOUND - 1);
         let writer_db = Arc::clone(&db);
+        let depth = Arc::new(QueueDepth::default());
+        let writer_depth = Arc::clone(&depth);
         let writer_thread = std::thread::Builder::new()
             .name("weft-embedded-writer".into())
-            .spawn(move || write_loop(&writer_db, rx, log))
+            .spawn(move || write_loop(&writer_db, rx, &writer_depth, log))
             .map_err(|e| {
                 PluginError::unavailable(format!("embedded: cannot start its writer: {e}"))
             })?;
         Ok(Store {
             db,
             file,
-            writer: Mutex::new(Some(tx)),
+            writer: futures::lock::Mutex::new(Some(tx)),
+            depth,
             writer_thread: Some(writer_thread),
             _lock: lock,
         })
@@ -202,8 +212,10 @@ impl Store {
         &self.file
     }
 
-    /// Queues a write for the writer thread; the receiver answers once it is committed.
-    pub fn submit<T, F>(&self, work: F) -> oneshot::Receiver<PluginResult<T>>
+    /// Queues a write for the writer thread and answers once it is committed. When
+    /// [`QUEUE_BOUND`] writes are waiting already, this waits (pends) for room first: the
+    /// caller feels the back-pressure, the queue never grows past its bound.
+    pub async fn submit<T, F>(&self, work: F) -> Result<PluginResult<T>, oneshot::Canceled>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
@@ -214,17 +226,28 @@ impl Store {
             result: None,
             reply,
         });
-        if let Some(writer) = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
         {
-            // A send to a stopped writer drops the job and with it `reply`: the caller then
-            // answers `Unavailable`.
-            let _ = writer.send(job);
+            // Writers take the one sender in turn (a fair queue of futures, holding their own
+            // jobs), so the channel holds at most its bound.
+            let mut writer = self.writer.lock().await;
+            if let Some(sender) = writer.as_mut() {
+                let ready = futures::future::poll_fn(|cx| sender.poll_ready(cx)).await;
+                if ready.is_ok() {
+                    self.depth.queued();
+                    // A send to a stopped writer drops the job and with it `reply`: the caller
+                    // then answers `Unavailable`.
+                    if sender.start_send(job).is_err() {
+                        self.depth.taken(1);
+                    }
+                }
+            }
         }
-        answer
+        answer.await
+    }
+
+    /// The most writes that were ever waiting for the writer at once.
+    pub fn peak_queue_depth(&self) -> usize {
+        self.depth.peak.load(Ordering::Relaxed)
     }
 
     /// Writes a consistent copy of the store to `to` while it keeps serving ([`crate::backup`]).
@@ -825,15 +848,40 @@ fn upgrade(tx: &WriteTransaction, from: u64) -> PluginResult<()> {
     Ok(())
 }
 
+/// How many writes wait in the writer's queue (counted when a writer has room to put one in,
+/// so never fewer than are in it), and the most that ever did.
+#[derive(Default)]
+struct QueueDepth {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl QueueDepth {
+    fn queued(&self) {
+        let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn taken(&self, n: usize) {
+        self.now.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// The writer thread: takes every waiting write (up to [`MAX_BATCH`]), applies them in one
 /// transaction, commits once, answers them all. Ends when the store is dropped.
-fn write_loop(db: &Database, rx: mpsc::Receiver<Box<dyn Job>>, log: PluginLogger) {
+fn write_loop(
+    db: &Database,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    depth: &QueueDepth,
+    log: PluginLogger,
+) {
     let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
     loop {
+        let before = queue.len();
         if queue.is_empty() {
-            match rx.recv() {
-                Ok(job) => queue.push_back(job),
-                Err(_) => return,
+            match futures::executor::block_on(rx.next()) {
+                Some(job) => queue.push_back(job),
+                None => return,
             }
         }
         while queue.len() < MAX_BATCH {
@@ -842,6 +890,7 @@ fn write_loop(db: &Database, rx: mpsc::Receiver<Box<dyn Job>>, log: PluginLogger
                 Err(_) => break,
             }
         }
+        depth.taken(queue.len() - before);
         let tx = match db.begin_write() {
             Ok(tx) => tx,
             Err(e) => {
@@ -1688,6 +1737,71 @@ mod tests {
         assert_eq!(tables(&dst), tables(&src));
         drop((src, dst));
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// Many more concurrent writes than the queue holds: writers wait for room (none fails),
+    /// the queue never holds more than its bound, and every acknowledged write is stored.
+    #[test]
+    fn the_writer_queue_is_bounded_and_every_acknowledged_write_is_stored() {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-queue-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = Arc::new(
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap(),
+        );
+        let per_thread = QUEUE_BOUND + QUEUE_BOUND / 2;
+        let threads: Vec<_> = (0..3u8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let writes = (0..per_thread).map(|i| {
+                        let object = StoredObject {
+                            kind: ObjectKind::Thing,
+                            id: Id::random(),
+                            class: "Queued".into(),
+                            context: RString::new(),
+                            owner: Id([t + 1; 16]),
+                            created_ms: i as i64,
+                            updated_ms: i as i64,
+                            properties_json: format!(r#"{{"n":{i}}}"#).into(),
+                        };
+                        let id = object.id;
+                        let write = store.submit(move |tx| create_object(tx, object));
+                        async move { write.await.map(|r| r.map(|()| id)) }
+                    });
+                    block_on(futures::future::join_all(writes))
+                })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for t in threads {
+            for answer in t.join().unwrap() {
+                acknowledged.push(answer.unwrap().unwrap());
+            }
+        }
+        assert_eq!(acknowledged.len(), 3 * per_thread);
+        let peak = store.peak_queue_depth();
+        assert!(peak <= QUEUE_BOUND, "the queue held {peak} writes");
+        assert!(peak > 1, "the writes never waited together");
+        let stored = store.get_objects(ObjectKind::Thing, &acknowledged).unwrap();
+        assert!(stored.iter().all(Option::is_some));
+        let count: serde_json::Value = serde_json::from_str(
+            &store
+                .aggregate(
+                    &ObjectQuery {
+                        class: "Queued".into(),
+                        ..ObjectQuery::all(ObjectKind::Thing, 0)
+                    },
+                    "{}",
+                )
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(count["groups"][0]["count"], 3 * per_thread);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// `rounds` random queries (and their counts), pages of them among them, answered by

@@ -230,6 +230,30 @@ pub fn class_boolean(kind: ObjectKind, class: &str, property: &str, b: bool) -> 
     k
 }
 
+/// The value-count key (of a class's property) that counts exactly the objects an `Equal`
+/// comparison with `value` matches, or `None` when that key may also count others: a date
+/// (compared as an instant, counted as a string), or an integer too large for `f64` (values
+/// are counted by their `f64`, which equals exactly when below 2^53).
+pub fn class_equal_key(
+    kind: ObjectKind,
+    class: &str,
+    property: &str,
+    value: &FilterValue,
+) -> Option<Vec<u8>> {
+    let (tag, encoded) = match value {
+        FilterValue::Int(i) if i.unsigned_abs() < 1 << 53 => {
+            (NUMBER, ordered_f64(*i as f64).to_vec())
+        }
+        FilterValue::Number(f) => (NUMBER, ordered_f64(*f).to_vec()),
+        FilterValue::String(s) => encoded_value(&Value::String(s.clone()))?,
+        FilterValue::Boolean(b) => (BOOLEAN, vec![*b as u8]),
+        FilterValue::Int(_) | FilterValue::Date(_) => return None,
+    };
+    let mut k = class_value_prefix(kind, class, property, tag);
+    k.extend_from_slice(&encoded);
+    Some(k)
+}
+
 /// The number a number value-count key ends with (of [`class_numbers`]).
 pub fn number_of(key: &[u8]) -> f64 {
     let mut b = [0u8; 8];

@@ -401,8 +401,9 @@ impl Store {
     /// a `NotEqual` of one property (numbers, strings or booleans) in one class: its matches
     /// are the scope's objects less the inner filter's (`Not`), or the class's objects with a
     /// value of that type less the `Equal` ones (`NotEqual`), so the total is a counter less
-    /// the (few, read and checked) exceptions, and the page is read from the scope's index,
-    /// newest first, up to its end. `None` for another query, or when an object of the page
+    /// the exceptions (counted by the class's value counts for an `Equal` of one property in
+    /// a class, else read from the property index and checked), and the page is read from the
+    /// scope's index, newest first, up to its end. `None` for another query, or when an object of the page
     /// does not match (then the caller reads every candidate).
     fn complement_page(&self, query: &ObjectQuery) -> PluginResult<Option<ObjectPage>> {
         let filter_json = query.filter_json.trim();
@@ -451,40 +452,64 @@ impl Store {
             }
             Ok(Some(hits))
         };
+        // A comparison of one property in a class's own scope, and its `Equal` matches as
+        // counted by the class's value counts (exact for the values `class_equal_key` takes).
+        let class_only = !query.class.is_empty() && query.owners.is_empty();
+        let equal_count = |c: &WhereFilter| -> PluginResult<Option<(index::Stats, u64)>> {
+            if !class_only || c.path.len() != 1 {
+                return Ok(None);
+            }
+            let Ok(value) = c.value() else {
+                return Ok(None);
+            };
+            let Some(key) = index::class_equal_key(query.kind, &query.class, &c.path[0], &value)
+            else {
+                return Ok(None);
+            };
+            let n = tx
+                .open_table(CLASS_VALUES)
+                .map_err(st)?
+                .get(&key[..])
+                .map_err(st)?
+                .map_or(0, |g| g.value());
+            let stats = tx
+                .open_table(CLASS_STATS)
+                .map_err(st)?
+                .get(&index::stats_key(query.kind, &query.class, &c.path[0])[..])
+                .map_err(st)?
+                .map(|g| index::Stats::decode(g.value()))
+                .unwrap_or_default();
+            Ok(Some((stats, n)))
+        };
         let (total, excluded, check_each) = match filter.op() {
             Operator::Not if filter.operands.len() == 1 => {
-                let Some(hits) = exact(&filter.operands[0])? else {
-                    return Ok(None);
-                };
-                (scope.total.saturating_sub(hits.len() as u64), hits, false)
+                let inner = &filter.operands[0];
+                match equal_count(inner)? {
+                    Some((_, equal)) if inner.op() == Operator::Equal => {
+                        (scope.total.saturating_sub(equal), BTreeSet::new(), true)
+                    }
+                    _ => {
+                        let Some(hits) = exact(inner)? else {
+                            return Ok(None);
+                        };
+                        (scope.total.saturating_sub(hits.len() as u64), hits, false)
+                    }
+                }
             }
-            Operator::NotEqual
-                if filter.path.len() == 1 && !query.class.is_empty() && query.owners.is_empty() =>
-            {
-                let Ok(value) = filter.value() else {
+            Operator::NotEqual => {
+                // NotEqual matches the objects with a value of the compared type that is not
+                // equal: those of the type less the equal ones.
+                let Some((stats, equal)) = equal_count(&filter)? else {
                     return Ok(None);
                 };
-                let stats = tx
-                    .open_table(CLASS_STATS)
-                    .map_err(st)?
-                    .get(&index::stats_key(query.kind, &query.class, &filter.path[0])[..])
-                    .map_err(st)?
-                    .map(|g| index::Stats::decode(g.value()))
-                    .unwrap_or_default();
-                // The objects with a value the comparison applies to.
-                let typed = match value {
-                    FilterValue::Int(_) | FilterValue::Number(_) => stats.ints + stats.floats,
-                    FilterValue::String(_) => stats.strings,
-                    FilterValue::Boolean(_) => stats.booleans,
-                    FilterValue::Date(_) => return Ok(None),
-                };
-                let mut equal = filter.clone();
-                equal.operator = Some(Operator::Equal);
-                let Some(hits) = exact(&equal)? else {
-                    return Ok(None);
+                let typed = match filter.value() {
+                    Ok(FilterValue::Int(_) | FilterValue::Number(_)) => stats.ints + stats.floats,
+                    Ok(FilterValue::String(_)) => stats.strings,
+                    Ok(FilterValue::Boolean(_)) => stats.booleans,
+                    _ => return Ok(None),
                 };
                 let typed = u64::try_from(typed).unwrap_or(0);
-                (typed.saturating_sub(hits.len() as u64), hits, true)
+                (typed.saturating_sub(equal), BTreeSet::new(), true)
             }
             _ => return Ok(None),
         };

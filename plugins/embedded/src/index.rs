@@ -126,6 +126,22 @@ pub fn owner_prefix(kind: ObjectKind, owner: Id) -> [u8; 17] {
     k
 }
 
+/// The prefix of an owner's objects of one class: kind, owner id, class (escaped).
+pub fn owner_class_prefix(kind: ObjectKind, owner: Id, class: &str) -> Vec<u8> {
+    let mut k = owner_prefix(kind, owner).to_vec();
+    escaped(&mut k, class);
+    k
+}
+
+/// An object's key in the owner-and-class index: [`owner_class_prefix`], then the creation
+/// time and id newest first (since format version 5: a page of a class and owners, a
+/// non-root key's `Get`, reads only its own objects).
+pub fn owner_class_key(object: &StoredObject) -> Vec<u8> {
+    let mut k = owner_class_prefix(object.kind, object.owner, &object.class);
+    k.extend_from_slice(&newest_first(object.created_ms, object.id));
+    k
+}
+
 fn property_prefix(kind: ObjectKind, property: &str, tag: u8) -> Vec<u8> {
     let mut k = vec![kind_byte(kind)];
     escaped(&mut k, property);
@@ -169,6 +185,219 @@ pub fn property_keys(object: &StoredObject) -> Vec<Vec<u8>> {
         }
     }
     keys
+}
+
+/// The key of a class's statistics of one property ([`Stats`]): kind, class, property (both
+/// escaped).
+pub fn stats_key(kind: ObjectKind, class: &str, property: &str) -> Vec<u8> {
+    let mut k = class_prefix(kind, class);
+    escaped(&mut k, property);
+    k
+}
+
+/// The prefix of a class's value-count keys of one property and type tag (numbers, strings or
+/// booleans): [`stats_key`], the tag; the value follows.
+fn class_value_prefix(kind: ObjectKind, class: &str, property: &str, tag: u8) -> Vec<u8> {
+    let mut k = stats_key(kind, class, property);
+    k.push(tag);
+    k
+}
+
+/// The range of a class's value-count keys of one property and type.
+fn class_values(kind: ObjectKind, class: &str, property: &str, tag: u8) -> (Vec<u8>, Vec<u8>) {
+    let lo = class_value_prefix(kind, class, property, tag);
+    let mut hi = lo.clone();
+    if let Some(last) = hi.last_mut() {
+        *last += 1;
+    }
+    (lo, hi)
+}
+
+/// The number value-count keys of a class's property (`lo..hi`).
+pub fn class_numbers(kind: ObjectKind, class: &str, property: &str) -> (Vec<u8>, Vec<u8>) {
+    class_values(kind, class, property, NUMBER)
+}
+
+/// The string value-count keys of a class's property (`lo..hi`).
+pub fn class_strings(kind: ObjectKind, class: &str, property: &str) -> (Vec<u8>, Vec<u8>) {
+    class_values(kind, class, property, STRING)
+}
+
+/// The value-count key of a boolean of a class's property.
+pub fn class_boolean(kind: ObjectKind, class: &str, property: &str, b: bool) -> Vec<u8> {
+    let mut k = class_value_prefix(kind, class, property, BOOLEAN);
+    k.push(b as u8);
+    k
+}
+
+/// The value-count key (of a class's property) that counts exactly the objects an `Equal`
+/// comparison with `value` matches, or `None` when that key may also count others: a date
+/// (compared as an instant, counted as a string), or an integer too large for `f64` (values
+/// are counted by their `f64`, which equals exactly when below 2^53).
+pub fn class_equal_key(
+    kind: ObjectKind,
+    class: &str,
+    property: &str,
+    value: &FilterValue,
+) -> Option<Vec<u8>> {
+    let (tag, encoded) = match value {
+        FilterValue::Int(i) if i.unsigned_abs() < 1 << 53 => {
+            (NUMBER, ordered_f64(*i as f64).to_vec())
+        }
+        FilterValue::Number(f) => (NUMBER, ordered_f64(*f).to_vec()),
+        FilterValue::String(s) => encoded_value(&Value::String(s.clone()))?,
+        FilterValue::Boolean(b) => (BOOLEAN, vec![*b as u8]),
+        FilterValue::Int(_) | FilterValue::Date(_) => return None,
+    };
+    let mut k = class_value_prefix(kind, class, property, tag);
+    k.extend_from_slice(&encoded);
+    Some(k)
+}
+
+/// The number a number value-count key ends with (of [`class_numbers`]).
+pub fn number_of(key: &[u8]) -> f64 {
+    let mut b = [0u8; 8];
+    if key.len() >= 8 {
+        b.copy_from_slice(&key[key.len() - 8..]);
+    }
+    let bits = u64::from_be_bytes(b);
+    let bits = if bits >> 63 == 1 {
+        bits & !(1 << 63)
+    } else {
+        !bits
+    };
+    f64::from_bits(bits)
+}
+
+/// The string a string value-count key of `prefix_len` bytes of prefix ends with (of
+/// [`class_strings`]).
+pub fn string_of(key: &[u8], prefix_len: usize) -> String {
+    let mut out = Vec::new();
+    let mut bytes = key.get(prefix_len..).unwrap_or_default().iter();
+    while let Some(&b) = bytes.next() {
+        if b == 0 {
+            match bytes.next() {
+                Some(0xff) => out.push(0),
+                _ => break,
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every per-class value-count key of `object` (one per primitive property value: a number,
+/// a string or a boolean; dates are strings here), with its property and value.
+pub fn class_value_keys(object: &StoredObject) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for (name, v) in object.properties().iter() {
+        if let Some((tag, value)) = encoded_value(v) {
+            let mut k = class_value_prefix(object.kind, &object.class, name, tag);
+            k.extend_from_slice(&value);
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// What a class's current objects hold in one property, kept as running totals: how many have
+/// it (any value), how many of them an integer, another number, a string or a boolean, and
+/// the exact sum of the integers and of their magnitudes (so a sum is known to be exact in
+/// `f64`, in any order of adding, when the magnitudes' sum is below 2^53).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub present: i64,
+    pub ints: i64,
+    pub floats: i64,
+    pub strings: i64,
+    pub booleans: i64,
+    pub int_sum: i128,
+    pub int_magnitude: i128,
+}
+
+const STATS_BYTES: usize = 5 * 8 + 2 * 16;
+
+impl Stats {
+    /// Counts `value` in (`sign` 1) or out (`sign` -1).
+    pub fn add(&mut self, value: &Value, sign: i64) {
+        self.present += sign;
+        match value {
+            Value::Number(n) => {
+                let int = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from));
+                match int {
+                    Some(i) => {
+                        self.ints += sign;
+                        self.int_sum += i * sign as i128;
+                        self.int_magnitude += i.abs() * sign as i128;
+                    }
+                    None => self.floats += sign,
+                }
+            }
+            Value::String(_) => self.strings += sign,
+            Value::Bool(_) => self.booleans += sign,
+            _ => {}
+        }
+    }
+
+    /// `self + other`, field by field.
+    pub fn plus(self, other: Stats) -> Stats {
+        Stats {
+            present: self.present + other.present,
+            ints: self.ints + other.ints,
+            floats: self.floats + other.floats,
+            strings: self.strings + other.strings,
+            booleans: self.booleans + other.booleans,
+            int_sum: self.int_sum + other.int_sum,
+            int_magnitude: self.int_magnitude + other.int_magnitude,
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Stats::default()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(STATS_BYTES);
+        for n in [
+            self.present,
+            self.ints,
+            self.floats,
+            self.strings,
+            self.booleans,
+        ] {
+            v.extend_from_slice(&n.to_be_bytes());
+        }
+        v.extend_from_slice(&self.int_sum.to_be_bytes());
+        v.extend_from_slice(&self.int_magnitude.to_be_bytes());
+        v
+    }
+
+    /// The statistics of [`encode`](Self::encode)'s bytes (zero for bytes of another length).
+    pub fn decode(bytes: &[u8]) -> Stats {
+        if bytes.len() != STATS_BYTES {
+            return Stats::default();
+        }
+        let i64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            i64::from_be_bytes(b)
+        };
+        let i128_at = |at: usize| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&bytes[at..at + 16]);
+            i128::from_be_bytes(b)
+        };
+        Stats {
+            present: i64_at(0),
+            ints: i64_at(1),
+            floats: i64_at(2),
+            strings: i64_at(3),
+            booleans: i64_at(4),
+            int_sum: i128_at(40),
+            int_magnitude: i128_at(56),
+        }
+    }
 }
 
 /// A key range (over the property index) and the offset of the id at the end of its keys.
@@ -381,6 +610,17 @@ mod tests {
         for o in &objects {
             assert_eq!(scope_id(&class_key(o)), o.id);
             assert_eq!(scope_id(&newest_suffix(&owner_key(o))), o.id);
+        }
+        // Value-count keys read back.
+        for f in nums {
+            let mut k = vec![7u8];
+            k.extend_from_slice(&ordered_f64(f));
+            assert_eq!(number_of(&k), if f == 0.0 { 0.0 } else { f });
+        }
+        for s in strs {
+            let mut k = vec![7u8, 8];
+            escaped(&mut k, s);
+            assert_eq!(string_of(&k, 2), s);
         }
         // One instant in two offsets is one key.
         let [a, b] = ["2018-11-21T10:00:00+01:00", "2018-11-21T09:00:00Z"]

@@ -7,14 +7,19 @@ use std::io::{Read, Seek, Write};
 use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use abi_stable::std_types::{ROption, RString, RVec};
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use weft_connector_sdk::support::{self, QueryMatcher};
+use weft_plugin_api::aggregate::{
+    AggregateGroup, AggregateRequest, AggregateResult, Occurrence, PropertyAggregate,
+};
+use weft_plugin_api::filter::{FilterValue, Operator, WhereFilter};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
     ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
@@ -24,8 +29,9 @@ use weft_plugin_api::{
 use crate::codec::{history_key, kind_byte, object_key, Entry, Reader, Writer};
 use crate::index;
 use crate::tables::{
-    st, Bytes, CLASS_COUNTS, CLASS_INDEX, DOCUMENTS, HISTORY, KEYS, KEY_CHILDREN, META, OBJECTS,
-    OWNER_COUNTS, OWNER_INDEX, PROPERTY_INDEX,
+    st, Bytes, CLASS_COUNTS, CLASS_INDEX, CLASS_STATS, CLASS_VALUES, DOCUMENTS, HISTORY, KEYS,
+    KEY_CHILDREN, META, OBJECTS, OWNER_CLASS_COUNTS, OWNER_CLASS_INDEX, OWNER_COUNTS, OWNER_INDEX,
+    PROPERTY_INDEX,
 };
 
 /// The version of the layout this crate writes (tables, keys, record encodings). A database
@@ -40,10 +46,20 @@ use crate::tables::{
 /// * 4: ties in creation time are by id descending in class and owner keys (the id inverted, as
 ///   the contract's order changed); an older file's class and owner indexes are rebuilt on its
 ///   first open by this version.
-pub const FORMAT_VERSION: u64 = 4;
+/// * 5: per class and property, running totals ([`index::Stats`]) and a count per primitive
+///   value, so statistics of a whole class are answered without reading its objects; and an
+///   index and counts by owner and class, so a page of a class and owners reads only its own
+///   objects; an older file gets them, made from its current objects, on its first open by
+///   this version.
+pub const FORMAT_VERSION: u64 = 5;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
+
+/// The most writes waiting for the writer thread: a writer arriving when this many wait is
+/// held (its future pends, nothing is queued) until the writer has taken some, so memory stays
+/// bounded however fast writes come. One full queue is one group commit.
+pub const QUEUE_BOUND: usize = MAX_BATCH;
 
 /// A write's outcome: the outer `Err` is a failure of the store (the whole transaction is
 /// aborted), the inner one the write's own refusal (it changed nothing).
@@ -100,7 +116,11 @@ where
 pub struct Store {
     db: Arc<Database>,
     file: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// The one sender of the bounded queue (a channel of `QUEUE_BOUND - 1` places plus the
+    /// sender's own: [`QUEUE_BOUND`] in all), taken in turn by writers.
+    writer: futures::lock::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// How many writes are queued now, and the most there ever were.
+    depth: Arc<QueueDepth>,
     writer_thread: Option<JoinHandle<()>>,
     /// Held (locked) as long as the store is open; the OS releases it when the process ends.
     _lock: File,
@@ -109,10 +129,7 @@ pub struct Store {
 impl Drop for Store {
     fn drop(&mut self) {
         // Stop the writer after it has finished what is queued, so the database closes cleanly.
-        self.writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.writer.get_mut().take();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();
         }
@@ -180,18 +197,21 @@ impl Store {
         })?;
         init(&db, &file)?;
         let db = Arc::new(db);
-        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE_BOUND - 1);
         let writer_db = Arc::clone(&db);
+        let depth = Arc::new(QueueDepth::default());
+        let writer_depth = Arc::clone(&depth);
         let writer_thread = std::thread::Builder::new()
             .name("weft-embedded-writer".into())
-            .spawn(move || write_loop(&writer_db, rx, log))
+            .spawn(move || write_loop(&writer_db, rx, &writer_depth, log))
             .map_err(|e| {
                 PluginError::unavailable(format!("embedded: cannot start its writer: {e}"))
             })?;
         Ok(Store {
             db,
             file,
-            writer: Mutex::new(Some(tx)),
+            writer: futures::lock::Mutex::new(Some(tx)),
+            depth,
             writer_thread: Some(writer_thread),
             _lock: lock,
         })
@@ -202,8 +222,10 @@ impl Store {
         &self.file
     }
 
-    /// Queues a write for the writer thread; the receiver answers once it is committed.
-    pub fn submit<T, F>(&self, work: F) -> oneshot::Receiver<PluginResult<T>>
+    /// Queues a write for the writer thread and answers once it is committed. When
+    /// [`QUEUE_BOUND`] writes are waiting already, this waits (pends) for room first: the
+    /// caller feels the back-pressure, the queue never grows past its bound.
+    pub async fn submit<T, F>(&self, work: F) -> Result<PluginResult<T>, oneshot::Canceled>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
@@ -214,17 +236,28 @@ impl Store {
             result: None,
             reply,
         });
-        if let Some(writer) = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
         {
-            // A send to a stopped writer drops the job and with it `reply`: the caller then
-            // answers `Unavailable`.
-            let _ = writer.send(job);
+            // Writers take the one sender in turn (a fair queue of futures, holding their own
+            // jobs), so the channel holds at most its bound.
+            let mut writer = self.writer.lock().await;
+            if let Some(sender) = writer.as_mut() {
+                let ready = futures::future::poll_fn(|cx| sender.poll_ready(cx)).await;
+                if ready.is_ok() {
+                    self.depth.queued();
+                    // A send to a stopped writer drops the job and with it `reply`: the caller
+                    // then answers `Unavailable`.
+                    if sender.start_send(job).is_err() {
+                        self.depth.taken(1);
+                    }
+                }
+            }
         }
-        answer
+        answer.await
+    }
+
+    /// The most writes that were ever waiting for the writer at once.
+    pub fn peak_queue_depth(&self) -> usize {
+        self.depth.peak.load(Ordering::Relaxed)
     }
 
     /// Writes a consistent copy of the store to `to` while it keeps serving ([`crate::backup`]).
@@ -314,6 +347,9 @@ impl Store {
         if let Some(page) = self.newest_page(query)? {
             return Ok(page);
         }
+        if let Some(page) = self.complement_page(query)? {
+            return Ok(page);
+        }
         self.with_matches(query, |matches, _| Ok(support::page(matches, query)))
     }
 
@@ -361,21 +397,197 @@ impl Store {
         Ok(Some(ObjectPage { objects, total }))
     }
 
+    /// The page of a query whose filter is a `Not` of a filter the property index answers, or
+    /// a `NotEqual` of one property (numbers, strings or booleans) in one class: its matches
+    /// are the scope's objects less the inner filter's (`Not`), or the class's objects with a
+    /// value of that type less the `Equal` ones (`NotEqual`), so the total is a counter less
+    /// the exceptions (counted by the class's value counts for an `Equal` of one property in
+    /// a class, else read from the property index and checked), and the page is read from the
+    /// scope's index, newest first, up to its end. `None` for another query, or when an object of the page
+    /// does not match (then the caller reads every candidate).
+    fn complement_page(&self, query: &ObjectQuery) -> PluginResult<Option<ObjectPage>> {
+        let filter_json = query.filter_json.trim();
+        if filter_json.is_empty() {
+            return Ok(None);
+        }
+        let Ok(filter) = WhereFilter::parse(filter_json) else {
+            return Ok(None);
+        };
+        if filter.uses_reference_paths() {
+            return Ok(None);
+        }
+        let whole = ObjectQuery {
+            filter_json: RString::new(),
+            ..query.clone()
+        };
+        let tx = self.begin_read()?;
+        let Some(scope) = scopes(&tx, &whole)? else {
+            return Ok(None);
+        };
+        let t = tx.open_table(OBJECTS).map_err(st)?;
+        let resolve =
+            |kind: ObjectKind, id: Id| entry(&t, kind, id).ok().flatten().and_then(|e| e.current);
+        let in_scope = QueryMatcher::new(&whole)?;
+        // The objects of the scope that `inner` matches, read from its index plan.
+        let exact = |inner: &WhereFilter| -> PluginResult<Option<BTreeSet<Id>>> {
+            let Some(plan) = index::plan(query.kind, inner) else {
+                return Ok(None);
+            };
+            let property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
+            let ids = index::run(&plan, &mut |r: &index::KeyRange| {
+                let mut ids = BTreeSet::new();
+                let range = (as_ref_bound(&r.lo), as_ref_bound(&r.hi));
+                for item in property.range::<&[u8]>(range).map_err(st)? {
+                    ids.insert(index::id_of(item.map_err(st)?.0.value()));
+                }
+                Ok::<_, PluginError>(ids)
+            })?;
+            let mut hits = BTreeSet::new();
+            for id in ids {
+                if let Some(o) = entry(&t, query.kind, id)?.and_then(|e| e.current) {
+                    if in_scope.matches(&o, &resolve) && inner.matches(&o, &resolve) {
+                        hits.insert(id);
+                    }
+                }
+            }
+            Ok(Some(hits))
+        };
+        // A comparison of one property in a class's own scope, and its `Equal` matches as
+        // counted by the class's value counts (exact for the values `class_equal_key` takes).
+        let class_only = !query.class.is_empty() && query.owners.is_empty();
+        let equal_count = |c: &WhereFilter| -> PluginResult<Option<(index::Stats, u64)>> {
+            if !class_only || c.path.len() != 1 {
+                return Ok(None);
+            }
+            let Ok(value) = c.value() else {
+                return Ok(None);
+            };
+            let Some(key) = index::class_equal_key(query.kind, &query.class, &c.path[0], &value)
+            else {
+                return Ok(None);
+            };
+            let n = tx
+                .open_table(CLASS_VALUES)
+                .map_err(st)?
+                .get(&key[..])
+                .map_err(st)?
+                .map_or(0, |g| g.value());
+            let stats = tx
+                .open_table(CLASS_STATS)
+                .map_err(st)?
+                .get(&index::stats_key(query.kind, &query.class, &c.path[0])[..])
+                .map_err(st)?
+                .map(|g| index::Stats::decode(g.value()))
+                .unwrap_or_default();
+            Ok(Some((stats, n)))
+        };
+        let (total, excluded, check_each) = match filter.op() {
+            Operator::Not if filter.operands.len() == 1 => {
+                let inner = &filter.operands[0];
+                match equal_count(inner)? {
+                    Some((_, equal)) if inner.op() == Operator::Equal => {
+                        (scope.total.saturating_sub(equal), BTreeSet::new(), true)
+                    }
+                    _ => {
+                        let Some(hits) = exact(inner)? else {
+                            return Ok(None);
+                        };
+                        (scope.total.saturating_sub(hits.len() as u64), hits, false)
+                    }
+                }
+            }
+            Operator::NotEqual => {
+                // NotEqual matches the objects with a value of the compared type that is not
+                // equal: those of the type less the equal ones.
+                let Some((stats, equal)) = equal_count(&filter)? else {
+                    return Ok(None);
+                };
+                let typed = match filter.value() {
+                    Ok(FilterValue::Int(_) | FilterValue::Number(_)) => stats.ints + stats.floats,
+                    Ok(FilterValue::String(_)) => stats.strings,
+                    Ok(FilterValue::Boolean(_)) => stats.booleans,
+                    _ => return Ok(None),
+                };
+                let typed = u64::try_from(typed).unwrap_or(0);
+                (typed.saturating_sub(equal), BTreeSet::new(), true)
+            }
+            _ => return Ok(None),
+        };
+        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let want = offset.saturating_add(limit);
+        let matcher = QueryMatcher::new(query)?;
+        // Each scope's first `want` matches, newest first (the excepted skipped by their ids;
+        // for `NotEqual` every object read and checked, as one without a value of the type is
+        // not counted either), merged.
+        let mut order = Vec::new();
+        if limit > 0 && total > 0 {
+            let keys = tx.open_table(scope.table).map_err(st)?;
+            for prefix in &scope.prefixes {
+                let (lo, hi) = index::scope_range(prefix);
+                let mut taken = 0usize;
+                for item in keys.range(&lo[..]..=&hi[..]).map_err(st)? {
+                    if taken >= want {
+                        break;
+                    }
+                    let suffix = index::newest_suffix(item.map_err(st)?.0.value());
+                    let id = index::scope_id(&suffix);
+                    if excluded.contains(&id) {
+                        continue;
+                    }
+                    if check_each {
+                        match entry(&t, query.kind, id)?.and_then(|e| e.current) {
+                            Some(o) if matcher.matches(&o, &resolve) => {}
+                            _ => continue,
+                        }
+                    }
+                    order.push(suffix);
+                    taken += 1;
+                }
+            }
+        }
+        order.sort_unstable();
+        order.dedup();
+        let mut objects = RVec::new();
+        for suffix in order.iter().skip(offset).take(limit) {
+            match entry(&t, query.kind, index::scope_id(suffix))?.and_then(|e| e.current) {
+                Some(o) if matcher.matches(&o, &resolve) => objects.push(o),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(ObjectPage { objects, total }))
+    }
+
     pub fn aggregate(&self, query: &ObjectQuery, request_json: &str) -> PluginResult<String> {
         let request = support::parse_aggregate_request(request_json)?;
         // A count of a whole class (GetMeta's `meta { count }`) comes from the class's counter,
         // without reading its objects: the reference answer over no objects, with that count.
         let count_only = request.group_by.is_none() && request.properties.is_empty();
         let counted = if count_only {
-            scopes(&self.begin_read()?, query)?.map(|s| s.total)
+            match scopes(&self.begin_read()?, query)? {
+                Some(s) => Some(s.total),
+                None => self
+                    .complement_page(&ObjectQuery {
+                        offset: 0,
+                        limit: 0,
+                        ..query.clone()
+                    })?
+                    .map(|page| page.total),
+            }
         } else {
             None
         };
-        if let Some(n) = counted {
-            let mut result = weft_plugin_api::aggregate::compute(&[], &request, &|_, _| None);
-            if let Some(group) = result.groups.first_mut() {
-                group.count = n;
+        let result = match counted {
+            Some(n) => {
+                let mut result = weft_plugin_api::aggregate::compute(&[], &request, &|_, _| None);
+                if let Some(group) = result.groups.first_mut() {
+                    group.count = n;
+                }
+                Some(result)
             }
+            None => self.class_statistics(query, &request)?,
+        };
+        if let Some(result) = result {
             return serde_json::to_string(&result).map_err(|e| {
                 PluginError::internal(format!("could not serialise the aggregate result: {e}"))
             });
@@ -383,6 +595,111 @@ impl Store {
         self.with_matches(query, |matches, resolve| {
             support::aggregate_json(&matches, &request, resolve)
         })
+    }
+
+    /// The aggregate of a whole class (no filter, no owners, no grouping) from its counter and
+    /// its per-class statistics (running totals, value counts: the lowest and highest number are
+    /// the first and last number key), reading no object. `None` (the caller aggregates the
+    /// objects) for a query of another shape, or when a property's answer depends on more than
+    /// these hold: references or other non-primitive values, numbers that are not all integers
+    /// (a float sum depends on the order of adding), or integers whose sum might not be exact
+    /// in `f64`.
+    fn class_statistics(
+        &self,
+        query: &ObjectQuery,
+        request: &AggregateRequest,
+    ) -> PluginResult<Option<AggregateResult>> {
+        if request.group_by.is_some()
+            || !query.filter_json.trim().is_empty()
+            || query.class.is_empty()
+            || !query.owners.is_empty()
+        {
+            return Ok(None);
+        }
+        let tx = self.begin_read()?;
+        let count = tx
+            .open_table(CLASS_COUNTS)
+            .map_err(st)?
+            .get(&index::class_prefix(query.kind, &query.class)[..])
+            .map_err(st)?
+            .map_or(0, |g| g.value());
+        let stats = tx.open_table(CLASS_STATS).map_err(st)?;
+        let values = tx.open_table(CLASS_VALUES).map_err(st)?;
+        let (kind, class) = (query.kind, query.class.as_str());
+        let mut properties = BTreeMap::new();
+        for p in &request.properties {
+            let s = stats
+                .get(&index::stats_key(kind, class, p)[..])
+                .map_err(st)?
+                .map(|g| index::Stats::decode(g.value()))
+                .unwrap_or_default();
+            let present = u64::try_from(s.present).unwrap_or(0);
+            let mut a = PropertyAggregate {
+                count: present,
+                ..Default::default()
+            };
+            let primitive = s.ints + s.floats + s.strings + s.booleans;
+            if s.present == 0 {
+                a.kind = "none".into();
+            } else if primitive != s.present {
+                return Ok(None);
+            } else if s.ints == s.present {
+                // Below 2^53 in magnitude every partial sum is exact, in any order.
+                if s.int_magnitude >= 1i128 << 53 {
+                    return Ok(None);
+                }
+                let (lo, hi) = index::class_numbers(kind, class, p);
+                let mut range = values.range(&lo[..]..&hi[..]).map_err(st)?;
+                let lowest = range.next().transpose().map_err(st)?;
+                let highest = range.next_back().transpose().map_err(st)?;
+                let lowest = lowest.map(|(k, _)| index::number_of(k.value()));
+                let highest = highest.map(|(k, _)| index::number_of(k.value())).or(lowest);
+                let sum = s.int_sum as f64;
+                a.kind = "int".into();
+                a.lowest = lowest;
+                a.highest = highest;
+                a.sum = Some(sum);
+                a.average = Some(sum / present as f64);
+            } else if s.ints + s.floats == s.present {
+                return Ok(None);
+            } else if s.strings == s.present {
+                let (lo, hi) = index::class_strings(kind, class, p);
+                let mut occ = Vec::new();
+                for item in values.range(&lo[..]..&hi[..]).map_err(st)? {
+                    let (k, n) = item.map_err(st)?;
+                    occ.push(Occurrence {
+                        value: index::string_of(k.value(), lo.len()),
+                        occurs: n.value(),
+                    });
+                }
+                occ.sort_by(|x, y| y.occurs.cmp(&x.occurs).then_with(|| x.value.cmp(&y.value)));
+                a.kind = "string".into();
+                a.top_occurrences = occ;
+            } else if s.booleans == s.present {
+                let held = |b: bool| -> PluginResult<u64> {
+                    let k = index::class_boolean(kind, class, p, b);
+                    Ok(values.get(&k[..]).map_err(st)?.map_or(0, |g| g.value()))
+                };
+                let t = held(true)?;
+                let f = present.saturating_sub(t);
+                a.kind = "boolean".into();
+                a.total_true = Some(t);
+                a.total_false = Some(f);
+                a.percentage_true = Some(t as f64 / present as f64);
+                a.percentage_false = Some(f as f64 / present as f64);
+            } else {
+                // Primitives of more than one type: never all references.
+                a.kind = "mixed".into();
+            }
+            properties.insert(p.clone(), a);
+        }
+        Ok(Some(AggregateResult {
+            groups: vec![AggregateGroup {
+                grouped_by: None,
+                count,
+                properties,
+            }],
+        }))
     }
 
     pub fn object_history(&self, kind: ObjectKind, id: Id) -> PluginResult<ObjectHistory> {
@@ -531,9 +848,9 @@ struct Scopes {
     total: u64,
 }
 
-/// For a query without a filter, and with one class or with owners but not both (or with
-/// neither: the whole kind, every class's scope): where its objects are, and how many (from the
-/// counters). `None` for any other query.
+/// For a query without a filter, with one class, with owners, with both (each owner's objects
+/// of the class), or with neither (the whole kind, every class's scope): where its objects
+/// are, and how many (from the counters). `None` for a query with a filter.
 fn scopes(tx: &redb::ReadTransaction, query: &ObjectQuery) -> PluginResult<Option<Scopes>> {
     if !query.filter_json.trim().is_empty() {
         return Ok(None);
@@ -544,7 +861,20 @@ fn scopes(tx: &redb::ReadTransaction, query: &ObjectQuery) -> PluginResult<Optio
         Ok(n)
     };
     Ok(match (query.class.is_empty(), query.owners.is_empty()) {
-        (false, false) => None,
+        (false, false) => {
+            let owners: BTreeSet<Id> = query.owners.iter().copied().collect();
+            let (mut prefixes, mut n) = (Vec::new(), 0u64);
+            for owner in owners {
+                let prefix = index::owner_class_prefix(query.kind, owner, &query.class);
+                n = n.saturating_add(counted(OWNER_CLASS_COUNTS, &prefix)?);
+                prefixes.push(prefix);
+            }
+            Some(Scopes {
+                table: OWNER_CLASS_INDEX,
+                prefixes,
+                total: n,
+            })
+        }
         (false, true) => {
             let prefix = index::class_prefix(query.kind, &query.class);
             let n = counted(CLASS_COUNTS, &prefix)?;
@@ -617,6 +947,21 @@ fn candidates(
         })?;
         return Ok(Some(ids));
     }
+    if !query.class.is_empty() && !query.owners.is_empty() {
+        let t = tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
+        let mut ids = BTreeSet::new();
+        for owner in query.owners.iter() {
+            let prefix = index::owner_class_prefix(query.kind, *owner, &query.class);
+            let (lo, hi) = index::scope_range(&prefix);
+            ids.extend(ids_in(
+                &t,
+                Bound::Included(&lo),
+                Bound::Included(&hi),
+                index::scope_id,
+            )?);
+        }
+        return Ok(Some(ids));
+    }
     if !query.class.is_empty() {
         let t = tx.open_table(CLASS_INDEX).map_err(st)?;
         let (lo, hi) = index::scope_range(&index::class_prefix(query.kind, &query.class));
@@ -665,15 +1010,87 @@ fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginRes
 /// a write of many objects (an import) opens the tables once, changes each count once, and
 /// goes through each index's B-tree in order instead of at a random place per key.
 struct Indexes<'tx> {
-    /// The class, owner and property indexes.
-    tables: [redb::Table<'tx, Bytes, Bytes>; 3],
+    /// The class, owner, property and owner-and-class indexes.
+    tables: [redb::Table<'tx, Bytes, Bytes>; 4],
     /// Per index table, the keys to put in (`true`) or take out, the last change of a key
     /// winning (as applied one after the other: the tables are sets).
-    changes: [BTreeMap<Vec<u8>, bool>; 3],
-    /// The class and owner counts.
-    counts: [redb::Table<'tx, Bytes, u64>; 2],
+    changes: [BTreeMap<Vec<u8>, bool>; 4],
+    /// The class, owner and owner-and-class counts.
+    counts: [redb::Table<'tx, Bytes, u64>; 3],
     /// Per count table, what to add to each count.
-    deltas: [BTreeMap<Vec<u8>, i64>; 2],
+    deltas: [BTreeMap<Vec<u8>, i64>; 3],
+    /// The per-class statistics of properties.
+    statistics: Statistics<'tx>,
+}
+
+/// The per-class statistics tables of a write transaction (value counts and running totals,
+/// [`index::Stats`]) and the changes to them, written in key order by
+/// [`Statistics::finish`].
+struct Statistics<'tx> {
+    values: redb::Table<'tx, Bytes, u64>,
+    value_deltas: BTreeMap<Vec<u8>, i64>,
+    stats: redb::Table<'tx, Bytes, Bytes>,
+    stats_deltas: BTreeMap<Vec<u8>, index::Stats>,
+}
+
+impl<'tx> Statistics<'tx> {
+    fn open(tx: &'tx WriteTransaction) -> PluginResult<Self> {
+        Ok(Statistics {
+            values: tx.open_table(CLASS_VALUES).map_err(st)?,
+            value_deltas: BTreeMap::new(),
+            stats: tx.open_table(CLASS_STATS).map_err(st)?,
+            stats_deltas: BTreeMap::new(),
+        })
+    }
+
+    /// Counts a current object's property values in (`add`) or out of its class's statistics.
+    fn apply(&mut self, object: &StoredObject, add: bool) {
+        let sign = if add { 1 } else { -1 };
+        for (name, value) in object.properties().iter() {
+            self.stats_deltas
+                .entry(index::stats_key(object.kind, &object.class, name))
+                .or_default()
+                .add(value, sign);
+        }
+        for k in index::class_value_keys(object) {
+            *self.value_deltas.entry(k).or_default() += sign;
+        }
+    }
+
+    /// Writes what [`apply`](Self::apply) collected (a count or totals that reach zero are
+    /// removed, so the first and last value keys are values some object holds).
+    fn finish(mut self) -> PluginResult<()> {
+        for (k, &delta) in self.value_deltas.iter().filter(|(_, d)| **d != 0) {
+            let n = self
+                .values
+                .get(&k[..])
+                .map_err(st)?
+                .map_or(0, |g| g.value());
+            match n.saturating_add_signed(delta) {
+                0 => {
+                    self.values.remove(&k[..]).map_err(st)?;
+                }
+                n => {
+                    self.values.insert(&k[..], n).map_err(st)?;
+                }
+            }
+        }
+        for (k, delta) in self.stats_deltas.iter().filter(|(_, d)| !d.is_zero()) {
+            let held = self
+                .stats
+                .get(&k[..])
+                .map_err(st)?
+                .map(|g| index::Stats::decode(g.value()))
+                .unwrap_or_default();
+            let now = held.plus(*delta);
+            if now.is_zero() {
+                self.stats.remove(&k[..]).map_err(st)?;
+            } else {
+                self.stats.insert(&k[..], &now.encode()[..]).map_err(st)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'tx> Indexes<'tx> {
@@ -683,13 +1100,16 @@ impl<'tx> Indexes<'tx> {
                 tx.open_table(CLASS_INDEX).map_err(st)?,
                 tx.open_table(OWNER_INDEX).map_err(st)?,
                 tx.open_table(PROPERTY_INDEX).map_err(st)?,
+                tx.open_table(OWNER_CLASS_INDEX).map_err(st)?,
             ],
             changes: Default::default(),
             counts: [
                 tx.open_table(CLASS_COUNTS).map_err(st)?,
                 tx.open_table(OWNER_COUNTS).map_err(st)?,
+                tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?,
             ],
             deltas: Default::default(),
+            statistics: Statistics::open(tx)?,
         })
     }
 
@@ -697,19 +1117,28 @@ impl<'tx> Indexes<'tx> {
     /// out of) its class and its owner: written by [`finish`](Self::finish).
     fn apply(&mut self, object: &StoredObject, add: bool) {
         let delta = if add { 1 } else { -1 };
-        let [class, owner] = &mut self.deltas;
+        let [class, owner, owner_class] = &mut self.deltas;
         *class
             .entry(index::class_prefix(object.kind, &object.class))
             .or_default() += delta;
         *owner
             .entry(index::owner_prefix(object.kind, object.owner).to_vec())
             .or_default() += delta;
-        let [class, owner, property] = &mut self.changes;
+        *owner_class
+            .entry(index::owner_class_prefix(
+                object.kind,
+                object.owner,
+                &object.class,
+            ))
+            .or_default() += delta;
+        let [class, owner, property, owner_class] = &mut self.changes;
         class.insert(index::class_key(object), add);
         owner.insert(index::owner_key(object).to_vec(), add);
+        owner_class.insert(index::owner_class_key(object), add);
         for k in index::property_keys(object) {
             property.insert(k, add);
         }
+        self.statistics.apply(object, add);
     }
 
     /// Writes what [`apply`](Self::apply) collected.
@@ -728,7 +1157,7 @@ impl<'tx> Indexes<'tx> {
                 add_to_count(counts, k, delta)?;
             }
         }
-        Ok(())
+        self.statistics.finish()
     }
 }
 
@@ -777,6 +1206,10 @@ fn init(db: &Database, file: &Path) -> PluginResult<()> {
         tx.open_table(PROPERTY_INDEX).map_err(st)?;
         tx.open_table(CLASS_COUNTS).map_err(st)?;
         tx.open_table(OWNER_COUNTS).map_err(st)?;
+        tx.open_table(CLASS_VALUES).map_err(st)?;
+        tx.open_table(CLASS_STATS).map_err(st)?;
+        tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
+        tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?;
     }
     tx.commit().map_err(st)
 }
@@ -822,18 +1255,74 @@ fn upgrade(tx: &WriteTransaction, from: u64) -> PluginResult<()> {
             }
         }
     }
+    if from < 5 {
+        // Version 5 adds the per-class statistics and the owner-and-class index and counts:
+        // made from the current objects.
+        for table in [CLASS_STATS, OWNER_CLASS_INDEX] {
+            tx.delete_table(table).map_err(st)?;
+        }
+        for table in [CLASS_VALUES, OWNER_CLASS_COUNTS] {
+            tx.delete_table(table).map_err(st)?;
+        }
+        let objects = tx.open_table(OBJECTS).map_err(st)?;
+        let mut statistics = Statistics::open(tx)?;
+        let mut owner_class = tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
+        let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for item in objects.iter().map_err(st)? {
+            let (_, value) = item.map_err(st)?;
+            if let Some(o) = Entry::decode_current(value.value())? {
+                statistics.apply(&o, true);
+                owner_class
+                    .insert(&index::owner_class_key(&o)[..], &[][..])
+                    .map_err(st)?;
+                *counts
+                    .entry(index::owner_class_prefix(o.kind, o.owner, &o.class))
+                    .or_default() += 1;
+            }
+        }
+        statistics.finish()?;
+        let mut owner_class_counts = tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?;
+        for (k, n) in counts {
+            add_to_count(&mut owner_class_counts, &k, n)?;
+        }
+    }
     Ok(())
+}
+
+/// How many writes wait in the writer's queue (counted when a writer has room to put one in,
+/// so never fewer than are in it), and the most that ever did.
+#[derive(Default)]
+struct QueueDepth {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl QueueDepth {
+    fn queued(&self) {
+        let n = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn taken(&self, n: usize) {
+        self.now.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// The writer thread: takes every waiting write (up to [`MAX_BATCH`]), applies them in one
 /// transaction, commits once, answers them all. Ends when the store is dropped.
-fn write_loop(db: &Database, rx: mpsc::Receiver<Box<dyn Job>>, log: PluginLogger) {
+fn write_loop(
+    db: &Database,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    depth: &QueueDepth,
+    log: PluginLogger,
+) {
     let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
     loop {
+        let before = queue.len();
         if queue.is_empty() {
-            match rx.recv() {
-                Ok(job) => queue.push_back(job),
-                Err(_) => return,
+            match futures::executor::block_on(rx.next()) {
+                Some(job) => queue.push_back(job),
+                None => return,
             }
         }
         while queue.len() < MAX_BATCH {
@@ -842,6 +1331,7 @@ fn write_loop(db: &Database, rx: mpsc::Receiver<Box<dyn Job>>, log: PluginLogger
                 Err(_) => break,
             }
         }
+        depth.taken(queue.len() - before);
         let tx = match db.begin_write() {
             Ok(tx) => tx,
             Err(e) => {
@@ -1440,6 +1930,39 @@ mod tests {
             }
         }
         check_like_reference(&store, &live, &owners, &mut rng, 400);
+        // `Not` of an indexed filter, `NotEqual`, and a class and owners: from the indexes.
+        for (filter, owners) in [
+            (
+                r#"{"operator":"Not","operands":[{"operator":"Equal","path":["p"],"valueInt":1}]}"#,
+                vec![],
+            ),
+            (
+                r#"{"operator":"NotEqual","path":["p"],"valueInt":1}"#,
+                vec![],
+            ),
+            (
+                r#"{"operator":"NotEqual","path":["q"],"valueString":"a"}"#,
+                vec![],
+            ),
+            (
+                r#"{"operator":"Not","operands":[{"operator":"Equal","path":["p"],"valueInt":1}]}"#,
+                vec![owners[0]],
+            ),
+        ] {
+            let query = ObjectQuery {
+                class: "City".into(),
+                owners: owners.into(),
+                filter_json: filter.into(),
+                ..ObjectQuery::all(ObjectKind::Thing, 5)
+            };
+            assert!(store.complement_page(&query).unwrap().is_some(), "{filter}");
+        }
+        let query = ObjectQuery {
+            class: "City".into(),
+            owners: vec![owners[1]].into(),
+            ..ObjectQuery::all(ObjectKind::Thing, 5)
+        };
+        assert!(store.newest_page(&query).unwrap().is_some());
         // A format version 2 file (class and owner keys without the creation time, no owner
         // counts): simulated by putting version 2 keys in place and stamping version 2.
         drop(store);
@@ -1554,7 +2077,7 @@ mod tests {
     fn index_tables(store: &Store) -> Vec<Vec<(Vec<u8>, u64)>> {
         let tx = store.begin_read().unwrap();
         let mut all = Vec::new();
-        for table in [CLASS_INDEX, OWNER_INDEX, PROPERTY_INDEX] {
+        for table in [CLASS_INDEX, OWNER_INDEX, PROPERTY_INDEX, OWNER_CLASS_INDEX] {
             let t = tx.open_table(table).unwrap();
             let entries = t.iter().unwrap().map(|e| {
                 let (k, v) = e.unwrap();
@@ -1563,7 +2086,7 @@ mod tests {
             });
             all.push(entries.collect());
         }
-        for table in [CLASS_COUNTS, OWNER_COUNTS] {
+        for table in [CLASS_COUNTS, OWNER_COUNTS, OWNER_CLASS_COUNTS, CLASS_VALUES] {
             let t = tx.open_table(table).unwrap();
             let entries = t.iter().unwrap().map(|e| {
                 let (k, v) = e.unwrap();
@@ -1571,6 +2094,15 @@ mod tests {
             });
             all.push(entries.filter(|(_, n)| *n > 0).collect());
         }
+        // The running totals, as their bytes.
+        let t = tx.open_table(CLASS_STATS).unwrap();
+        let entries = t.iter().unwrap().map(|e| {
+            let (k, v) = e.unwrap();
+            let mut k = k.value().to_vec();
+            k.extend_from_slice(v.value());
+            (k, 0)
+        });
+        all.push(entries.collect());
         all
     }
 
@@ -1690,6 +2222,71 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
     }
 
+    /// Many more concurrent writes than the queue holds: writers wait for room (none fails),
+    /// the queue never holds more than its bound, and every acknowledged write is stored.
+    #[test]
+    fn the_writer_queue_is_bounded_and_every_acknowledged_write_is_stored() {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-queue-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = Arc::new(
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap(),
+        );
+        let per_thread = QUEUE_BOUND + QUEUE_BOUND / 2;
+        let threads: Vec<_> = (0..3u8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let writes = (0..per_thread).map(|i| {
+                        let object = StoredObject {
+                            kind: ObjectKind::Thing,
+                            id: Id::random(),
+                            class: "Queued".into(),
+                            context: RString::new(),
+                            owner: Id([t + 1; 16]),
+                            created_ms: i as i64,
+                            updated_ms: i as i64,
+                            properties_json: format!(r#"{{"n":{i}}}"#).into(),
+                        };
+                        let id = object.id;
+                        let write = store.submit(move |tx| create_object(tx, object));
+                        async move { write.await.map(|r| r.map(|()| id)) }
+                    });
+                    block_on(futures::future::join_all(writes))
+                })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for t in threads {
+            for answer in t.join().unwrap() {
+                acknowledged.push(answer.unwrap().unwrap());
+            }
+        }
+        assert_eq!(acknowledged.len(), 3 * per_thread);
+        let peak = store.peak_queue_depth();
+        assert!(peak <= QUEUE_BOUND, "the queue held {peak} writes");
+        assert!(peak > 1, "the writes never waited together");
+        let stored = store.get_objects(ObjectKind::Thing, &acknowledged).unwrap();
+        assert!(stored.iter().all(Option::is_some));
+        let count: serde_json::Value = serde_json::from_str(
+            &store
+                .aggregate(
+                    &ObjectQuery {
+                        class: "Queued".into(),
+                        ..ObjectQuery::all(ObjectKind::Thing, 0)
+                    },
+                    "{}",
+                )
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(count["groups"][0]["count"], 3 * per_thread);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// `rounds` random queries (and their counts), pages of them among them, answered by
     /// `store` exactly as the reference semantics answer them over `live`.
     fn check_like_reference(
@@ -1741,6 +2338,163 @@ mod tests {
                 count["groups"][0]["count"], want.total,
                 "count of {query:?}"
             );
+            // Statistics, by the reference over the matches in id order (the order the store
+            // reads them in when it reads them: a float sum depends on it).
+            let mut matches: Vec<StoredObject> = live
+                .iter()
+                .filter(|o| {
+                    QueryMatcher::new(&query).unwrap().matches(o, &none)
+                        && (query.filter_json.is_empty() || parsed.matches(o, &none))
+                })
+                .cloned()
+                .collect();
+            matches.sort_by_key(|o| o.id);
+            assert_like_reference(store, &query, &matches);
         }
+    }
+
+    /// `store`'s aggregate of `query` (statistics of `p` and `q`, and of a property no object
+    /// has) equals the reference's over `matches`.
+    fn assert_like_reference(store: &Store, query: &ObjectQuery, matches: &[StoredObject]) {
+        let request = r#"{"properties": ["p", "q", "none"]}"#;
+        let got: serde_json::Value =
+            serde_json::from_str(&store.aggregate(query, request).unwrap()).unwrap();
+        let parsed = support::parse_aggregate_request(request).unwrap();
+        let want = support::aggregate_json(matches, &parsed, &|_, _| None).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert_eq!(got, want, "statistics of {query:?}");
+    }
+
+    /// Statistics of whole classes whose properties hold one type each (answered from the
+    /// per-class statistics) and of classes of mixed values, after every change of random
+    /// creates, updates and deletes, equal the reference's over the objects.
+    #[test]
+    fn class_statistics_answer_like_the_reference() {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-stats-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+        const CLASSES: [&str; 5] = ["Ints", "Strings", "Booleans", "Numbers", "Mixed"];
+        let typed = |rng: &mut Rng, class: &str| -> Option<serde_json::Value> {
+            use serde_json::json;
+            if rng.below(6) == 0 {
+                return None;
+            }
+            Some(match class {
+                "Ints" => match rng.below(8) {
+                    0 => json!(i64::MIN + rng.below(2) as i64),
+                    1 => json!(u64::MAX - rng.below(2)),
+                    _ => json!(rng.below(2001) as i64 - 1000),
+                },
+                "Strings" => json!(["a", "b", "", "a\u{0}", "ab", "é", "B"][rng.below(7) as usize]),
+                "Booleans" => json!(rng.below(3) == 0),
+                "Numbers" => json!((rng.below(2001) as f64 - 1000.0) / 8.0),
+                _ => value(rng)?,
+            })
+        };
+        let mut live: Vec<StoredObject> = Vec::new();
+        let check = |store: &Store, live: &[StoredObject]| {
+            for class in CLASSES {
+                let query = ObjectQuery {
+                    class: class.into(),
+                    ..ObjectQuery::all(ObjectKind::Thing, 0)
+                };
+                let mut matches: Vec<StoredObject> = live
+                    .iter()
+                    .filter(|o| o.class.as_str() == class)
+                    .cloned()
+                    .collect();
+                matches.sort_by_key(|o| o.id);
+                assert_like_reference(store, &query, &matches);
+                // Strings and booleans (never another type here) come from the statistics.
+                if class == "Strings" || class == "Booleans" {
+                    let request = support::parse_aggregate_request(r#"{"properties":["p"]}"#);
+                    let answered = store.class_statistics(&query, &request.unwrap()).unwrap();
+                    assert!(answered.is_some(), "{class} read its objects");
+                }
+            }
+        };
+        for round in 0..600 {
+            match rng.below(4) {
+                0 | 1 => {
+                    let class = CLASSES[rng.below(5) as usize];
+                    // Large integers are rare, so that most rounds answer from the statistics.
+                    let mut props = serde_json::Map::new();
+                    for name in ["p", "q"] {
+                        if let Some(v) = typed(&mut rng, class) {
+                            if class != "Ints"
+                                || rng.below(10) == 0
+                                || v.as_i64().is_some_and(|i| i.unsigned_abs() <= 1000)
+                            {
+                                props.insert(name.into(), v);
+                            }
+                        }
+                    }
+                    let o = StoredObject {
+                        kind: ObjectKind::Thing,
+                        id: Id::random(),
+                        class: class.into(),
+                        context: RString::new(),
+                        owner: Id([1; 16]),
+                        created_ms: round,
+                        updated_ms: round,
+                        properties_json: serde_json::Value::Object(props).to_string().into(),
+                    };
+                    let created = o.clone();
+                    block_on(store.submit(move |tx| create_object(tx, created)))
+                        .unwrap()
+                        .unwrap();
+                    live.push(o);
+                }
+                2 if !live.is_empty() => {
+                    let i = rng.below(live.len() as u64) as usize;
+                    let class = live[i].class.to_string();
+                    let mut props = serde_json::Map::new();
+                    if let Some(v) = typed(&mut rng, &class) {
+                        if class != "Ints" || v.as_i64().is_some_and(|i| i.unsigned_abs() <= 1000) {
+                            props.insert("p".into(), v);
+                        }
+                    }
+                    live[i].properties_json = serde_json::Value::Object(props).to_string().into();
+                    let changed = live[i].clone();
+                    block_on(store.submit(move |tx| update_object(tx, changed, None)))
+                        .unwrap()
+                        .unwrap();
+                }
+                3 if !live.is_empty() => {
+                    let o = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    block_on(store.submit(move |tx| delete_object(tx, o.kind, o.id)))
+                        .unwrap()
+                        .unwrap();
+                }
+                _ => {}
+            }
+            if round % 20 == 0 {
+                check(&store, &live);
+            }
+        }
+        check(&store, &live);
+        // A format version 4 file (no per-class statistics): opening it makes them again.
+        drop(store);
+        {
+            let db = Database::create(dir.join("weft.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.delete_table(CLASS_VALUES).unwrap();
+            tx.delete_table(CLASS_STATS).unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 4)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        check(&store, &live);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

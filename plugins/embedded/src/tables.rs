@@ -31,9 +31,25 @@ pub(crate) const CLASS_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::ne
 /// How many current objects each owner has ([`crate::index::owner_prefix`] → count).
 pub(crate) const OWNER_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_owner");
 
+/// Current objects by owner and class ([`crate::index::owner_class_key`]).
+pub(crate) const OWNER_CLASS_INDEX: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("index_owner_class");
+/// How many current objects each owner has of each class
+/// ([`crate::index::owner_class_prefix`] → count).
+pub(crate) const OWNER_CLASS_COUNTS: TableDefinition<Bytes, u64> =
+    TableDefinition::new("count_owner_class");
+/// How many current objects of a class have each primitive value of a property
+/// ([`crate::index::class_value_keys`] → count): the lowest and highest number, the counts of
+/// strings and booleans, without reading objects.
+pub(crate) const CLASS_VALUES: TableDefinition<Bytes, u64> =
+    TableDefinition::new("count_class_value");
+/// A class's running totals of one property ([`crate::index::stats_key`] →
+/// [`crate::index::Stats`]).
+pub(crate) const CLASS_STATS: TableDefinition<Bytes, Bytes> = TableDefinition::new("stats_class");
+
 /// Every table, for backups ([`crate::backup`]): a table missing here would be missing from
 /// backups (the backup test compares every table of a copy with its source).
-pub(crate) const TABLES: [&dyn CopyTable; 11] = [
+pub(crate) const TABLES: [&dyn CopyTable; 15] = [
     &META,
     &OBJECTS,
     &HISTORY,
@@ -45,6 +61,10 @@ pub(crate) const TABLES: [&dyn CopyTable; 11] = [
     &PROPERTY_INDEX,
     &CLASS_COUNTS,
     &OWNER_COUNTS,
+    &CLASS_VALUES,
+    &CLASS_STATS,
+    &OWNER_CLASS_INDEX,
+    &OWNER_CLASS_COUNTS,
 ];
 
 /// The number of current (not deleted) objects in a snapshot: the sum of the class counters.

@@ -168,6 +168,67 @@ fn selective_queries_do_not_grow_with_the_class() {
                     }),
                 ),
                 (
+                    "Get, a class and an owner (a non-root key's Get, 10 newest)".into(),
+                    Box::new({
+                        let q = ObjectQuery {
+                            owners: vec![Id::default()].into(),
+                            ..query(String::new())
+                        };
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let page = block_on(conn.query_objects(q.clone())).unwrap();
+                            assert_eq!((page.objects.len(), page.total), (10, n as u64));
+                        }
+                    }),
+                ),
+                (
+                    "Get, NotEqual on group (10 newest of 99 %)".into(),
+                    Box::new({
+                        let q = query(
+                            r#"{"operator":"NotEqual","path":["group"],"valueInt":5}"#.into(),
+                        );
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let page = block_on(conn.query_objects(q.clone())).unwrap();
+                            assert_eq!(
+                                (page.objects.len(), page.total),
+                                (10, (n - n / 100) as u64)
+                            );
+                        }
+                    }),
+                ),
+                (
+                    "Get, Not of Equal on name (10 newest of all but one)".into(),
+                    Box::new({
+                        let q = query(format!(
+                            r#"{{"operator":"Not","operands":[{{"operator":"Equal","path":["name"],"valueString":"c{middle}"}}]}}"#
+                        ));
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let page = block_on(conn.query_objects(q.clone())).unwrap();
+                            assert_eq!((page.objects.len(), page.total), (10, n as u64 - 1));
+                        }
+                    }),
+                ),
+                (
+                    "GetMeta, whole class (count, population and group: integer statistics)".into(),
+                    Box::new({
+                        let q = query(String::new());
+                        let conn = std::sync::Arc::clone(&conn);
+                        move || {
+                            let meta = block_on(conn.aggregate(
+                                q.clone(),
+                                r#"{"properties":["population","group"]}"#.into(),
+                            ))
+                            .unwrap();
+                            let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+                            let population = &meta["groups"][0]["properties"]["population"];
+                            assert_eq!(population["highest"], (n - 1) as f64);
+                            assert_eq!(population["sum"], (n * (n - 1) / 2) as f64);
+                        }
+                    }),
+                ),
+                (
                     "GetMeta, whole class (count, population)".into(),
                     Box::new({
                         let q = query(String::new());

@@ -26,7 +26,7 @@ src="$out/migrate-source"
 if [[ -z "${WEFT_BENCH_NO_BUILD:-}" ]]; then
   cargo build --release -p weft -p weft-embedded -p weft-dev-memory -p weft-cassandra -p weft-benches
 fi
-rel="$root/target/release"
+rel="${CARGO_TARGET_DIR:-$root/target}/release"
 mkdir -p "$out"
 rm -rf "$src"
 trap 'rm -rf "$src"' EXIT

@@ -6,7 +6,7 @@ use weft_connector_tests::{cdylib_path, conformance_tests, Subject};
 
 conformance_tests!(Subject::from_library(&cdylib_path("weft_dev_memory"), "{}"));
 
-/// dev-memory declares what it implements: everything but persistence.
+/// dev-memory declares what it implements: everything but persistence and backup.
 #[test]
 fn declares_name_and_capabilities() {
     let s = conformance_subject();
@@ -17,6 +17,7 @@ fn declares_name_and_capabilities() {
         Capabilities::FILTER_REFERENCE_PATHS,
         Capabilities::AGGREGATE,
         Capabilities::VERSIONED_WRITES,
+        Capabilities::MIGRATE,
     ]
     .into_iter()
     .fold(Capabilities::empty(), Capabilities::union);

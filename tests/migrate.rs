@@ -213,6 +213,20 @@ fn migrate(args: &[&str]) -> std::process::Output {
         .expect("run weft migrate")
 }
 
+/// `weft migrate` of the embedded store under `data` into `name` with `config`.
+fn move_store(data: &Path, name: &str, config: &str) -> std::process::Output {
+    migrate(&[
+        "--from",
+        "embedded",
+        "--from-config",
+        &store_config(data),
+        "--to",
+        name,
+        "--to-config",
+        config,
+    ])
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}_{}_{}",
@@ -265,16 +279,7 @@ fn a_migrated_store_answers_every_rest_read_like_the_source() {
     assert!(before.iter().filter(|a| a.1 == 200).count() > 30);
     // The source in use is refused, naming what to do.
     let (name, config) = &targets[0];
-    let out = migrate(&[
-        "--from",
-        "embedded",
-        "--from-config",
-        &store_config(data.path()),
-        "--to",
-        name,
-        "--to-config",
-        config,
-    ]);
+    let out = move_store(data.path(), name, config);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -284,16 +289,7 @@ fn a_migrated_store_answers_every_rest_read_like_the_source() {
     drop(api);
 
     for (name, config) in &targets {
-        let out = migrate(&[
-            "--from",
-            "embedded",
-            "--from-config",
-            &store_config(data.path()),
-            "--to",
-            name,
-            "--to-config",
-            config,
-        ]);
+        let out = move_store(data.path(), name, config);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -305,16 +301,7 @@ fn a_migrated_store_answers_every_rest_read_like_the_source() {
             "{stdout}"
         );
         // A second run into the now full target is refused unless resuming.
-        let again = migrate(&[
-            "--from",
-            "embedded",
-            "--from-config",
-            &store_config(data.path()),
-            "--to",
-            name,
-            "--to-config",
-            config,
-        ]);
+        let again = move_store(data.path(), name, config);
         let err = String::from_utf8_lossy(&again.stderr);
         assert!(!again.status.success(), "{err}");
         assert!(

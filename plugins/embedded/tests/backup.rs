@@ -2,40 +2,19 @@
 //! while writers run holds every write acknowledged before it began, nothing that was never
 //! acknowledged, no half write; it opens as a store of its own; bad targets are refused.
 
+mod common;
+
+use common::{fresh_dir, load_plugin, open};
+
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::executor::block_on;
-use weft_connector_tests::cdylib_path;
-use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{
-    Capabilities, DocumentName, ErrorKind, HostLogger, Id, ObjectKind, ObjectQuery,
-    OpenedConnector, StoredKey, StoredObject,
+    Capabilities, DocumentName, ErrorKind, Id, ObjectKind, ObjectQuery, OpenedConnector, StoredKey,
+    StoredObject,
 };
-
-fn load_plugin() -> LoadedPlugin {
-    loader::load(&cdylib_path("weft_embedded")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    static CLEANED: std::sync::Once = std::sync::Once::new();
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("weft_embedded-backup");
-    CLEANED.call_once(|| {
-        let _ = std::fs::remove_dir_all(&base);
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    base.join(format!("{}-{n}-{name}", std::process::id()))
-}
-
-fn open(plugin: &LoadedPlugin, dir: &std::path::Path) -> OpenedConnector {
-    let config = serde_json::json!({ "path": dir }).to_string();
-    plugin
-        .open_connector(&config, HostLogger::discard())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn thing(i: usize, owner: Id) -> StoredObject {
     StoredObject {
@@ -119,7 +98,7 @@ fn declares_backup() {
 #[test]
 fn a_backup_taken_under_concurrent_writes_is_consistent_and_complete() {
     let plugin = load_plugin();
-    let dir = fresh_dir("source");
+    let dir = fresh_dir("backup", "source");
     let store = Arc::new(open(&plugin, &dir));
     let root = key(None);
     block_on(store.connector.add_key(root.clone())).unwrap();
@@ -173,7 +152,7 @@ fn a_backup_taken_under_concurrent_writes_is_consistent_and_complete() {
     }
     let before_objects = acked_objects.lock().unwrap().clone();
     let before_keys: HashSet<Id> = acked_keys.lock().unwrap().iter().copied().collect();
-    let copy_dir = fresh_dir("copy");
+    let copy_dir = fresh_dir("backup", "copy");
     let maintenance = store.maintenance.as_ref().expect("a 1.3 plugin");
     let report = block_on(maintenance.backup(copy_dir.display().to_string().into()))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -252,7 +231,7 @@ fn a_backup_taken_under_concurrent_writes_is_consistent_and_complete() {
     drop(copy);
 
     // Quiet now: a second backup is exactly its source.
-    let quiet_dir = fresh_dir("quiet");
+    let quiet_dir = fresh_dir("backup", "quiet");
     block_on(maintenance.backup(quiet_dir.display().to_string().into())).unwrap();
     let quiet = open(&plugin, &quiet_dir);
     assert_eq!(contents(&quiet), source_now);
@@ -264,7 +243,7 @@ fn a_backup_taken_under_concurrent_writes_is_consistent_and_complete() {
 #[test]
 fn refuses_targets_that_are_not_new_empty_absolute_directories_outside_the_store() {
     let plugin = load_plugin();
-    let dir = fresh_dir("refusals");
+    let dir = fresh_dir("backup", "refusals");
     let store = open(&plugin, &dir);
     let m = store.maintenance.as_ref().unwrap();
     let backup = |to: &str| block_on(m.backup(to.into()));
@@ -276,7 +255,7 @@ fn refuses_targets_that_are_not_new_empty_absolute_directories_outside_the_store
         "{e}"
     );
 
-    let full = fresh_dir("full");
+    let full = fresh_dir("backup", "full");
     std::fs::create_dir_all(&full).unwrap();
     std::fs::write(full.join("something"), "x").unwrap();
     let e = backup(&full.display().to_string()).unwrap_err();
@@ -292,14 +271,14 @@ fn refuses_targets_that_are_not_new_empty_absolute_directories_outside_the_store
     assert!(e.message.contains("inside the data directory"), "{e}");
     assert!(!inside.exists(), "a refused backup leaves nothing behind");
 
-    let file = fresh_dir("a-file");
+    let file = fresh_dir("backup", "a-file");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, "x").unwrap();
     let e = backup(&file.display().to_string()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
 
     // An empty existing directory is fine.
-    let empty = fresh_dir("empty");
+    let empty = fresh_dir("backup", "empty");
     std::fs::create_dir_all(&empty).unwrap();
     let report = backup(&empty.display().to_string()).unwrap();
     assert_eq!(report.objects, 0);

@@ -8,40 +8,18 @@
 //! `cargo test --release -p weft-embedded --test migrate -- --ignored --nocapture`
 //! (`WEFT_EMBEDDED_BENCH_MIGRATE` objects, default 200,000).
 
+mod common;
+
+use common::{fresh_dir, load_plugin, open};
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures::executor::block_on;
-use weft_connector_tests::cdylib_path;
-use weft_connector_tests::loader::{self, LoadedPlugin};
 use weft_connector_tests::weft_plugin_api::{
-    Capabilities, ErrorKind, HostLogger, Id, MigrationBox, ObjectKind, ObjectQuery, ObjectRecord,
+    Capabilities, ErrorKind, Id, MigrationBox, ObjectKind, ObjectQuery, ObjectRecord,
     OpenedConnector, PluginError, StoredObject,
 };
-
-fn load_plugin() -> LoadedPlugin {
-    loader::load(&cdylib_path("weft_embedded")).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    static CLEANED: std::sync::Once = std::sync::Once::new();
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("weft_embedded-migrate");
-    CLEANED.call_once(|| {
-        let _ = std::fs::remove_dir_all(&base);
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    base.join(format!("{}-{n}-{name}", std::process::id()))
-}
-
-fn open(plugin: &LoadedPlugin, dir: &std::path::Path) -> OpenedConnector {
-    let config = serde_json::json!({ "path": dir }).to_string();
-    plugin
-        .open_connector(&config, HostLogger::discard())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn migration(c: &OpenedConnector) -> &MigrationBox {
     c.migration
@@ -233,7 +211,7 @@ fn declares_migrate() {
 #[test]
 fn an_imported_store_is_whole_indexed_and_survives_a_restart() {
     let plugin = load_plugin();
-    let src = open(&plugin, &fresh_dir("source"));
+    let src = open(&plugin, &fresh_dir("migrate", "source"));
     fill(&src, 2_000);
     let exported = export_everything(&src);
     assert_eq!(exported.len(), 2_000 + 500);
@@ -248,7 +226,7 @@ fn an_imported_store_is_whole_indexed_and_survives_a_restart() {
         assert!(*total > 0 && !ids.is_empty(), "{q:?} finds nothing");
     }
 
-    let dir = fresh_dir("target");
+    let dir = fresh_dir("migrate", "target");
     {
         let dst = open(&plugin, &dir);
         for chunk in exported.chunks(1_000) {
@@ -316,10 +294,10 @@ fn an_imported_store_is_whole_indexed_and_survives_a_restart() {
 #[test]
 fn a_refused_import_call_writes_nothing() {
     let plugin = load_plugin();
-    let src = open(&plugin, &fresh_dir("source"));
+    let src = open(&plugin, &fresh_dir("migrate", "source"));
     fill(&src, 40);
     let records = export_all(&src, ObjectKind::Thing, 1_000);
-    let dst = open(&plugin, &fresh_dir("target"));
+    let dst = open(&plugin, &fresh_dir("migrate", "target"));
     import(&dst, &records[..10]).unwrap();
 
     let mut changed = records[3].clone();
@@ -375,7 +353,7 @@ fn migrate_rate() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let plugin = load_plugin();
-    let src = open(&plugin, &fresh_dir("bench-source"));
+    let src = open(&plugin, &fresh_dir("migrate", "bench-source"));
     let started = Instant::now();
     fill(&src, n);
     println!(
@@ -383,7 +361,7 @@ fn migrate_rate() {
         n / 4,
         started.elapsed().as_secs_f64()
     );
-    let dst = open(&plugin, &fresh_dir("bench-target"));
+    let dst = open(&plugin, &fresh_dir("migrate", "bench-target"));
     let (mut exported, mut export_secs, mut import_secs) = (0usize, 0f64, 0f64);
     let (mut export_cpu, mut import_cpu) = (0f64, 0f64);
     let mut versions = BTreeMap::new();

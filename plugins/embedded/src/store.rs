@@ -1318,20 +1318,26 @@ fn write_loop(
 ) {
     let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
     loop {
-        let before = queue.len();
+        // Each job is counted out as soon as it leaves the channel, so the count is behind the
+        // channel by at most the one job being taken.
         if queue.is_empty() {
             match futures::executor::block_on(rx.next()) {
-                Some(job) => queue.push_back(job),
+                Some(job) => {
+                    depth.taken(1);
+                    queue.push_back(job)
+                }
                 None => return,
             }
         }
         while queue.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => queue.push_back(job),
+                Ok(job) => {
+                    depth.taken(1);
+                    queue.push_back(job)
+                }
                 Err(_) => break,
             }
         }
-        depth.taken(queue.len() - before);
         let tx = match db.begin_write() {
             Ok(tx) => tx,
             Err(e) => {
@@ -2266,7 +2272,9 @@ mod tests {
         }
         assert_eq!(acknowledged.len(), 3 * per_thread);
         let peak = store.peak_queue_depth();
-        assert!(peak <= QUEUE_BOUND, "the queue held {peak} writes");
+        // The channel holds at most QUEUE_BOUND; the count of it may be one ahead while the
+        // writer takes a job (counted out just after it leaves the channel).
+        assert!(peak <= QUEUE_BOUND + 1, "the queue held {peak} writes");
         assert!(peak > 1, "the writes never waited together");
         let stored = store.get_objects(ObjectKind::Thing, &acknowledged).unwrap();
         assert!(stored.iter().all(Option::is_some));

@@ -55,19 +55,6 @@ fn reals(test: &str) -> Vec<Real> {
     out
 }
 
-/// A name no other store of this run has.
-fn unique(tag: &str) -> String {
-    format!(
-        "{tag}_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 100_000_000
-    )
-}
-
 fn start(real: &Real, config: &str) -> Api {
     Api::new(Server::start_with(
         &["--database", real.database, "--database-config", config],
@@ -87,7 +74,7 @@ fn city(api: &Api, name: &str) -> String {
 #[test]
 fn two_servers_on_one_store_share_the_ontology_and_lose_no_reference() {
     for real in reals("two_servers_on_one_store") {
-        let config = (real.config)(&unique("two"));
+        let config = (real.config)(&weft_e2e_tests::unique_name("two"));
         let (a, b) = (start(&real, &config), start(&real, &config));
         a.ok(
             "POST",
@@ -163,7 +150,10 @@ fn hostile_strings_are_stored_and_read_back_as_values() {
         "\\u0027 OR 1=1 --",
     ];
     for real in reals("hostile_strings") {
-        let api = start(&real, &(real.config)(&unique("hostile")));
+        let api = start(
+            &real,
+            &(real.config)(&weft_e2e_tests::unique_name("hostile")),
+        );
         api.ok(
             "POST",
             "/schema/things",

@@ -227,31 +227,19 @@ fn move_store(data: &Path, name: &str, config: &str) -> std::process::Output {
     ])
 }
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-            % 100_000_000
-    )
-}
-
 fn targets(test: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![];
     if let Some(points) = real_server(test, "WEFT_CASSANDRA_CONTACT_POINTS") {
         let points: Vec<&str> = points.split(',').collect();
         v.push((
             "cassandra",
-            json!({"contact_points": points, "keyspace": unique("weft_migrate")}).to_string(),
+            json!({"contact_points": points, "keyspace": weft_e2e_tests::unique_name("weft_migrate")}).to_string(),
         ));
     }
     if let Some(url) = real_server(test, "WEFT_GREMLIN_URL") {
         v.push((
             "gremlin",
-            json!({"url": url, "namespace": unique("migrate")}).to_string(),
+            json!({"url": url, "namespace": weft_e2e_tests::unique_name("migrate")}).to_string(),
         ));
     }
     v

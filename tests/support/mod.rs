@@ -1507,3 +1507,18 @@ impl Server {
         self.peer_entries().into_iter().find(|p| p["name"] == name)
     }
 }
+
+/// A name no other store of this run has (a Cassandra keyspace, a Gremlin namespace):
+/// `tag`, the process id, the time and a counter (two calls in one millisecond differ).
+pub fn unique_name(tag: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{tag}_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() % 100_000_000),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -27,8 +27,9 @@ use abi_stable::std_types::RStr;
 use weft_plugin_api::module::{CONNECTOR_MODULE_NAME, CONTEXTIONARY_MODULE_NAME};
 use weft_plugin_api::{
     Capabilities, ConnectorBox, ConnectorModuleRef, ConnectorParts, ConnectorParts13,
-    ConnectorParts14, ContextionaryBox, ContextionaryModuleRef, ContextionaryParts, HostLogger,
-    OpenedConnector, OpenedContextionary, PluginError, PluginKind, INTERFACE_VERSION,
+    ConnectorParts14, ConnectorParts15, ContextionaryBox, ContextionaryModuleRef,
+    ContextionaryParts, ContextionaryParts15, HostLogger, OpenedConnector, OpenedContextionary,
+    PluginError, PluginKind, INTERFACE_VERSION,
 };
 
 /// Why a library could not be loaded. `Display` is the one line for the user; `detail` holds
@@ -215,6 +216,18 @@ type NewConnectorParts14 =
         RStr<'_>,
         HostLogger,
     ) -> abi_stable::std_types::RResult<ConnectorParts14, PluginError>;
+/// The signature of `new_connector_parts_1_5` (added in 1.5).
+type NewConnectorParts15 =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ConnectorParts15, PluginError>;
+/// The signature of `new_contextionary_parts_1_5` (added in 1.5).
+type NewContextionaryParts15 =
+    extern "C" fn(
+        RStr<'_>,
+        HostLogger,
+    ) -> abi_stable::std_types::RResult<ContextionaryParts15, PluginError>;
 /// The signature of `new_contextionary_parts` (added in 1.2).
 type NewContextionaryParts =
     extern "C" fn(
@@ -240,6 +253,16 @@ fn connector_parts_13_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts13> {
 /// `new_connector_parts_1_4` (added in 1.4): `None` for a plugin built before it.
 fn connector_parts_14_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts14> {
     m.new_connector_parts_1_4()
+}
+
+/// `new_connector_parts_1_5` (added in 1.5): `None` for a plugin built before it.
+fn connector_parts_15_fn(m: ConnectorModuleRef) -> Option<NewConnectorParts15> {
+    m.new_connector_parts_1_5()
+}
+
+/// `new_contextionary_parts_1_5` (added in 1.5): `None` for a plugin built before it.
+fn contextionary_parts_15_fn(m: ContextionaryModuleRef) -> Option<NewContextionaryParts15> {
+    m.new_contextionary_parts_1_5()
 }
 
 /// Whether `theirs` has the same major but a lower minor version than `ours`.
@@ -296,8 +319,9 @@ impl LoadedPlugin {
     }
 
     /// **Added in 1.2.** Builds a connector from `config_json` with every ABI object its
-    /// plugin has: through the root module's `new_connector_parts_1_4` when the plugin has it
-    /// (built against 1.4 or later: every object is `Some`), else `new_connector_parts_1_3`
+    /// plugin has: through the root module's `new_connector_parts_1_5` when the plugin has it
+    /// (built against 1.5 or later: every object is `Some`), else `new_connector_parts_1_4`
+    /// (1.4: no `vectors`), else `new_connector_parts_1_3`
     /// (1.3: `versions` and `maintenance`, no `migration`), else through
     /// `new_connector_parts` (1.2: `versions` only), else through `new_connector`. An `Invalid` error when this is a contextionary.
     pub fn open_connector(
@@ -307,6 +331,9 @@ impl LoadedPlugin {
     ) -> Result<OpenedConnector, PluginError> {
         let m = self.connector_module()?;
         let config = RStr::from_str(config_json);
+        if let Some(parts) = connector_parts_15_fn(m) {
+            return parts(config, log).into_result().map(OpenedConnector::from);
+        }
         if let Some(parts) = connector_parts_14_fn(m) {
             return parts(config, log).into_result().map(OpenedConnector::from);
         }
@@ -332,9 +359,9 @@ impl LoadedPlugin {
     }
 
     /// **Added in 1.2.** Builds a contextionary from `config_json` with every ABI object its
-    /// plugin has: through `new_contextionary_parts` when the plugin has it (`lookups` is then
-    /// `Some`), else through `new_contextionary` with `lookups: None`. An `Invalid` error when
-    /// this is a connector.
+    /// plugin has: through `new_contextionary_parts_1_5` when the plugin has it (every object
+    /// `Some`), else `new_contextionary_parts` (`lookups` is then `Some`, `words` `None`), else
+    /// through `new_contextionary` with neither. An `Invalid` error when this is a connector.
     pub fn open_contextionary(
         &self,
         config_json: &str,
@@ -342,6 +369,11 @@ impl LoadedPlugin {
     ) -> Result<OpenedContextionary, PluginError> {
         let m = self.contextionary_module()?;
         let config = RStr::from_str(config_json);
+        if let Some(parts) = contextionary_parts_15_fn(m) {
+            return parts(config, log)
+                .into_result()
+                .map(OpenedContextionary::from);
+        }
         match contextionary_parts_fn(m) {
             Some(parts) => parts(config, log)
                 .into_result()

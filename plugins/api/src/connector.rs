@@ -40,6 +40,16 @@
 //! [`MIGRATE`](crate::Capabilities::MIGRATE)) cross as a fourth ABI object, [`MigrationFfi`];
 //! the root module's `new_connector_parts_1_4` answers all four as [`ConnectorParts14`], and
 //! [`OpenedConnector::migration`] is `None` for a plugin built before 1.4.
+//!
+//! # Added in 1.5: object vectors and search by meaning
+//!
+//! The writes that carry a vector ([`Connector::create_object_with_vector`],
+//! [`Connector::update_object_with_vector`], [`Connector::update_object_if_with_vector`]),
+//! [`Connector::get_vector`] and the nearest-neighbour question [`Connector::search_vectors`]
+//! (capability [`VECTOR_SEARCH`](crate::Capabilities::VECTOR_SEARCH)) cross as a fifth ABI
+//! object, [`VectorsFfi`]; the root module's `new_connector_parts_1_5` answers all five as
+//! [`ConnectorParts15`], and [`OpenedConnector::vectors`] is `None` for a plugin built before
+//! 1.5. The reference semantics (distance, order, exact search) are in [`crate::vector`].
 
 use std::fmt;
 use std::future::{ready, Future};
@@ -178,6 +188,51 @@ pub trait MigrationFfi: Send + Sync {
 /// **Added in 1.4.** An owned migration object as the host holds it.
 pub type MigrationBox = MigrationFfi_TO<'static, RBox<()>>;
 
+/// **Added in 1.5.** Object vectors and the search over them
+/// ([`VECTOR_SEARCH`](crate::Capabilities::VECTOR_SEARCH)): a fifth object over the same
+/// connector instance, made by the root module's `new_connector_parts_1_5`. Do not implement it
+/// by hand: implement the `Connector` methods it names and export with
+/// [`export_connector!`](crate::export_connector).
+#[sabi_trait]
+pub trait VectorsFfi: Send + Sync {
+    /// See [`Connector::create_object_with_vector`].
+    fn create_object_with_vector(&self, object: StoredObject, vector: RVec<f32>) -> FfiResult<()>;
+    /// See [`Connector::update_object_with_vector`].
+    fn update_object_with_vector(&self, object: StoredObject, vector: RVec<f32>) -> FfiResult<()>;
+    /// See [`Connector::update_object_if_with_vector`].
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: RVec<f32>,
+    ) -> FfiResult<u64>;
+    /// See [`Connector::get_vector`].
+    fn get_vector(&self, kind: ObjectKind, id: Id) -> FfiResult<ROption<RVec<f32>>>;
+    /// See [`Connector::search_vectors`].
+    fn search_vectors(&self, query: VectorQuery) -> FfiResult<RVec<VectorHit>>;
+}
+
+/// **Added in 1.5.** An owned vectors object as the host holds it.
+pub type VectorsBox = VectorsFfi_TO<'static, RBox<()>>;
+
+/// **Added in 1.5.** What the root module's `new_connector_parts_1_5` answers: five ABI
+/// objects over **one** connector instance.
+#[repr(C)]
+#[derive(abi_stable::StableAbi)]
+pub struct ConnectorParts15 {
+    /// The connector contract ([`ConnectorFfi`]).
+    pub connector: ConnectorBox,
+    /// Its versioned writes ([`ObjectVersionsFfi`]).
+    pub versions: ObjectVersionsBox,
+    /// Its maintenance calls ([`MaintenanceFfi`]).
+    pub maintenance: MaintenanceBox,
+    /// Its export and import calls ([`MigrationFfi`]).
+    pub migration: MigrationBox,
+    /// Its vectors ([`VectorsFfi`]); they answer `Unsupported` when the connector does not
+    /// declare [`VECTOR_SEARCH`](crate::Capabilities::VECTOR_SEARCH).
+    pub vectors: VectorsBox,
+}
+
 /// **Added in 1.4.** What the root module's `new_connector_parts_1_4` answers: four ABI
 /// objects over **one** connector instance.
 #[repr(C)]
@@ -224,6 +279,21 @@ pub struct OpenedConnector {
     /// **Added in 1.4.** Its export and import calls over the same instance; `None` for a
     /// plugin built against an interface older than 1.4.
     pub migration: Option<MigrationBox>,
+    /// **Added in 1.5.** Its vectors over the same instance; `None` for a plugin built against
+    /// an interface older than 1.5.
+    pub vectors: Option<VectorsBox>,
+}
+
+impl From<ConnectorParts15> for OpenedConnector {
+    fn from(parts: ConnectorParts15) -> Self {
+        OpenedConnector {
+            connector: parts.connector,
+            versions: Some(parts.versions),
+            maintenance: Some(parts.maintenance),
+            migration: Some(parts.migration),
+            vectors: Some(parts.vectors),
+        }
+    }
 }
 
 impl From<ConnectorParts14> for OpenedConnector {
@@ -233,6 +303,7 @@ impl From<ConnectorParts14> for OpenedConnector {
             versions: Some(parts.versions),
             maintenance: Some(parts.maintenance),
             migration: Some(parts.migration),
+            vectors: None,
         }
     }
 }
@@ -244,6 +315,7 @@ impl From<ConnectorParts13> for OpenedConnector {
             versions: Some(parts.versions),
             maintenance: Some(parts.maintenance),
             migration: None,
+            vectors: None,
         }
     }
 }
@@ -256,6 +328,7 @@ impl From<ConnectorParts> for OpenedConnector {
             versions: Some(parts.versions),
             maintenance: None,
             migration: None,
+            vectors: None,
         }
     }
 }
@@ -268,6 +341,7 @@ impl From<ConnectorBox> for OpenedConnector {
             versions: None,
             maintenance: None,
             migration: None,
+            vectors: None,
         }
     }
 }
@@ -288,6 +362,7 @@ impl fmt::Debug for OpenedConnector {
                 "migration",
                 &self.migration.as_ref().map(|_| "MigrationBox"),
             )
+            .field("vectors", &self.vectors.as_ref().map(|_| "VectorsBox"))
             .finish()
     }
 }
@@ -534,6 +609,86 @@ pub trait Connector: Send + Sync + 'static {
         let _ = records;
         ready(Err(migrate_unsupported("import_objects")))
     }
+
+    /// **Added in 1.5** (capability `VECTOR_SEARCH`). [`Connector::create_object`], storing
+    /// `vector` with the object in the same atomic step (an empty `vector`: the object has
+    /// none, and no search finds it). On a connector with `VECTOR_SEARCH`, the plain
+    /// `create_object`, `update_object` and `update_object_if` store an object without a vector
+    /// (an update drops the old one), and `delete_object` drops it.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VECTOR_SEARCH`.
+    fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        let _ = (object, vector);
+        ready(Err(vectors_unsupported("create_object_with_vector")))
+    }
+
+    /// **Added in 1.5** (capability `VECTOR_SEARCH`). [`Connector::update_object`], replacing
+    /// the object's vector with `vector` in the same atomic step.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VECTOR_SEARCH`.
+    fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        let _ = (object, vector);
+        ready(Err(vectors_unsupported("update_object_with_vector")))
+    }
+
+    /// **Added in 1.5** (capabilities `VECTOR_SEARCH` and `VERSIONED_WRITES`).
+    /// [`Connector::update_object_if`], replacing the object's vector with `vector` in the same
+    /// atomic step; after a `Conflict` neither the object nor its vector has changed.
+    ///
+    /// The default answers `Unsupported`: override it when declaring both.
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        let _ = (object, expected_version, vector);
+        ready(Err(vectors_unsupported("update_object_if_with_vector")))
+    }
+
+    /// **Added in 1.5** (capability `VECTOR_SEARCH`). The vector stored with an object;
+    /// `None` when the object is missing, deleted or has none.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VECTOR_SEARCH`.
+    fn get_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<Vec<f32>>>> + Send + 'static {
+        let _ = (kind, id);
+        ready(Err(vectors_unsupported("get_vector")))
+    }
+
+    /// **Added in 1.5** (capability `VECTOR_SEARCH`). The `query.k` current objects nearest
+    /// to `query.vector` among those of `query.kind` (and `query.class`, `query.owners` and
+    /// `query.filter_json` when given) that have a vector, nearest first, none farther than
+    /// `query.max_distance`: filter **first**, then nearest. A connector may answer from an
+    /// approximate index (the conformance kit asks a recall of 0.9 against
+    /// [`crate::vector::exact_nearest`] on its data); a deleted or updated object never
+    /// answers with an old vector. `Invalid` for a filter the connector cannot evaluate.
+    ///
+    /// The default answers `Unsupported`: override it when declaring `VECTOR_SEARCH`.
+    fn search_vectors(
+        &self,
+        query: VectorQuery,
+    ) -> impl Future<Output = PluginResult<Vec<VectorHit>>> + Send + 'static {
+        let _ = query;
+        ready(Err(vectors_unsupported("search_vectors")))
+    }
+}
+
+fn vectors_unsupported(op: &str) -> PluginError {
+    PluginError::unsupported(format!(
+        "{op} needs the vector-search capability, which this connector does not declare"
+    ))
 }
 
 fn migrate_unsupported(op: &str) -> PluginError {
@@ -680,6 +835,41 @@ impl<T: Connector> Connector for Arc<T> {
     ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
         (**self).import_objects(records)
     }
+    fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).create_object_with_vector(object, vector)
+    }
+    fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        (**self).update_object_with_vector(object, vector)
+    }
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        (**self).update_object_if_with_vector(object, expected_version, vector)
+    }
+    fn get_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<Vec<f32>>>> + Send + 'static {
+        (**self).get_vector(kind, id)
+    }
+    fn search_vectors(
+        &self,
+        query: VectorQuery,
+    ) -> impl Future<Output = PluginResult<Vec<VectorHit>>> + Send + 'static {
+        (**self).search_vectors(query)
+    }
 }
 
 /// Adapts a [`Connector`] to [`ConnectorFfi`], catching panics in every call and every poll.
@@ -706,7 +896,7 @@ pub fn connector_box<T: Connector>(connector: T) -> ConnectorBox {
 /// is always `Some` (answering `Unsupported` when the connector does not implement versioned
 /// writes).
 pub fn connector_parts<T: Connector>(connector: T) -> OpenedConnector {
-    ConnectorParts14::of(connector).into()
+    ConnectorParts15::of(connector).into()
 }
 
 impl ConnectorParts {
@@ -744,8 +934,27 @@ impl ConnectorParts13 {
 impl ConnectorParts14 {
     /// All four ABI objects over one instance of `connector`.
     pub fn of<T: Connector>(connector: T) -> Self {
-        let shared = Arc::new(connector);
+        let ConnectorParts15 {
+            connector,
+            versions,
+            maintenance,
+            migration,
+            vectors: _,
+        } = ConnectorParts15::of(connector);
         ConnectorParts14 {
+            connector,
+            versions,
+            maintenance,
+            migration,
+        }
+    }
+}
+
+impl ConnectorParts15 {
+    /// All five ABI objects over one instance of `connector`.
+    pub fn of<T: Connector>(connector: T) -> Self {
+        let shared = Arc::new(connector);
+        ConnectorParts15 {
             connector: connector_box(Arc::clone(&shared)),
             versions: ObjectVersionsFfi_TO::from_value(
                 Guarded::new(Arc::clone(&shared)),
@@ -756,6 +965,10 @@ impl ConnectorParts14 {
                 abi_stable::sabi_trait::TD_Opaque,
             ),
             migration: MigrationFfi_TO::from_value(
+                Guarded::new(Arc::clone(&shared)),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+            vectors: VectorsFfi_TO::from_value(
                 Guarded::new(shared),
                 abi_stable::sabi_trait::TD_Opaque,
             ),
@@ -970,6 +1183,58 @@ impl<T: Connector> MigrationFfi for Guarded<T> {
             "import_objects",
             || self.inner.import_objects(records.into_vec()),
             same,
+        )
+    }
+}
+
+impl<T: Connector> VectorsFfi for Guarded<T> {
+    fn create_object_with_vector(&self, object: StoredObject, vector: RVec<f32>) -> FfiResult<()> {
+        guard(
+            "create_object_with_vector",
+            || {
+                self.inner
+                    .create_object_with_vector(object, vector.into_vec())
+            },
+            same,
+        )
+    }
+    fn update_object_with_vector(&self, object: StoredObject, vector: RVec<f32>) -> FfiResult<()> {
+        guard(
+            "update_object_with_vector",
+            || {
+                self.inner
+                    .update_object_with_vector(object, vector.into_vec())
+            },
+            same,
+        )
+    }
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: RVec<f32>,
+    ) -> FfiResult<u64> {
+        guard(
+            "update_object_if_with_vector",
+            || {
+                self.inner
+                    .update_object_if_with_vector(object, expected_version, vector.into_vec())
+            },
+            same,
+        )
+    }
+    fn get_vector(&self, kind: ObjectKind, id: Id) -> FfiResult<ROption<RVec<f32>>> {
+        guard(
+            "get_vector",
+            || self.inner.get_vector(kind, id),
+            |r| r.map(|v| v.map(RVec::from).into()),
+        )
+    }
+    fn search_vectors(&self, query: VectorQuery) -> FfiResult<RVec<VectorHit>> {
+        guard(
+            "search_vectors",
+            || self.inner.search_vectors(query),
+            |r| r.map(RVec::from),
         )
     }
 }

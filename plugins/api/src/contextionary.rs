@@ -23,7 +23,7 @@ use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec}
 
 use crate::connector::panic_error;
 use crate::error::{PluginError, PluginResult};
-use crate::types::WordDistance;
+use crate::types::{WordDistance, WordVector};
 
 /// The ABI-stable contextionary interface. Implement [`Contextionary`] instead.
 #[sabi_trait]
@@ -72,6 +72,51 @@ pub trait WordLookupFfi: Send + Sync {
 /// **Added in 1.2.** An owned word-lookup object as the host holds it.
 pub type WordLookupBox = WordLookupFfi_TO<'static, RBox<()>>;
 
+/// **Added in 1.5.** Many words at once with their frequency ranks: what object vectors are
+/// made with. Implemented by [`GuardedContextionary`]; implement [`Contextionary`] (and
+/// override [`Contextionary::word_rank`]) instead.
+#[sabi_trait]
+pub trait WordVectorsFfi: Send + Sync {
+    /// For each word (as given; the host lower-cases), its vector and rank, `None` when
+    /// unknown; a panic is an `Internal` error.
+    fn word_vectors(&self, words: RVec<RString>)
+        -> RResult<RVec<ROption<WordVector>>, PluginError>;
+}
+
+/// **Added in 1.5.** An owned word-vectors object as the host holds it.
+pub type WordVectorsBox = WordVectorsFfi_TO<'static, RBox<()>>;
+
+/// **Added in 1.5.** What the root module's `new_contextionary_parts_1_5` answers: three ABI
+/// objects over **one** contextionary instance.
+#[repr(C)]
+#[derive(abi_stable::StableAbi)]
+pub struct ContextionaryParts15 {
+    /// The contextionary contract ([`ContextionaryFfi`]).
+    pub contextionary: ContextionaryBox,
+    /// Its look-ups that report panics ([`WordLookupFfi`]).
+    pub lookups: WordLookupBox,
+    /// Its batch look-up with ranks ([`WordVectorsFfi`]).
+    pub words: WordVectorsBox,
+}
+
+impl ContextionaryParts15 {
+    /// The three ABI objects over one instance of `contextionary`.
+    pub fn of<T: Contextionary>(contextionary: T) -> Self {
+        let shared = Arc::new(contextionary);
+        ContextionaryParts15 {
+            contextionary: contextionary_box(Arc::clone(&shared)),
+            lookups: WordLookupFfi_TO::from_value(
+                GuardedContextionary::new(Arc::clone(&shared)),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+            words: WordVectorsFfi_TO::from_value(
+                GuardedContextionary::new(shared),
+                abi_stable::sabi_trait::TD_Opaque,
+            ),
+        }
+    }
+}
+
 /// **Added in 1.2.** What the root module's `new_contextionary_parts` answers: two ABI objects
 /// over **one** contextionary instance.
 #[repr(C)]
@@ -105,6 +150,18 @@ pub struct OpenedContextionary {
     pub contextionary: ContextionaryBox,
     /// Its look-ups that report panics; `None` for a plugin built before 1.2.
     pub lookups: Option<WordLookupBox>,
+    /// **Added in 1.5.** Its batch look-up with ranks; `None` for a plugin built before 1.5.
+    pub words: Option<WordVectorsBox>,
+}
+
+impl From<ContextionaryParts15> for OpenedContextionary {
+    fn from(parts: ContextionaryParts15) -> Self {
+        OpenedContextionary {
+            contextionary: parts.contextionary,
+            lookups: Some(parts.lookups),
+            words: Some(parts.words),
+        }
+    }
 }
 
 impl From<ContextionaryParts> for OpenedContextionary {
@@ -112,6 +169,7 @@ impl From<ContextionaryParts> for OpenedContextionary {
         OpenedContextionary {
             contextionary: parts.contextionary,
             lookups: Some(parts.lookups),
+            words: None,
         }
     }
 }
@@ -122,6 +180,7 @@ impl From<ContextionaryBox> for OpenedContextionary {
         OpenedContextionary {
             contextionary,
             lookups: None,
+            words: None,
         }
     }
 }
@@ -131,6 +190,7 @@ impl fmt::Debug for OpenedContextionary {
         f.debug_struct("OpenedContextionary")
             .field("contextionary", &"ContextionaryBox")
             .field("lookups", &self.lookups.as_ref().map(|_| "WordLookupBox"))
+            .field("words", &self.words.as_ref().map(|_| "WordVectorsBox"))
             .finish()
     }
 }
@@ -157,6 +217,12 @@ pub trait Contextionary: Send + Sync + 'static {
     fn nearest_to_word(&self, word: &str, k: u32, exact: bool) -> PluginResult<Vec<WordDistance>>;
     /// A hex digest of the embeddings (`"md5"` or `"sha256"`); `Unsupported` for other names.
     fn content_hash(&self, algorithm: &str) -> PluginResult<String>;
+    /// **Added in 1.5.** The rank of `word` by frequency in the training corpus (0: the most
+    /// frequent); `None` when unknown or when the order is not known (the default).
+    fn word_rank(&self, word: &str) -> Option<u64> {
+        let _ = word;
+        None
+    }
 }
 
 /// A shared contextionary is a contextionary: every call goes to the one instance (how
@@ -188,6 +254,9 @@ impl<T: Contextionary> Contextionary for Arc<T> {
     fn content_hash(&self, algorithm: &str) -> PluginResult<String> {
         (**self).content_hash(algorithm)
     }
+    fn word_rank(&self, word: &str) -> Option<u64> {
+        (**self).word_rank(word)
+    }
 }
 
 /// Adapts a [`Contextionary`] to [`ContextionaryFfi`], catching panics.
@@ -213,7 +282,29 @@ pub fn contextionary_box<T: Contextionary>(c: T) -> ContextionaryBox {
 /// **Added in 1.2.** The ABI objects of one contextionary instance, both panic-guarded: what
 /// `export_contextionary!`'s `new_contextionary_parts` answers, for statically linked use.
 pub fn contextionary_parts<T: Contextionary>(c: T) -> OpenedContextionary {
-    ContextionaryParts::of(c).into()
+    ContextionaryParts15::of(c).into()
+}
+
+impl<T: Contextionary> WordVectorsFfi for GuardedContextionary<T> {
+    fn word_vectors(
+        &self,
+        words: RVec<RString>,
+    ) -> RResult<RVec<ROption<WordVector>>, PluginError> {
+        guarded_result("word_vectors", || {
+            Ok(words
+                .iter()
+                .map(|w| {
+                    self.inner
+                        .vector(w.as_str())
+                        .map(|v| WordVector {
+                            vector: v.into(),
+                            rank: self.inner.word_rank(w.as_str()).into(),
+                        })
+                        .into()
+                })
+                .collect())
+        })
+    }
 }
 
 fn guarded<R>(fallback: R, f: impl FnOnce() -> R) -> R {

@@ -146,9 +146,15 @@ impl Capabilities {
     /// module's `new_connector_parts_1_4`: what `weft migrate` moves a store with. Without it
     /// both answer [`ErrorKind::Unsupported`].
     pub const MIGRATE: Capabilities = Capabilities(1 << 7);
+    /// **Added in 1.5.** The connector stores a vector with each object (written with it, in
+    /// the same atomic step) and answers nearest-neighbour questions over them, filter first
+    /// ([`search_vectors`](crate::Connector::search_vectors), through the root module's
+    /// `new_connector_parts_1_5`). Without it the host searches by meaning itself, exactly,
+    /// over at most `limits.max_query_objects` objects.
+    pub const VECTOR_SEARCH: Capabilities = Capabilities(1 << 8);
 
     /// Every flag with its name, for display.
-    pub const NAMED: [(Capabilities, &'static str); 8] = [
+    pub const NAMED: [(Capabilities, &'static str); 9] = [
         (Self::HISTORY, "history"),
         (Self::FILTER, "filter"),
         (Self::FILTER_REFERENCE_PATHS, "filter-reference-paths"),
@@ -157,6 +163,7 @@ impl Capabilities {
         (Self::VERSIONED_WRITES, "versioned-writes"),
         (Self::BACKUP, "backup"),
         (Self::MIGRATE, "migrate"),
+        (Self::VECTOR_SEARCH, "vector-search"),
     ];
 
     /// No capability.

@@ -127,18 +127,21 @@ pub mod filter;
 pub mod log;
 pub mod module;
 pub mod types;
+pub mod vector;
 
 pub use async_ffi::{FfiFuture, FutureExt as FfiFutureExt};
 pub use connector::{
     connector_box, connector_parts, Connector, ConnectorBox, ConnectorFfi, ConnectorFfi_TO,
-    ConnectorParts, ConnectorParts13, ConnectorParts14, DocumentName, FfiResult, Guarded,
-    MaintenanceBox, MaintenanceFfi, MaintenanceFfi_TO, MigrationBox, MigrationFfi, MigrationFfi_TO,
-    ObjectVersionsBox, ObjectVersionsFfi, ObjectVersionsFfi_TO, OpenedConnector,
+    ConnectorParts, ConnectorParts13, ConnectorParts14, ConnectorParts15, DocumentName, FfiResult,
+    Guarded, MaintenanceBox, MaintenanceFfi, MaintenanceFfi_TO, MigrationBox, MigrationFfi,
+    MigrationFfi_TO, ObjectVersionsBox, ObjectVersionsFfi, ObjectVersionsFfi_TO, OpenedConnector,
+    VectorsBox, VectorsFfi, VectorsFfi_TO,
 };
 pub use contextionary::{
     contextionary_box, contextionary_parts, Contextionary, ContextionaryBox, ContextionaryFfi,
-    ContextionaryFfi_TO, ContextionaryParts, GuardedContextionary, OpenedContextionary,
-    WordLookupBox, WordLookupFfi, WordLookupFfi_TO,
+    ContextionaryFfi_TO, ContextionaryParts, ContextionaryParts15, GuardedContextionary,
+    OpenedContextionary, WordLookupBox, WordLookupFfi, WordLookupFfi_TO, WordVectorsBox,
+    WordVectorsFfi, WordVectorsFfi_TO,
 };
 pub use error::{Capabilities, ErrorKind, PluginError, PluginResult, PANIC_MESSAGE_PREFIX};
 pub use log::{HostLogger, LogLevel, PluginLogger};

@@ -93,6 +93,19 @@ pub struct ConnectorModule {
             config_json: RStr<'_>,
             log: HostLogger,
         ) -> RResult<crate::connector::ConnectorParts14, PluginError>,
+    /// **Added in 1.5.** Builds a connector like `new_connector`, answering its five ABI
+    /// objects over one instance: the four of 1.4 and its vectors
+    /// ([`ConnectorParts15`](crate::ConnectorParts15)). The host prefers it when present.
+    #[cfg(not(any(
+        feature = "fixture-interface-1-0",
+        feature = "fixture-interface-1-1",
+        feature = "fixture-interface-1-2"
+    )))]
+    pub new_connector_parts_1_5:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::connector::ConnectorParts15, PluginError>,
 }
 
 /// The root module of a contextionary library.
@@ -124,6 +137,16 @@ pub struct ContextionaryModule {
             config_json: RStr<'_>,
             log: HostLogger,
         ) -> RResult<crate::contextionary::ContextionaryParts, PluginError>,
+    /// **Added in 1.5.** Builds a contextionary like `new_contextionary`, answering its three
+    /// ABI objects over one instance: the two of 1.2 and its batch look-up of words with their
+    /// frequency ranks ([`ContextionaryParts15`](crate::ContextionaryParts15)), which object
+    /// vectors are made with. The host prefers it when present.
+    #[cfg(not(any(feature = "fixture-interface-1-0", feature = "fixture-interface-1-1")))]
+    pub new_contextionary_parts_1_5:
+        extern "C" fn(
+            config_json: RStr<'_>,
+            log: HostLogger,
+        ) -> RResult<crate::contextionary::ContextionaryParts15, PluginError>,
 }
 
 /// `RootModule::NAME` of connector libraries; the loader reads it to tell kinds apart.
@@ -246,6 +269,19 @@ macro_rules! export_connector {
                     Ok($crate::ConnectorParts14::of(connector))
                 })
             }
+            #[allow(dead_code)]
+            extern "C" fn new_connector_parts_1_5(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ConnectorParts15, $crate::PluginError>
+            {
+                $crate::module::construct("new_connector_parts_1_5", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let connector = ($new)(ctx)?;
+                    Ok($crate::ConnectorParts15::of(connector))
+                })
+            }
             $crate::__connector_module!(
                 plugin_name,
                 interface_version,
@@ -254,7 +290,8 @@ macro_rules! export_connector {
                 config_help,
                 new_connector_parts,
                 new_connector_parts_1_3,
-                new_connector_parts_1_4
+                new_connector_parts_1_4,
+                new_connector_parts_1_5
             )
             .leak_into_prefix()
         }
@@ -269,7 +306,7 @@ macro_rules! export_connector {
 #[cfg(not(feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident, $parts15:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -279,6 +316,7 @@ macro_rules! __connector_module {
             new_connector_parts: $parts,
             new_connector_parts_1_3: $parts13,
             new_connector_parts_1_4: $parts14,
+            new_connector_parts_1_5: $parts15,
         }
     };
 }
@@ -287,7 +325,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-2")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident, $parts15:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -303,7 +341,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-0")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident, $parts15:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -317,7 +355,7 @@ macro_rules! __connector_module {
 #[cfg(feature = "fixture-interface-1-1")]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident, $parts15:ident) => {
         $crate::ConnectorModule {
             plugin_name: $n,
             interface_version: $v,
@@ -332,7 +370,7 @@ macro_rules! __connector_module {
 #[cfg(any(feature = "fixture-interface-2-0", feature = "fixture-layout-change"))]
 #[macro_export]
 macro_rules! __connector_module {
-    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident) => {{
+    ($n:ident, $v:ident, $c:ident, $new:ident, $help:ident, $parts:ident, $parts13:ident, $parts14:ident, $parts15:ident) => {{
         extern "C" fn fixture_breaking_change() -> u64 {
             2
         }
@@ -346,6 +384,7 @@ macro_rules! __connector_module {
             new_connector_parts: $parts,
             new_connector_parts_1_3: $parts13,
             new_connector_parts_1_4: $parts14,
+            new_connector_parts_1_5: $parts15,
         }
     }};
 }
@@ -404,12 +443,26 @@ macro_rules! export_contextionary {
                     Ok($crate::ContextionaryParts::of(c))
                 })
             }
+            #[allow(dead_code)]
+            extern "C" fn new_contextionary_parts_1_5(
+                config_json: ::abi_stable::std_types::RStr<'_>,
+                log: $crate::HostLogger,
+            ) -> ::abi_stable::std_types::RResult<$crate::ContextionaryParts15, $crate::PluginError>
+            {
+                $crate::module::construct("new_contextionary_parts_1_5", || {
+                    let ctx = $crate::PluginContext::parse($name, config_json.as_str(), log)?;
+                    #[allow(clippy::redundant_closure_call)]
+                    let c = ($new)(ctx)?;
+                    Ok($crate::ContextionaryParts15::of(c))
+                })
+            }
             $crate::__contextionary_module!(
                 plugin_name,
                 interface_version,
                 new_contextionary,
                 config_help,
-                new_contextionary_parts
+                new_contextionary_parts,
+                new_contextionary_parts_1_5
             )
             .leak_into_prefix()
         }
@@ -421,13 +474,14 @@ macro_rules! export_contextionary {
 #[cfg(not(feature = "fixture-interface-1-1"))]
 #[macro_export]
 macro_rules! __contextionary_module {
-    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident, $parts15:ident) => {
         $crate::ContextionaryModule {
             plugin_name: $n,
             interface_version: $v,
             new_contextionary: $new,
             config_help: $help,
             new_contextionary_parts: $parts,
+            new_contextionary_parts_1_5: $parts15,
         }
     };
 }
@@ -436,7 +490,7 @@ macro_rules! __contextionary_module {
 #[cfg(feature = "fixture-interface-1-0")]
 #[macro_export]
 macro_rules! __contextionary_module {
-    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident, $parts15:ident) => {
         $crate::ContextionaryModule {
             plugin_name: $n,
             interface_version: $v,
@@ -449,7 +503,7 @@ macro_rules! __contextionary_module {
 #[cfg(feature = "fixture-interface-1-1")]
 #[macro_export]
 macro_rules! __contextionary_module {
-    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident) => {
+    ($n:ident, $v:ident, $new:ident, $help:ident, $parts:ident, $parts15:ident) => {
         $crate::ContextionaryModule {
             plugin_name: $n,
             interface_version: $v,

@@ -343,6 +343,69 @@ impl ObjectRecord {
     }
 }
 
+/// A nearest-neighbour question over object vectors ([`Connector::search_vectors`]). **Added
+/// in 1.5.**
+///
+/// [`Connector::search_vectors`]: crate::Connector::search_vectors
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct VectorQuery {
+    /// Thing or Action.
+    pub kind: ObjectKind,
+    /// Only objects of this class; empty: every class of `kind`.
+    pub class: RString,
+    /// Only objects of these owners (the key's visibility); empty: every owner.
+    pub owners: RVec<Id>,
+    /// Only objects this filter tree matches ([`crate::filter`]; empty: no filter). The
+    /// filter is applied **before** the search: the answer is the `k` nearest of the matching
+    /// objects, never fewer because non-matching ones were nearer.
+    pub filter_json: RString,
+    /// The query vector (the contextionary's dimensions; not necessarily of unit length).
+    pub vector: RVec<f32>,
+    /// At most this many hits.
+    pub k: u64,
+    /// Leave out hits farther than this cosine distance (`2.0`: none left out).
+    pub max_distance: f32,
+}
+
+impl VectorQuery {
+    /// The objects the search runs over, as an [`ObjectQuery`] (kind, class, owners, filter;
+    /// no paging).
+    pub fn candidates(&self) -> ObjectQuery {
+        ObjectQuery {
+            kind: self.kind,
+            class: self.class.clone(),
+            owners: self.owners.clone(),
+            filter_json: self.filter_json.clone(),
+            offset: 0,
+            limit: u64::MAX,
+        }
+    }
+}
+
+/// One answer of a [`VectorQuery`]: the object as `get_object` answers it and its cosine
+/// distance (`1 − cos`, from 0 to 2) to the query vector. **Added in 1.5.**
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct VectorHit {
+    /// The object.
+    pub object: StoredObject,
+    /// `1 − cos(object's vector, query vector)`.
+    pub distance: f32,
+}
+
+/// A word's vector and its frequency rank in the contextionary (0: the most frequent word).
+/// **Added in 1.5.**
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct WordVector {
+    /// The word's vector.
+    pub vector: RVec<f32>,
+    /// Its rank by frequency in the corpus the vectors were trained on (0: most frequent);
+    /// `None` when the contextionary does not know the order.
+    pub rank: ROption<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::Id;

@@ -385,9 +385,14 @@ macro_rules! __weft_check_list {
             check_capability_versioned_writes
             check_capability_backup
             check_capability_migrate
+            check_capability_vector_search
             // moving a store
             check_migrate_round_trip
             check_migrate_import_is_idempotent
+            // search by meaning
+            check_vectors_nearest_match_exact_search
+            check_vectors_filter_first
+            check_vectors_follow_updates_and_deletes
         }
     };
 }

@@ -196,6 +196,8 @@ pub(crate) struct Conn<'s> {
     pub(crate) m: Option<weft_plugin_api::MaintenanceBox>,
     /// Its export and import calls (`None` for a plugin built before 1.4).
     pub(crate) g: Option<weft_plugin_api::MigrationBox>,
+    /// Its vectors (`None` for a plugin built before 1.5).
+    pub(crate) x: Option<weft_plugin_api::VectorsBox>,
 }
 
 /// `if !cond { c.fail(format!(…)) }`.
@@ -218,6 +220,7 @@ impl<'s> Conn<'s> {
             v: opened.versions,
             m: opened.maintenance,
             g: opened.migration,
+            x: opened.vectors,
         }
     }
 

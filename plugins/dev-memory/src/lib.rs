@@ -40,7 +40,7 @@ use weft_connector_sdk::support::{self, QueryMatcher};
 use weft_plugin_api::{
     now_ms, Capabilities, Connector, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
     ObjectQuery, ObjectRecord, ObjectVersion, PluginContext, PluginError, PluginResult, RecordPage,
-    StoredKey, StoredObject, VersionedDocument, VersionedObject,
+    StoredKey, StoredObject, VectorHit, VectorQuery, VersionedDocument, VersionedObject,
 };
 
 /// What this connector can do (no `PERSISTENT`: it forgets everything on exit).
@@ -49,7 +49,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::FILTER_REFERENCE_PATHS)
     .union(Capabilities::AGGREGATE)
     .union(Capabilities::VERSIONED_WRITES)
-    .union(Capabilities::MIGRATE);
+    .union(Capabilities::MIGRATE)
+    .union(Capabilities::VECTOR_SEARCH);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "dev-memory takes no configuration (database_config may be omitted \
@@ -69,6 +70,8 @@ weft_plugin_api::export_connector! {
 #[derive(Debug)]
 struct Entry {
     current: Option<StoredObject>,
+    /// The current version's vector (empty: none).
+    vector: Vec<f32>,
     version: u64,
     history: Vec<ObjectVersion>,
 }
@@ -206,7 +209,7 @@ impl DevMemory {
         Ok(Self::new())
     }
 
-    fn do_create(&self, object: StoredObject) -> PluginResult<()> {
+    fn do_create(&self, object: StoredObject, vector: Vec<f32>) -> PluginResult<()> {
         let mut objects = write(&self.objects);
         let space = objects.space_mut(object.kind);
         match space.get(&object.id) {
@@ -220,6 +223,7 @@ impl DevMemory {
                     object.id,
                     Entry {
                         current: Some(object),
+                        vector,
                         version: support::FIRST_VERSION,
                         history: Vec::new(),
                     },
@@ -245,7 +249,12 @@ impl DevMemory {
 
     /// `update_object` (`expected_version` `None`) and `update_object_if`: one write lock for
     /// the check, the replacement, the archived version and the new version number.
-    fn do_update(&self, object: StoredObject, expected_version: Option<u64>) -> PluginResult<u64> {
+    fn do_update(
+        &self,
+        object: StoredObject,
+        expected_version: Option<u64>,
+        vector: Vec<f32>,
+    ) -> PluginResult<u64> {
         let mut objects = write(&self.objects);
         let (kind, id) = (object.kind, object.id);
         let entry = objects
@@ -269,6 +278,7 @@ impl DevMemory {
             });
         }
         entry.version = version;
+        entry.vector = vector;
         Ok(version)
     }
 
@@ -281,6 +291,7 @@ impl DevMemory {
         let Some((entry, previous)) = previous else {
             return Err(support::object_missing(kind, id));
         };
+        entry.vector = Vec::new();
         entry.history.push(ObjectVersion {
             object: previous,
             archived_ms: now_ms(),
@@ -476,6 +487,7 @@ impl DevMemory {
             space.insert(
                 record.id,
                 Entry {
+                    vector: Vec::new(),
                     current,
                     version,
                     history,
@@ -507,7 +519,7 @@ impl Connector for DevMemory {
         &self,
         object: StoredObject,
     ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        ready(self.do_create(object))
+        ready(self.do_create(object, Vec::new()))
     }
 
     fn get_object(
@@ -541,7 +553,7 @@ impl Connector for DevMemory {
         &self,
         object: StoredObject,
     ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
-        ready(self.do_update(object, None).map(|_| ()))
+        ready(self.do_update(object, None, Vec::new()).map(|_| ()))
     }
 
     fn delete_object(
@@ -630,7 +642,74 @@ impl Connector for DevMemory {
         object: StoredObject,
         expected_version: u64,
     ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
-        ready(self.do_update(object, Some(expected_version)))
+        ready(self.do_update(object, Some(expected_version), Vec::new()))
+    }
+
+    fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_create(object, vector))
+    }
+
+    fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        ready(self.do_update(object, None, vector).map(|_| ()))
+    }
+
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        ready(self.do_update(object, Some(expected_version), vector))
+    }
+
+    fn get_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<Vec<f32>>>> + Send + 'static {
+        let objects = read(&self.objects);
+        ready(Ok(objects
+            .space(kind)
+            .get(&id)
+            .filter(|e| e.current.is_some() && !e.vector.is_empty())
+            .map(|e| e.vector.clone())))
+    }
+
+    /// Exact search: every current object the query's class, owners and filter allow.
+    fn search_vectors(
+        &self,
+        query: VectorQuery,
+    ) -> impl Future<Output = PluginResult<Vec<VectorHit>>> + Send + 'static {
+        ready(self.do_search(&query))
+    }
+}
+
+impl DevMemory {
+    fn do_search(&self, query: &VectorQuery) -> PluginResult<Vec<VectorHit>> {
+        let objects = read(&self.objects);
+        let candidates = query.candidates();
+        let matcher = QueryMatcher::new(&candidates)?;
+        let resolve = |kind: ObjectKind, id: Id| objects.current(kind, &id).cloned();
+        let matching = objects.space(query.kind).values().filter_map(|e| {
+            let o = e.current.as_ref()?;
+            matcher
+                .matches(o, &resolve)
+                .then_some((o, e.vector.as_slice()))
+        });
+        Ok(weft_plugin_api::vector::exact_nearest(
+            matching,
+            &query.vector,
+            usize::try_from(query.k).unwrap_or(usize::MAX),
+            query.max_distance,
+        ))
     }
 }
 

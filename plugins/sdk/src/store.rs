@@ -42,7 +42,7 @@ use tokio::task::{JoinError, JoinHandle};
 use weft_plugin_api::{
     BackupReport, Connector, DocumentName, ErrorKind, Id, ObjectHistory, ObjectKind, ObjectPage,
     ObjectQuery, ObjectRecord, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey,
-    StoredObject, VersionedDocument, VersionedObject, PANIC_MESSAGE_PREFIX,
+    StoredObject, VectorHit, VectorQuery, VersionedDocument, VersionedObject, PANIC_MESSAGE_PREFIX,
 };
 
 use crate::runtime::PluginRuntime;
@@ -93,6 +93,16 @@ pub enum Call {
     ExportObjects,
     /// [`Connector::import_objects`].
     ImportObjects,
+    /// [`Connector::create_object_with_vector`].
+    CreateObjectWithVector,
+    /// [`Connector::update_object_with_vector`].
+    UpdateObjectWithVector,
+    /// [`Connector::update_object_if_with_vector`].
+    UpdateObjectIfWithVector,
+    /// [`Connector::get_vector`].
+    GetVector,
+    /// [`Connector::search_vectors`].
+    SearchVectors,
 }
 
 impl Call {
@@ -120,11 +130,17 @@ impl Call {
             Call::Backup => "backup",
             Call::ExportObjects => "export_objects",
             Call::ImportObjects => "import_objects",
+            Call::CreateObjectWithVector => "create_object_with_vector",
+            Call::UpdateObjectWithVector => "update_object_with_vector",
+            Call::UpdateObjectIfWithVector => "update_object_if_with_vector",
+            Call::GetVector => "get_vector",
+            Call::SearchVectors => "search_vectors",
         }
     }
 
     /// Whether the call changes the store: the creates, updates and deletes of objects and
-    /// keys, `put_document`, `update_object_if` and `import_objects`. (`backup` and
+    /// keys (also those with a vector), `put_document`, `update_object_if` and
+    /// `import_objects`. (`backup` and
     /// `export_objects` read the store.)
     pub fn is_write(self) -> bool {
         matches!(
@@ -138,6 +154,9 @@ impl Call {
                 | Call::PutDocument
                 | Call::UpdateObjectIf
                 | Call::ImportObjects
+                | Call::CreateObjectWithVector
+                | Call::UpdateObjectWithVector
+                | Call::UpdateObjectIfWithVector
         )
     }
 }
@@ -314,6 +333,66 @@ pub trait Store: Send + Sync + 'static {
         let _ = records;
         async { Err(migrate_unsupported(Call::ImportObjects)) }
     }
+
+    /// See [`Connector::create_object_with_vector`]; override it when declaring
+    /// `VECTOR_SEARCH`.
+    fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send {
+        let _ = (object, vector);
+        async { Err(vectors_unsupported(Call::CreateObjectWithVector)) }
+    }
+
+    /// See [`Connector::update_object_with_vector`]; override it when declaring
+    /// `VECTOR_SEARCH`.
+    fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send {
+        let _ = (object, vector);
+        async { Err(vectors_unsupported(Call::UpdateObjectWithVector)) }
+    }
+
+    /// See [`Connector::update_object_if_with_vector`]; override it when declaring
+    /// `VECTOR_SEARCH` and `VERSIONED_WRITES`.
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<u64>> + Send {
+        let _ = (object, expected_version, vector);
+        async { Err(vectors_unsupported(Call::UpdateObjectIfWithVector)) }
+    }
+
+    /// See [`Connector::get_vector`]; override it when declaring `VECTOR_SEARCH`.
+    fn get_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<Vec<f32>>>> + Send {
+        let _ = (kind, id);
+        async { Err(vectors_unsupported(Call::GetVector)) }
+    }
+
+    /// See [`Connector::search_vectors`]; override it when declaring `VECTOR_SEARCH`.
+    fn search_vectors(
+        &self,
+        query: VectorQuery,
+    ) -> impl Future<Output = PluginResult<Vec<VectorHit>>> + Send {
+        let _ = query;
+        async { Err(vectors_unsupported(Call::SearchVectors)) }
+    }
+}
+
+fn vectors_unsupported(call: Call) -> PluginError {
+    PluginError::unsupported(format!(
+        "{} needs the vector-search capability, which this connector does not declare",
+        call.name()
+    ))
 }
 
 fn migrate_unsupported(call: Call) -> PluginError {
@@ -648,6 +727,57 @@ impl<S: Store> Connector for OnRuntime<S> {
     ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
         self.call(Call::ImportObjects, move |s| async move {
             s.import_objects(records).await
+        })
+    }
+
+    fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.call(Call::CreateObjectWithVector, move |s| async move {
+            s.create_object_with_vector(object, vector).await
+        })
+    }
+
+    fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<()>> + Send + 'static {
+        self.call(Call::UpdateObjectWithVector, move |s| async move {
+            s.update_object_with_vector(object, vector).await
+        })
+    }
+
+    fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> impl Future<Output = PluginResult<u64>> + Send + 'static {
+        self.call(Call::UpdateObjectIfWithVector, move |s| async move {
+            s.update_object_if_with_vector(object, expected_version, vector)
+                .await
+        })
+    }
+
+    fn get_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+    ) -> impl Future<Output = PluginResult<Option<Vec<f32>>>> + Send + 'static {
+        self.call(Call::GetVector, move |s| async move {
+            s.get_vector(kind, id).await
+        })
+    }
+
+    fn search_vectors(
+        &self,
+        query: VectorQuery,
+    ) -> impl Future<Output = PluginResult<Vec<VectorHit>>> + Send + 'static {
+        self.call(Call::SearchVectors, move |s| async move {
+            s.search_vectors(query).await
         })
     }
 }

@@ -16,6 +16,7 @@ mod keys;
 mod migrate;
 mod objects;
 mod query;
+mod vectors;
 mod versions;
 
 pub use aggregate::*;
@@ -29,4 +30,5 @@ pub use keys::*;
 pub use migrate::*;
 pub use objects::*;
 pub use query::*;
+pub use vectors::*;
 pub use versions::*;

@@ -459,6 +459,12 @@ impl Contextionary for FinalfusionContextionary {
         self.dims as u32
     }
 
+    /// The row: GloVe's files (and `weft contextionary fetch`, which keeps their order) list
+    /// words most frequent first.
+    fn word_rank(&self, word: &str) -> Option<u64> {
+        self.row_of(word).map(|r| r as u64)
+    }
+
     fn vocabulary_size(&self) -> u64 {
         self.rows as u64
     }

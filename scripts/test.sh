@@ -28,14 +28,15 @@ cargo build --workspace
 scripts/build-test-plugins.sh
 scripts/fetch-test-contextionary.sh
 cargo test --workspace "$@"
-# The REST, GraphQL and newest-first end-to-end tests once more through each distributed connector
+# The REST, GraphQL, newest-first and search-by-meaning end-to-end tests once more through each
+# distributed connector
 # whose real server is up (.ci/run starts them with scripts/real-servers.sh and exports the
 # variables); each test server gets a fresh keyspace or namespace ({unique}). The three are
 # modules of the one end-to-end binary, chosen by their test names' module prefix.
 through() { # database config
-  echo "== the REST, GraphQL and newest-first end-to-end tests through $1"
+  echo "== the REST, GraphQL, newest-first and search-by-meaning end-to-end tests through $1"
   WEFT_TEST_DATABASE="$1" WEFT_TEST_DATABASE_CONFIG="$2" \
-    cargo test -p weft-e2e-tests --test e2e -- rest_api:: graphql:: newest_first::
+    cargo test -p weft-e2e-tests --test e2e -- rest_api:: graphql:: newest_first:: search_by_meaning::
 }
 if [[ -n "${WEFT_CASSANDRA_CONTACT_POINTS:-}" ]]; then
   points="\"${WEFT_CASSANDRA_CONTACT_POINTS//,/\",\"}\""

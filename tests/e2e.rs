@@ -36,4 +36,5 @@ mod plugins_check_cli;
 mod real_servers;
 mod rest_api;
 mod rust_modules;
+mod search_by_meaning;
 mod test_layout;

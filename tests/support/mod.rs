@@ -176,6 +176,13 @@ impl Server {
         Self::spawn_in(dir, &["--database", database], &[], true)
     }
 
+    /// [`Server::start_on`] with more arguments.
+    pub fn start_on_with(dir: &std::path::Path, database: &str, args: &[&str]) -> Server {
+        let mut all = vec!["--database", database];
+        all.extend_from_slice(args);
+        Self::spawn_in(dir, &all, &[], true)
+    }
+
     /// Starts it with extra arguments and environment variables, its command changed by
     /// `configure` before it is spawned (e.g. resource limits set in `pre_exec`).
     pub fn start_configured(

@@ -47,7 +47,7 @@ fn words(name: &str, keywords: &[Keyword]) -> Vec<(String, f32)> {
 
 /// A suggestion for an unknown word: the longest known word it starts or ends with, and that
 /// word's nearest neighbours.
-async fn suggestion(c: &ContextionaryHandle, word: &str) -> Result<String, Error> {
+pub(crate) async fn suggestion(c: &ContextionaryHandle, word: &str) -> Result<String, Error> {
     let chars: Vec<char> = word.chars().collect();
     let mut known = None;
     for n in (3..chars.len()).rev() {

@@ -17,7 +17,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use abi_stable::std_types::{RStr, RString, RVec};
+use abi_stable::std_types::{ROption, RStr, RString, RVec};
 use weft_plugin_api::*;
 use weft_plugin_loader::LoadedPlugin;
 
@@ -75,6 +75,7 @@ struct ConnInner {
     conn: Option<ConnectorBox>,
     versions: Option<ObjectVersionsBox>,
     maintenance: Option<MaintenanceBox>,
+    vectors: Option<VectorsBox>,
     poison: PoisonState,
     stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -115,6 +116,7 @@ impl ConnectorHandle {
             Some(o.connector),
             o.versions,
             o.maintenance,
+            o.vectors,
             name,
             capabilities,
         )
@@ -122,13 +124,14 @@ impl ConnectorHandle {
 
     /// Wraps a connector without versioned writes (e.g. one linked statically).
     pub fn from_box(conn: ConnectorBox, name: &str, capabilities: Capabilities) -> Self {
-        Self::build(Some(conn), None, None, name, capabilities)
+        Self::build(Some(conn), None, None, None, name, capabilities)
     }
 
     fn build(
         conn: Option<ConnectorBox>,
         versions: Option<ObjectVersionsBox>,
         maintenance: Option<MaintenanceBox>,
+        vectors: Option<VectorsBox>,
         name: &str,
         capabilities: Capabilities,
     ) -> Self {
@@ -137,6 +140,7 @@ impl ConnectorHandle {
                 conn,
                 versions,
                 maintenance,
+                vectors,
                 poison: PoisonState::default(),
                 stripes: (0..STRIPES)
                     .map(|_| Arc::new(tokio::sync::Mutex::new(())))
@@ -150,7 +154,7 @@ impl ConnectorHandle {
     /// A handle with no connector behind it: every call answers `Unavailable`. Used where
     /// state is needed only for its shape (printing the OpenAPI document).
     pub fn unavailable() -> Self {
-        Self::build(None, None, None, "none", Capabilities::empty())
+        Self::build(None, None, None, None, "none", Capabilities::empty())
     }
 
     /// Whether the connector declared `c`.
@@ -288,6 +292,111 @@ impl ConnectorHandle {
         }
     }
 
+    /// The connector's vectors object, when it stores vectors and searches them itself
+    /// (`vector-search`, interface 1.5).
+    fn vectors(&self) -> Option<&VectorsBox> {
+        self.inner
+            .vectors
+            .as_ref()
+            .filter(|_| self.has(Capabilities::VECTOR_SEARCH))
+    }
+
+    /// Whether the connector stores vectors and answers `search_vectors` itself; otherwise the
+    /// host searches by meaning over the objects (see `crate::explore`).
+    pub fn searches_vectors(&self) -> bool {
+        self.vectors().is_some()
+    }
+
+    /// Creates `o` with its vector where the connector keeps vectors; a plain create otherwise
+    /// (the host then makes vectors when it searches).
+    pub async fn create_object_with(
+        &self,
+        o: StoredObject,
+        vector: Option<Vec<f32>>,
+    ) -> PluginResult<()> {
+        match self.vectors() {
+            Some(x) => {
+                self.conn()?;
+                let r = x
+                    .create_object_with_vector(o, vector.unwrap_or_default().into())
+                    .await
+                    .into_result();
+                self.watch(r)
+            }
+            None => self.create_object(o).await,
+        }
+    }
+
+    /// [`Self::update_object`] with the object's vector (see [`Self::create_object_with`]).
+    pub async fn update_object_with(
+        &self,
+        o: StoredObject,
+        vector: Option<Vec<f32>>,
+    ) -> PluginResult<()> {
+        match self.vectors() {
+            Some(x) => {
+                self.conn()?;
+                let r = x
+                    .update_object_with_vector(o, vector.unwrap_or_default().into())
+                    .await
+                    .into_result();
+                self.watch(r)
+            }
+            None => self.update_object(o).await,
+        }
+    }
+
+    /// [`Self::update_object_if`] with the object's vector (see [`Self::create_object_with`]).
+    pub async fn update_object_if_with(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Option<Vec<f32>>,
+    ) -> PluginResult<()> {
+        let Some(x) = self.vectors() else {
+            return self.update_object_if(object, expected_version).await;
+        };
+        match self.write_mode() {
+            WriteMode::CompareAndSet => {
+                self.conn()?;
+                let r = x
+                    .update_object_if_with_vector(
+                        object,
+                        expected_version,
+                        vector.unwrap_or_default().into(),
+                    )
+                    .await
+                    .into_result();
+                self.watch(r).map(|_| ())
+            }
+            WriteMode::SerialisedByHost => self.update_object_with(object, vector).await,
+        }
+    }
+
+    /// [`Connector::search_vectors`]; `Unsupported` when the connector does not search
+    /// vectors itself.
+    pub async fn search_vectors(&self, q: VectorQuery) -> PluginResult<Vec<VectorHit>> {
+        let Some(x) = self.vectors() else {
+            return Err(PluginError::unsupported(format!(
+                "the connector {:?} does not search vectors itself",
+                self.name
+            )));
+        };
+        self.conn()?;
+        let r = x.search_vectors(q).await.into_result();
+        self.watch(r).map(RVec::into_vec)
+    }
+
+    /// [`Connector::get_vector`]; `None` when the connector keeps no vectors.
+    pub async fn get_vector(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<Vec<f32>>> {
+        let Some(x) = self.vectors() else {
+            return Ok(None);
+        };
+        self.conn()?;
+        let r = x.get_vector(kind, id).await.into_result();
+        Ok(self.watch(r)?.into_option().map(RVec::into_vec))
+    }
+
     /// [`Connector::create_object`].
     pub async fn create_object(&self, o: StoredObject) -> PluginResult<()> {
         let r = self.conn()?.create_object(o).await.into_result();
@@ -398,6 +507,7 @@ impl ConnectorHandle {
 struct C11yInner {
     c: ContextionaryBox,
     lookups: Option<WordLookupBox>,
+    words: Option<WordVectorsBox>,
 }
 
 /// A contextionary as the host uses it. Cheap to clone.
@@ -441,6 +551,7 @@ impl ContextionaryHandle {
             inner: Arc::new(C11yInner {
                 c: c.contextionary,
                 lookups: c.lookups,
+                words: c.words,
             }),
             name: Arc::from(name),
         }
@@ -487,6 +598,27 @@ impl ContextionaryHandle {
                 .vector(RStr::from_str(&w))
                 .into_option()
                 .map(RVec::into_vec)),
+        }
+    }
+    /// Each word's vector and frequency rank (words as given: the caller lower-cases), `None`
+    /// for an unknown word; one call into the plugin for all of them (interface 1.5; a
+    /// contextionary built before it answers no ranks).
+    pub fn word_vectors(&self, words: &[String]) -> crate::Result<Vec<Option<WordVector>>> {
+        match &self.inner.words {
+            Some(w) => w
+                .word_vectors(words.iter().map(|w| RString::from(w.as_str())).collect())
+                .into_result()
+                .map(|v| v.into_iter().map(ROption::into_option).collect())
+                .map_err(|e| self.panicked(e)),
+            None => words
+                .iter()
+                .map(|w| {
+                    Ok(self.vector(w)?.map(|v| WordVector {
+                        vector: v.into(),
+                        rank: ROption::RNone,
+                    }))
+                })
+                .collect(),
         }
     }
     /// The `k` words nearest to `word` (lower-cased), searched on the blocking pool.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod handles;
 pub mod keys;
 pub mod limits;
+pub mod meaning;
 pub mod network;
 pub mod objects;
 pub mod ontology;

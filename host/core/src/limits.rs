@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_c11y_words: usize,
     /// Largest `k` of a `/c11y` request.
     pub max_c11y_k: u32,
+    /// Largest `limit` of an `Explore` and `first` of a `Get` with `explore`.
+    pub max_explore_k: u64,
     /// Most peers a peer knows (and peer names it binds to keys) at once.
     pub max_peers: usize,
     /// Most announcements one peer (by key, and by network address) may send per minute.
@@ -73,6 +75,7 @@ impl Default for Limits {
             max_query_objects: 200_000,
             max_c11y_words: 100,
             max_c11y_k: 1_000,
+            max_explore_k: 1_000,
             max_peers: 1_000,
             peer_announces_per_minute: 60,
             peer_questions_per_minute: 600,

@@ -249,7 +249,13 @@ impl Core {
         };
         let undone = match undo {
             Undo::Delete => self.conn.delete_object(kind, stored.id).await,
-            Undo::Restore(old) => self.conn.update_object(old).await,
+            Undo::Restore(old) => {
+                // The old version goes back with its own vector.
+                let vector = self
+                    .vector_for(ontology, kind, &old.class, &old.properties())
+                    .unwrap_or(None);
+                self.conn.update_object_with(old, vector).await
+            }
         };
         if let Err(e) = undone {
             tracing::error!(
@@ -332,6 +338,14 @@ impl Core {
                     continue;
                 }
             };
+            // The object's vector, where the connector keeps vectors.
+            let vector = match self.vector_for(&ontology, kind, &class, &props) {
+                Ok(v) => v,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
             // The creation time is the id's: "newer" is "larger id" (`time_ordered_id`).
             let (id, now) = crate::time_ordered_id();
             let stored = StoredObject {
@@ -346,12 +360,12 @@ impl Core {
             };
             let view = ObjectView::from_stored(&stored);
             if is_async {
-                accepted.push(stored);
+                accepted.push((stored, vector));
                 out.push(Ok(view));
                 continue;
             }
             // Stored below, many at once (a connector can commit them together).
-            pending.push((out.len(), stored, view));
+            pending.push((out.len(), stored, view, vector));
             out.push(Err(Error::internal("not stored yet")));
         }
         // The items of a batch are independent: their writes go to the connector concurrently
@@ -359,8 +373,8 @@ impl Core {
         // item. Answers keep the request's order.
         let written: Vec<(usize, StoredObject, ObjectView, Result<()>)> =
             futures::stream::iter(pending)
-                .map(|(i, stored, view)| async move {
-                    let r = self.conn.create_object(stored.clone()).await;
+                .map(|(i, stored, view, vector)| async move {
+                    let r = self.conn.create_object_with(stored.clone(), vector).await;
                     (i, stored, view, r.map_err(Error::from))
                 })
                 .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
@@ -482,6 +496,7 @@ impl Core {
             let (version, ontology) = self.ontology_versioned().await?;
             let body = self.apply(&change, kind, &old, &ontology)?;
             let (class, context, props) = self.check_body(kind, &body, &ontology, &vis).await?;
+            let vector = self.vector_for(&ontology, kind, &class, &props)?;
             let new = StoredObject {
                 class: class.into(),
                 context: context.into(),
@@ -491,7 +506,7 @@ impl Core {
             };
             match self
                 .conn
-                .update_object_if(new.clone(), current.version)
+                .update_object_if_with(new.clone(), current.version, vector)
                 .await
             {
                 Ok(()) => {
@@ -754,14 +769,15 @@ async fn write_in_background(
     conn: ConnectorHandle,
     gate: Arc<tokio::sync::RwLock<()>>,
     kind: ObjectKind,
-    accepted: Vec<StoredObject>,
+    accepted: Vec<(StoredObject, Option<Vec<f32>>)>,
     validated: (u64, Arc<Ontology>),
     mut permit: crate::backlog::BacklogPermit,
 ) {
     let (mut version, mut ontology) = validated;
     let mut items = accepted.into_iter().peekable();
     while items.peek().is_some() {
-        let group: Vec<StoredObject> = items.by_ref().take(ASYNC_GROUP).collect();
+        let group: Vec<(StoredObject, Option<Vec<f32>>)> =
+            items.by_ref().take(ASYNC_GROUP).collect();
         let _gate = gate.read().await;
         match conn.get_document(weft_plugin_api::DocumentName::Ontology).await {
             Ok(doc) if doc.version != version => match Ontology::from_json(&doc.json) {
@@ -776,7 +792,7 @@ async fn write_in_background(
                 "async batch: could not read the ontology's version ({e}); writing against version {version}"
             ),
         }
-        let fits = |o: &StoredObject| match ontology.validate_object(
+        let fits = |(o, _): &(StoredObject, Option<Vec<f32>>)| match ontology.validate_object(
             kind,
             &o.class,
             &o.properties(),
@@ -792,13 +808,13 @@ async fn write_in_background(
             }
         };
         let taken = group.len();
-        let group: Vec<StoredObject> = group.into_iter().filter(fits).collect();
+        let group: Vec<(StoredObject, Option<Vec<f32>>)> = group.into_iter().filter(fits).collect();
         futures::stream::iter(group)
-            .for_each_concurrent(BATCH_WRITES_IN_FLIGHT, |stored| {
+            .for_each_concurrent(BATCH_WRITES_IN_FLIGHT, |(stored, vector)| {
                 let conn = conn.clone();
                 async move {
                     let id = stored.id;
-                    if let Err(e) = conn.create_object(stored).await {
+                    if let Err(e) = conn.create_object_with(stored, vector).await {
                         tracing::error!(
                             "async create of {} {id} failed, the object is not stored: {e}",
                             kind_word(kind)

@@ -62,6 +62,13 @@ pub struct Class {
     /// Properties.
     #[serde(default)]
     pub properties: Vec<Property>,
+    /// Whether the class name's words go into its objects' vectors (default: yes).
+    #[serde(
+        rename = "vectorizeClassName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vectorize_class_name: Option<bool>,
     /// Its position in the contextionary's space (weighted centroid of its keywords, or mean of
     /// its name's parts); kept with the ontology, recomputed on every change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,6 +92,14 @@ pub struct Property {
     /// Weighted keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<Keyword>,
+    /// Whether the property name's words go into its objects' vectors beside its value
+    /// (default: no).
+    #[serde(
+        rename = "vectorizePropertyName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vectorize_property_name: Option<bool>,
     /// Its position in the contextionary's space, like [`Class::vector`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,

@@ -30,13 +30,27 @@ pub struct Obj {
     pub stored: StoredObject,
     /// Its properties.
     pub props: Map<String, Value>,
+    /// How certainly it matches a search by meaning (`_certainty`), when it was found by one.
+    pub certainty: Option<f64>,
 }
 
 impl Obj {
     /// Parses the bag once.
     pub fn new(stored: StoredObject) -> Self {
         let props = stored.properties();
-        Obj { stored, props }
+        Obj {
+            stored,
+            props,
+            certainty: None,
+        }
+    }
+
+    /// An object found by meaning.
+    pub fn found(found: weft_core::meaning::Found) -> Self {
+        Obj {
+            certainty: Some(found.certainty),
+            ..Obj::new(found.object)
+        }
     }
 }
 
@@ -112,6 +126,33 @@ impl RequestEnv {
     /// The server's default and maximum page size.
     pub fn limit(&self) -> u64 {
         self.core.limit
+    }
+
+    /// The largest `limit`/`first` of a search by meaning.
+    pub fn max_explore_k(&self) -> u64 {
+        self.core.limits.max_explore_k
+    }
+
+    /// The objects nearest to `concepts` in `scope` that the caller may read
+    /// ([`Core::explore`]); they count towards `limits.max_query_objects`.
+    pub async fn explore(
+        &self,
+        concepts: &weft_core::meaning::Concepts,
+        scope: &weft_core::meaning::Scope,
+        limit: u64,
+        certainty: Option<f64>,
+    ) -> weft_core::Result<Vec<weft_core::meaning::Found>> {
+        let found = self
+            .core
+            .explore(&self.principal, concepts, scope, limit, certainty)
+            .await?;
+        self.account(found.len() as u64)?;
+        Ok(found)
+    }
+
+    /// Whether `filter` can go to the connector with a search (it evaluates it, for this key).
+    pub fn filter_goes_to_connector(&self, filter: Option<&WhereFilter>) -> bool {
+        self.connector_filters(filter)
     }
 
     fn sees_all(&self) -> bool {

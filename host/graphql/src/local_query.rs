@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef, Union,
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, TypeRef,
+    Union,
 };
 use async_graphql::{Error, Number, Value as GqlValue};
 use serde_json::Value;
@@ -16,6 +17,7 @@ use weft_plugin_api::ObjectKind;
 use crate::arguments;
 use crate::data::{Obj, RequestEnv};
 use crate::registry::{capitalised, container, report, Registry, WHERE};
+use weft_core::meaning::{Concepts, Movement, Scope};
 use weft_core::ontology::{Class, Ontology, Property};
 
 const LOCAL: &str = "WeaviateLocalObj";
@@ -27,6 +29,9 @@ const META_OCCURRENCE: &str = "MetaTopOccurrenceObj";
 const META_BOOLEAN: &str = "MetaBooleanPropertyObj";
 const META_REFERENCE: &str = "MetaReferencePropertyObj";
 const GROUPED_BY: &str = "AggregateGroupedByObj";
+const EXPLORE_INPUT: &str = "ExploreInpObj";
+const MOVE_INPUT: &str = "ExploreMoveInpObj";
+const EXPLORE_RESULT: &str = "WeaviateLocalExploreObj";
 
 /// The three parts of `Local`.
 #[derive(Clone, Copy, PartialEq)]
@@ -62,6 +67,8 @@ pub(crate) fn types(
     kinds: &[(ObjectKind, &str, &[Class])],
 ) -> Result<Field, String> {
     let mut local = Object::new(LOCAL).description("Queries of this server's own objects.");
+    explore_types(reg)?;
+    local = local.field(explore_field());
     for section in [Section::Get, Section::GetMeta, Section::Aggregate] {
         let section_type = format!("WeaviateLocal{}Obj", section.name());
         let mut section_obj = Object::new(&section_type);
@@ -319,6 +326,9 @@ fn class_field(section: Section, kind: ObjectKind, class: &Class) -> Field {
             InputValue::new("after", TypeRef::named(TypeRef::INT))
                 .description("How many matching objects to skip."),
         )
+        .argument(InputValue::new("explore", TypeRef::named(EXPLORE_INPUT)).description(
+            "Search by meaning: the objects nearest to the concepts, most certain first (`where` applies first); each answers `_certainty`.",
+        ))
         .argument(where_arg),
         Section::GetMeta => described(Field::new(
             &class.class,
@@ -386,6 +396,39 @@ async fn get_objects<'b>(
     let ontology = ctx.data::<Arc<Ontology>>()?;
     let filter = where_filter(ctx, ontology, kind, class)?;
     let limit = env.limit();
+    if let Some(explore) = arg_json(ctx, "explore")? {
+        let explore: ExploreArg = parse_arg("explore", explore)?;
+        if !env.filter_goes_to_connector(filter.as_ref()) {
+            return Err(Error::new(
+                "explore with a `where` through references needs a connector that filters reference paths for this key; search without the reference path, or as a root key",
+            ));
+        }
+        let first = count_arg(ctx, "first")?.unwrap_or(limit.min(env.max_explore_k()));
+        let after = count_arg(ctx, "after")?.unwrap_or(0);
+        let scope = Scope::Class {
+            kind,
+            class: class.to_string(),
+            filter_json: filter
+                .as_ref()
+                .map(|f| serde_json::to_string(f).unwrap_or_default())
+                .unwrap_or_default(),
+        };
+        let found = env
+            .explore(
+                &explore.concepts(),
+                &scope,
+                first.saturating_add(after),
+                explore.certainty,
+            )
+            .await
+            .map_err(api_error)?;
+        return Ok(Some(FieldValue::list(
+            found
+                .into_iter()
+                .skip(usize::try_from(after).unwrap_or(usize::MAX))
+                .map(|f| FieldValue::owned_any(Obj::found(f))),
+        )));
+    }
     let first = count_arg(ctx, "first")?.map_or(limit, |n| n.min(limit));
     let after = count_arg(ctx, "after")?.unwrap_or(0);
     let page = env
@@ -463,6 +506,204 @@ fn api_error(e: weft_core::Error) -> Error {
     Error::new(e.message)
 }
 
+/// An argument as JSON; `None` when absent or null.
+fn arg_json(ctx: &ResolverContext<'_>, name: &str) -> Result<Option<Value>, Error> {
+    match ctx.args.get(name) {
+        Some(v) if !v.is_null() => Ok(Some(v.as_value().clone().into_json()?)),
+        _ => Ok(None),
+    }
+}
+
+fn parse_arg<T: serde::de::DeserializeOwned>(name: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::new(format!("{name}: {e}")))
+}
+
+/// `moveTo` / `moveAwayFrom`.
+#[derive(serde::Deserialize)]
+struct MoveArg {
+    concepts: Vec<String>,
+    force: f64,
+}
+
+impl From<MoveArg> for Movement {
+    fn from(m: MoveArg) -> Self {
+        Movement {
+            concepts: m.concepts,
+            force: m.force,
+        }
+    }
+}
+
+/// The `explore` argument of a Get field.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExploreArg {
+    concepts: Vec<String>,
+    certainty: Option<f64>,
+    move_to: Option<MoveArg>,
+    move_away_from: Option<MoveArg>,
+}
+
+impl ExploreArg {
+    fn concepts(&self) -> Concepts {
+        Concepts {
+            concepts: self.concepts.clone(),
+            move_to: self.move_to.as_ref().map(|m| Movement {
+                concepts: m.concepts.clone(),
+                force: m.force,
+            }),
+            move_away_from: self.move_away_from.as_ref().map(|m| Movement {
+                concepts: m.concepts.clone(),
+                force: m.force,
+            }),
+        }
+    }
+}
+
+/// Registers the inputs of a search by meaning and the type of `Local.Explore`'s answers.
+fn explore_types(reg: &mut Registry) -> Result<(), String> {
+    reg.add(
+        MOVE_INPUT,
+        "moveTo/moveAwayFrom".into(),
+        InputObject::new(MOVE_INPUT)
+            .description(
+                "Moves the search towards (moveTo) or away from (moveAwayFrom) other concepts.",
+            )
+            .field(InputValue::new(
+                "concepts",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("force", TypeRef::named_nn(TypeRef::FLOAT))
+                    .description("How far, from 0 to 1."),
+            ),
+    )?;
+    reg.add(
+        EXPLORE_INPUT,
+        "the explore argument".into(),
+        InputObject::new(EXPLORE_INPUT)
+            .description("A search by meaning: concepts (words or phrases) and how to move them.")
+            .field(InputValue::new(
+                "concepts",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("certainty", TypeRef::named(TypeRef::FLOAT)).description(
+                    "Leave out objects less certain than this, from 0 to 1: (1 + cos)/2.",
+                ),
+            )
+            .field(InputValue::new("moveTo", TypeRef::named(MOVE_INPUT)))
+            .field(InputValue::new("moveAwayFrom", TypeRef::named(MOVE_INPUT))),
+    )?;
+    let text = |name: &str, f: fn(&ExploreHit) -> String| {
+        Field::new(name, TypeRef::named_nn(TypeRef::STRING), move |ctx| {
+            let v = ctx.parent_value.downcast_ref::<ExploreHit>().map(f);
+            FieldFuture::Value(v.map(|v| FieldValue::value(GqlValue::String(v))))
+        })
+    };
+    reg.add(
+        EXPLORE_RESULT,
+        "an answer of Local.Explore".into(),
+        Object::new(EXPLORE_RESULT)
+            .description("An object found by meaning.")
+            .field(
+                text("beacon", |h| {
+                    format!("weaviate://localhost/{}/{}", kind_path(h.kind), h.id)
+                })
+                .description("weaviate://localhost/things/<uuid> (or actions)"),
+            )
+            .field(text("className", |h| h.class.clone()))
+            .field(Field::new(
+                "certainty",
+                TypeRef::named_nn(TypeRef::FLOAT),
+                |ctx| {
+                    let c = ctx
+                        .parent_value
+                        .downcast_ref::<ExploreHit>()
+                        .and_then(|h| float(h.certainty));
+                    FieldFuture::Value(c.map(FieldValue::value))
+                },
+            )),
+    )
+}
+
+/// `things` or `actions`.
+fn kind_path(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Thing => "things",
+        ObjectKind::Action => "actions",
+    }
+}
+
+/// One answer of `Local.Explore`.
+struct ExploreHit {
+    kind: ObjectKind,
+    id: weft_plugin_api::Id,
+    class: String,
+    certainty: f64,
+}
+
+/// `Local.Explore(concepts, limit, certainty, moveTo, moveAwayFrom)`: every class of Things
+/// and Actions the key may read, most certain first.
+fn explore_field() -> Field {
+    Field::new(
+        "Explore",
+        TypeRef::named_list(EXPLORE_RESULT),
+        move |ctx| {
+            FieldFuture::new(async move {
+                let r = async {
+                    let env = ctx.data::<Arc<RequestEnv>>()?;
+                    let concepts: Vec<String> = parse_arg(
+                        "concepts",
+                        arg_json(&ctx, "concepts")?.unwrap_or(Value::Array(vec![])),
+                    )?;
+                    let move_to: Option<MoveArg> = arg_json(&ctx, "moveTo")?
+                        .map(|v| parse_arg("moveTo", v))
+                        .transpose()?;
+                    let move_away_from: Option<MoveArg> = arg_json(&ctx, "moveAwayFrom")?
+                        .map(|v| parse_arg("moveAwayFrom", v))
+                        .transpose()?;
+                    let certainty: Option<f64> = arg_json(&ctx, "certainty")?
+                        .map(|v| parse_arg("certainty", v))
+                        .transpose()?;
+                    let limit = count_arg(&ctx, "limit")?
+                        .unwrap_or(env.limit().min(env.max_explore_k()));
+                    let concepts = Concepts {
+                        concepts,
+                        move_to: move_to.map(Movement::from),
+                        move_away_from: move_away_from.map(Movement::from),
+                    };
+                    let found = env
+                        .explore(&concepts, &Scope::Everything, limit, certainty)
+                        .await
+                        .map_err(api_error)?;
+                    Ok(Some(FieldValue::list(found.into_iter().map(|f| {
+                        FieldValue::owned_any(ExploreHit {
+                            kind: f.object.kind,
+                            id: f.object.id,
+                            class: f.object.class.to_string(),
+                            certainty: f.certainty,
+                        })
+                    }))))
+                };
+                report(&ctx, r.await)
+            })
+        },
+    )
+    .description("Objects of every class the key may read, nearest in meaning to the concepts, most certain first: beacons, classes and certainties.")
+    .argument(InputValue::new("concepts", TypeRef::named_nn_list_nn(TypeRef::STRING)))
+    .argument(
+        InputValue::new("limit", TypeRef::named(TypeRef::INT))
+            .description("How many (default: the server's page size; at most limits.max_explore_k)."),
+    )
+    .argument(
+        InputValue::new("certainty", TypeRef::named(TypeRef::FLOAT))
+            .description("Leave out objects less certain than this, from 0 to 1: (1 + cos)/2."),
+    )
+    .argument(InputValue::new("moveTo", TypeRef::named(MOVE_INPUT)))
+    .argument(InputValue::new("moveAwayFrom", TypeRef::named(MOVE_INPUT)))
+}
+
 /// The types of class `class` that `section` needs.
 fn class_types(
     reg: &mut Registry,
@@ -486,6 +727,17 @@ fn class_types(
             if let Some(d) = &class.description {
                 obj = obj.description(d.clone());
             }
+            obj = obj.field(
+                Field::new("_certainty", TypeRef::named(TypeRef::FLOAT), |ctx| {
+                    let c = ctx
+                        .parent_value
+                        .downcast_ref::<Obj>()
+                        .and_then(|o| o.certainty)
+                        .and_then(float);
+                    FieldFuture::Value(c.map(FieldValue::value))
+                })
+                .description("How certainly the object matches the `explore` of the query: (1 + cos)/2; null without `explore`."),
+            );
             for p in &class.properties {
                 if !p.is_reference() {
                     obj = obj.field(primitive_field(p));

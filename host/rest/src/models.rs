@@ -372,6 +372,15 @@ pub struct SemanticSchemaClassProperty {
     #[oai(default, skip_serializing_if_is_empty)]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<Keyword>,
+    /// Whether the property's name goes into its objects' vectors beside its value (search by
+    /// meaning; default false; only `string` and `text` properties are vectorized).
+    #[oai(rename = "vectorizePropertyName", skip_serializing_if_is_none)]
+    #[serde(
+        rename = "vectorizePropertyName",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub vectorize_property_name: Option<bool>,
 }
 
 /// A class (`SemanticSchemaClass`).
@@ -392,6 +401,15 @@ pub struct SemanticSchemaClass {
     #[oai(default)]
     #[serde(default)]
     pub properties: Vec<SemanticSchemaClassProperty>,
+    /// Whether the class name goes into its objects' vectors (search by meaning; default
+    /// true).
+    #[oai(rename = "vectorizeClassName", skip_serializing_if_is_none)]
+    #[serde(
+        rename = "vectorizeClassName",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub vectorize_class_name: Option<bool>,
 }
 
 /// One schema (`SemanticSchema`).
@@ -534,6 +552,7 @@ impl Example for SemanticSchemaClassProperty {
             cardinality: None,
             description: Some("How many people live there.".into()),
             keywords: vec![],
+            vectorize_property_name: None,
         }
     }
 }
@@ -553,7 +572,9 @@ impl Example for SemanticSchemaClass {
                 cardinality: None,
                 description: None,
                 keywords: vec![],
+                vectorize_property_name: None,
             }],
+            vectorize_class_name: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! ([`CONFIG_HELP`]).
 //!
 //! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
-//! `VERSIONED_WRITES` and `MIGRATE`. Several Weft hosts may share one keyspace: every write that
+//! `VERSIONED_WRITES`, `MIGRATE` and `VECTOR_SEARCH`. Several Weft hosts may share one keyspace: every write that
 //! two hosts could race on is a lightweight transaction (Paxos), so they share one ontology, one
 //! key tree and the objects without losing each other's writes.
 //!
@@ -20,6 +20,7 @@
 //! | `key_children` | `((parent), created_ms, id)` | the children of a key |
 //! | `root_keys` | `((bucket), created_ms, id)`, bucket 0 | the keys without a parent |
 //! | `documents` | `(name)` | the ontology and the connector state, with a version |
+//! | `object_vectors_<n>` | `((kind, id), write_id)` | the vectors of `n` dimensions, by write; SAI indexes on `v` (cosine), `object_kind`, `class` |
 //!
 //! * **One partition per object.** The current version lives in *static* columns (`version`,
 //!   `deleted`, `class`, …, `properties`), its earlier versions in the clustering rows
@@ -71,15 +72,41 @@
 //!   serial read when the LWT's outcome was unknown) and compared: the same record is a no-op,
 //!   another `Conflict`. The import rate is the cluster's LWT rate (one Paxos round per
 //!   object).
+//! * **Object vectors** (`VECTOR_SEARCH`, `vectors.rs`) use Cassandra 5.0's `VECTOR<FLOAT, n>`
+//!   and SAI. The length is known only when a vector is written, so `object_vectors_<n>` and its
+//!   indexes (`v` with `similarity_function = 'COSINE'`, `object_kind`, `class`) are created
+//!   then, `IF NOT EXISTS`, with a table id derived from the `objects` table's id and `n`
+//!   (`WITH ID`), so that hosts racing to create it create the same table. **Write order:** a
+//!   vector row is keyed by the `write_id` of the object write it belongs to, and is written
+//!   *before* that write's LWT, which stores the same `write_id` and `vector_dims = n` in the
+//!   object's static columns. **Visibility rule:** a row counts only while the object's current
+//!   `write_id` is its own, so the LWT switches object and vector in one step; a write whose
+//!   LWT fails (or a plain write, a delete, a crash in between) leaves at most an invisible
+//!   row, which the writer removes (the superseded write's row after a success, its own after a
+//!   failure). Rows are never updated in place, so no search or `get_vector` can answer a
+//!   vector of another version. **Search, filter first:** by kind or class alone, `SELECT …
+//!   WHERE object_kind = ? [AND class = ?] ORDER BY v ANN OF ? LIMIT ?` at `ONE`/`LOCAL_ONE`
+//!   (the only levels Cassandra 5.0 runs ANN at; the objects are then read at `consistency`),
+//!   asking for `2k + 10` rows and up to four times more while rows were dropped by the
+//!   visibility rule (at most 1 000, Cassandra's ANN limit); every answered distance is
+//!   computed exactly from the stored vector, and the rows are re-ranked by it. With owners or
+//!   a filter, or for a query Cassandra cannot index (a zero vector), or while a new index is
+//!   still being built, the candidates of `query_objects` (at most `max_query_objects`) are
+//!   searched exactly (`vector::exact_nearest`'s order). Vectors Cassandra's cosine index
+//!   refuses or mishandles (zero, non-finite, subnormal or overflowing components) are kept
+//!   exactly in `raw`, with their direction (or nothing, for a zero vector) in `v`; a zero
+//!   vector is then found only by the exact path, as is a vector of another length than the
+//!   query (at distance 1).
 //! * **Unknown outcomes.** An LWT that times out may or may not have been applied. Every
 //!   conditional write carries a random `write_id`; after a timeout a *serial* read (which
 //!   completes a Paxos round in flight) tells whether the stored write is ours, and the call
 //!   answers accordingly or retries. If even that read fails the call answers `Unavailable`
 //!   saying the outcome is unknown.
 //! * **No `ALLOW FILTERING`**, every request-path statement is prepared, every value is bound
-//!   (class names, properties, ids, documents); the validated keyspace name is the only
-//!   identifier written into CQL text (and, when the keyspace is created, the validated
-//!   replication settings). Big reads (index partitions, histories, key lists) are paged by the
+//!   (class names, properties, ids, documents, vectors); the validated keyspace name and the
+//!   vector tables' names (`object_vectors_<n>`, a number) are the only identifiers written
+//!   into CQL text (and, when the keyspace or a vector table is created, the validated
+//!   replication settings and the table's id). Big reads (index partitions, histories, key lists) are paged by the
 //!   driver.
 //!
 //! * **Consistency.** Reads and writes use `consistency` (default `LOCAL_QUORUM`); LWTs run
@@ -114,6 +141,7 @@ mod config;
 mod migrate;
 mod schema;
 mod store;
+mod vectors;
 
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session_builder::SessionBuilder;
@@ -136,7 +164,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::AGGREGATE)
     .union(Capabilities::PERSISTENT)
     .union(Capabilities::VERSIONED_WRITES)
-    .union(Capabilities::MIGRATE);
+    .union(Capabilities::MIGRATE)
+    .union(Capabilities::VECTOR_SEARCH);
 
 #[cfg(feature = "plugin")]
 weft_plugin_api::export_connector! {
@@ -225,9 +254,11 @@ async fn connect(config: Config, log: PluginLogger) -> PluginResult<Db> {
     let setup_limit = SETUP_TIMEOUT + config.request_timeout;
     let setup = async {
         schema::create(&session, &config).await?;
-        schema::Statements::prepare(&session, &config).await
+        let st = schema::Statements::prepare(&session, &config).await?;
+        let vectors = vectors::Vectors::new(&session, &config).await?;
+        Ok((st, vectors))
     };
-    let st = tokio::time::timeout(setup_limit, setup)
+    let (st, vectors) = tokio::time::timeout(setup_limit, setup)
         .await
         .unwrap_or_else(|_| {
             Err(PluginError::unavailable(format!(
@@ -246,5 +277,6 @@ async fn connect(config: Config, log: PluginLogger) -> PluginResult<Db> {
         keyspace: config.keyspace,
         max_query_objects: config.max_query_objects,
         log,
+        vectors,
     })
 }

@@ -25,7 +25,7 @@ const TABLES: &[&str] = &[
         version bigint static, deleted boolean static,
         class text static, context text static, owner uuid static,
         created_ms bigint static, updated_ms bigint static, properties text static,
-        write_id uuid static,
+        write_id uuid static, vector_dims int static,
         archived_ms bigint,
         h_class text, h_context text, h_owner uuid,
         h_created_ms bigint, h_updated_ms bigint, h_properties text,
@@ -101,11 +101,22 @@ pub async fn create(session: &Session, config: &Config) -> PluginResult<()> {
             .await
             .map_err(|e| failed(e, format!("the tables of keyspace {ks}")))?;
     }
+    // Keyspaces made before object vectors: the column naming the current version's vector
+    // table (a no-op where it exists).
+    session
+        .query_unpaged(
+            ddl(format!(
+                "ALTER TABLE {ks}.objects ADD IF NOT EXISTS vector_dims int static"
+            )),
+            (),
+        )
+        .await
+        .map_err(|e| failed(e, format!("the vector column of {ks}.objects")))?;
     Ok(())
 }
 
 /// The timeout of one schema change.
-const DDL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DDL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A message on one line (driver errors may span several).
 pub fn one_line(s: &str) -> String {
@@ -114,8 +125,8 @@ pub fn one_line(s: &str) -> String {
 
 /// The columns of the current version of an object, as [`Statements::get_object`] selects
 /// them.
-pub const OBJECT_COLUMNS: &str =
-    "version, deleted, class, context, owner, created_ms, updated_ms, properties";
+pub const OBJECT_COLUMNS: &str = "version, deleted, class, context, owner, created_ms, \
+     updated_ms, properties, write_id, vector_dims";
 
 /// The columns of an object's whole partition (its token, key, current version and every
 /// history row), as [`Statements::export_first`], [`Statements::export_from`] and
@@ -231,14 +242,14 @@ impl Statements {
         .await?;
         let replace_current = prep(s(
             "UPDATE {ks}.objects SET class = ?, context = ?, owner = ?, created_ms = ?, \
-             updated_ms = ?, properties = ?, version = ?, write_id = ? \
+             updated_ms = ?, properties = ?, version = ?, write_id = ?, vector_dims = ? \
              WHERE kind = ? AND id = ? IF version = ?",
         ))
         .await?;
         let mark_deleted = prep(s(
             "UPDATE {ks}.objects SET deleted = true, version = ?, write_id = ?, class = null, \
              context = null, owner = null, created_ms = null, updated_ms = null, \
-             properties = null WHERE kind = ? AND id = ? IF version = ?",
+             properties = null, vector_dims = null WHERE kind = ? AND id = ? IF version = ?",
         ))
         .await?;
         let batch = |first: &PreparedStatement| {
@@ -278,8 +289,8 @@ impl Statements {
             ),
             create_object: prep(s(
                 "INSERT INTO {ks}.objects (kind, id, version, deleted, class, context, owner, \
-                 created_ms, updated_ms, properties, write_id) \
-                 VALUES (?, ?, 1, false, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+                 created_ms, updated_ms, properties, write_id, vector_dims) \
+                 VALUES (?, ?, 1, false, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
             ))
             .await?,
             update_object,

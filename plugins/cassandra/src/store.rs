@@ -22,7 +22,7 @@ use weft_connector_sdk::Store;
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
     ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
+    VectorHit, VectorQuery, VersionedDocument, VersionedObject,
 };
 
 use crate::schema::{one_line, Statements};
@@ -42,6 +42,8 @@ pub struct Db {
     pub keyspace: String,
     pub max_query_objects: usize,
     pub log: PluginLogger,
+    /// The vector tables (`crate::vectors`).
+    pub vectors: crate::vectors::Vectors,
 }
 
 // ----- errors ------------------------------------------------------------------------------
@@ -260,6 +262,8 @@ type ObjectRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<Uuid>,
+    Option<i32>,
 );
 
 type HistoryRow = (
@@ -290,9 +294,19 @@ type KeyRow = (
 );
 
 /// The stored state of an object id: never used (`None`), deleted, or current.
-struct Current {
-    version: u64,
-    object: Option<StoredObject>,
+pub(crate) struct Current {
+    pub version: u64,
+    pub object: Option<StoredObject>,
+    /// The current version's vector: the write it belongs to and its table.
+    pub vector: Option<VectorRef>,
+}
+
+/// Where the vector of one write of an object is: the row `write_id` of the vector table of
+/// dimension `dims` (`crate::vectors`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct VectorRef {
+    pub write_id: Uuid,
+    pub dims: usize,
 }
 
 /// One key as stored, with its life-cycle state.
@@ -397,7 +411,12 @@ impl Db {
 
     // ----- objects: reads ----------------------------------------------------------------
 
-    async fn current(&self, op: &str, kind: ObjectKind, id: Id) -> PluginResult<Option<Current>> {
+    pub(crate) async fn current(
+        &self,
+        op: &str,
+        kind: ObjectKind,
+        id: Id,
+    ) -> PluginResult<Option<Current>> {
         let r = self
             .exec(op, &self.st.get_object, (kind_code(kind), id.to_uuid()))
             .await?;
@@ -408,7 +427,18 @@ impl Db {
         else {
             return Ok(None);
         };
-        let (version, deleted, class, context, owner, created_ms, updated_ms, properties) = row;
+        let (
+            version,
+            deleted,
+            class,
+            context,
+            owner,
+            created_ms,
+            updated_ms,
+            properties,
+            write_id,
+            vector_dims,
+        ) = row;
         let Some(version) = version else {
             return Ok(None);
         };
@@ -422,9 +452,17 @@ impl Db {
             updated_ms: updated_ms.unwrap_or_default(),
             properties_json: properties.unwrap_or_default().into(),
         });
+        let vector = match (write_id, vector_dims) {
+            (Some(write_id), Some(dims)) if dims > 0 && object.is_some() => Some(VectorRef {
+                write_id,
+                dims: dims as usize,
+            }),
+            _ => None,
+        };
         Ok(Some(Current {
             version: version.max(0) as u64,
             object,
+            vector,
         }))
     }
 
@@ -451,6 +489,21 @@ impl Db {
         query: &ObjectQuery,
         matcher: &QueryMatcher<'_>,
     ) -> PluginResult<Vec<StoredObject>> {
+        Ok(self
+            .selected_current(op, query, matcher)
+            .await?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect())
+    }
+
+    /// [`Db::selected`], each object with where its vector is (`None`: it has none).
+    pub(crate) async fn selected_current(
+        &self,
+        op: &str,
+        query: &ObjectQuery,
+        matcher: &QueryMatcher<'_>,
+    ) -> PluginResult<Vec<(StoredObject, Option<VectorRef>)>> {
         let kind = kind_code(query.kind);
         let limit = Some(self.max_query_objects);
         let mut ids = Vec::new();
@@ -482,12 +535,16 @@ impl Db {
             self.ids(op, &self.st.by_kind, (kind,), limit, &mut ids, &mut seen)
                 .await?;
         }
-        let ids: Vec<Id> = ids.into_iter().map(Id::from).collect();
-        let objects = self.objects(op, query.kind, &ids).await?;
-        Ok(objects
+        let currents: Vec<Option<Current>> = futures::stream::iter(ids)
+            .map(|id| self.current(op, query.kind, Id::from(id)))
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(currents
             .into_iter()
             .flatten()
-            .filter(|o| matcher.matches_kind_class_and_owner(o))
+            .filter_map(|c| Some((c.object?, c.vector)))
+            .filter(|(o, _)| matcher.matches_kind_class_and_owner(o))
             .collect())
     }
 
@@ -495,7 +552,7 @@ impl Db {
     /// each round fetches the objects the previous one asked for (one round per reference
     /// hop), so filters and aggregates through reference paths answer exactly as with every
     /// object at hand.
-    async fn with_references<R>(
+    pub(crate) async fn with_references<R>(
         &self,
         op: &str,
         known: &[StoredObject],
@@ -704,20 +761,25 @@ impl Db {
     }
 
     /// `update_object` (`expected` `None`: the current version, whatever it is) and
-    /// `update_object_if`: one conditional batch replaces the current version `IF version = v`
-    /// and archives version `v` in the same partition; a lost race is retried (`update_object`)
-    /// or answered `Conflict` (`update_object_if`).
-    async fn update(&self, object: StoredObject, expected: Option<u64>) -> PluginResult<u64> {
-        let op = if expected.is_some() {
-            "update_object_if"
-        } else {
-            "update_object"
-        };
+    /// `update_object_if`, and both with a vector (empty: none): one conditional batch replaces
+    /// the current version `IF version = v` and archives version `v` in the same partition; a
+    /// lost race is retried (`update_object`) or answered `Conflict` (`update_object_if`). The
+    /// new vector's row is written before the batch, under the batch's `write_id`, so the
+    /// batch switches object and vector at once (`crate::vectors`); the old row is removed
+    /// after it, and this attempt's own row when its batch lost.
+    async fn update(
+        &self,
+        op: &str,
+        object: StoredObject,
+        expected: Option<u64>,
+        vector: &[f32],
+    ) -> PluginResult<u64> {
         let (kind, id) = (object.kind, object.id);
         for attempt in 0..MAX_ATTEMPTS {
             let Some(Current {
                 version,
                 object: Some(previous),
+                vector: previous_vector,
             }) = self.current(op, kind, id).await?
             else {
                 return Err(support::object_missing(kind, id));
@@ -729,6 +791,7 @@ impl Db {
             };
             self.index_add(op, &object, Some(&previous), next).await?;
             let write_id = Uuid::new_v4();
+            let vector_dims = self.put_vector(op, &object, write_id, vector).await?;
             let values = (
                 (
                     object.class.as_str(),
@@ -739,6 +802,7 @@ impl Db {
                     object.properties_json.as_str(),
                     next as i64,
                     write_id,
+                    vector_dims,
                     kind_code(kind),
                     id.to_uuid(),
                     version as i64,
@@ -756,13 +820,105 @@ impl Db {
                 .await?;
             if applied {
                 self.index_remove(op, &previous, Some(&object), next).await;
+                if let Some(old) = previous_vector {
+                    self.drop_vector(op, kind, id, old).await;
+                }
                 return Ok(next);
             }
+            self.drop_own_vector(op, &object, write_id, vector_dims)
+                .await;
             // Another writer came first: read again (an `update_object_if` then answers
             // `Conflict`, naming the new version).
             backoff(attempt).await;
         }
         Err(too_many_attempts(op))
+    }
+
+    /// `create_object`, with a vector (empty: none): the vector's row is written first under
+    /// the write's `write_id`, then the object `IF NOT EXISTS` naming it (`crate::vectors`);
+    /// when the id is taken the row is removed again.
+    async fn create(&self, op: &str, object: StoredObject, vector: &[f32]) -> PluginResult<()> {
+        let (kind, id) = (object.kind, object.id);
+        self.index_add(op, &object, None, support::FIRST_VERSION)
+            .await?;
+        let write_id = Uuid::new_v4();
+        let vector_dims = self.put_vector(op, &object, write_id, vector).await?;
+        for attempt in 0..MAX_ATTEMPTS {
+            let outcome = self
+                .cas(
+                    op,
+                    &self.st.create_object,
+                    (
+                        kind_code(kind),
+                        id.to_uuid(),
+                        object.class.as_str(),
+                        object.context.as_str(),
+                        object.owner.to_uuid(),
+                        object.created_ms,
+                        object.updated_ms,
+                        object.properties_json.as_str(),
+                        write_id,
+                        vector_dims,
+                    ),
+                )
+                .await?;
+            match outcome {
+                Cas::Applied => return Ok(()),
+                Cas::Rejected(row) => {
+                    self.drop_own_vector(op, &object, write_id, vector_dims)
+                        .await;
+                    return Err(support::object_exists(
+                        kind,
+                        id,
+                        row.bool("deleted") == Some(true),
+                    ));
+                }
+                Cas::Unknown(e) => {
+                    // A serial read completes any write in flight on the partition and tells
+                    // whether ours is the one stored.
+                    let r = self
+                        .session
+                        .execute_unpaged(
+                            &self.st.get_object_serial,
+                            (kind_code(kind), id.to_uuid()),
+                        )
+                        .await
+                        .map_err(|_| unknown_outcome(op, &e))?;
+                    let row = r
+                        .into_rows_result()
+                        .map_err(|e| bad_answer(op, e))?
+                        .maybe_first_row::<(Option<i64>, Option<bool>, Option<Uuid>)>()
+                        .map_err(|e| bad_answer(op, e))?;
+                    match row {
+                        Some((Some(_), _, Some(w))) if w == write_id => return Ok(()),
+                        Some((Some(_), deleted, _)) => {
+                            self.drop_own_vector(op, &object, write_id, vector_dims)
+                                .await;
+                            return Err(support::object_exists(kind, id, deleted == Some(true)));
+                        }
+                        _ => backoff(attempt).await,
+                    }
+                }
+            }
+        }
+        Err(too_many_attempts(op))
+    }
+
+    /// Removes the vector row a write wrote before its conditional write failed.
+    async fn drop_own_vector(
+        &self,
+        op: &str,
+        object: &StoredObject,
+        write_id: Uuid,
+        vector_dims: Option<i32>,
+    ) {
+        if let Some(dims) = vector_dims {
+            let mine = VectorRef {
+                write_id,
+                dims: dims as usize,
+            };
+            self.drop_vector(op, object.kind, object.id, mine).await;
+        }
     }
 
     // ----- keys --------------------------------------------------------------------------
@@ -1074,73 +1230,60 @@ impl Store for Db {
     // ----- objects: writes ---------------------------------------------------------------
 
     async fn create_object(&self, object: StoredObject) -> PluginResult<()> {
-        let op = "create_object";
-        let (kind, id) = (object.kind, object.id);
-        self.index_add(op, &object, None, support::FIRST_VERSION)
-            .await?;
-        let write_id = Uuid::new_v4();
-        for attempt in 0..MAX_ATTEMPTS {
-            let outcome = self
-                .cas(
-                    op,
-                    &self.st.create_object,
-                    (
-                        kind_code(kind),
-                        id.to_uuid(),
-                        object.class.as_str(),
-                        object.context.as_str(),
-                        object.owner.to_uuid(),
-                        object.created_ms,
-                        object.updated_ms,
-                        object.properties_json.as_str(),
-                        write_id,
-                    ),
-                )
-                .await?;
-            match outcome {
-                Cas::Applied => return Ok(()),
-                Cas::Rejected(row) => {
-                    return Err(support::object_exists(
-                        kind,
-                        id,
-                        row.bool("deleted") == Some(true),
-                    ))
-                }
-                Cas::Unknown(e) => {
-                    // A serial read completes any write in flight on the partition and tells
-                    // whether ours is the one stored.
-                    let r = self
-                        .session
-                        .execute_unpaged(
-                            &self.st.get_object_serial,
-                            (kind_code(kind), id.to_uuid()),
-                        )
-                        .await
-                        .map_err(|_| unknown_outcome(op, &e))?;
-                    let row = r
-                        .into_rows_result()
-                        .map_err(|e| bad_answer(op, e))?
-                        .maybe_first_row::<(Option<i64>, Option<bool>, Option<Uuid>)>()
-                        .map_err(|e| bad_answer(op, e))?;
-                    match row {
-                        Some((Some(_), _, Some(w))) if w == write_id => return Ok(()),
-                        Some((Some(_), deleted, _)) => {
-                            return Err(support::object_exists(kind, id, deleted == Some(true)))
-                        }
-                        _ => backoff(attempt).await,
-                    }
-                }
-            }
-        }
-        Err(too_many_attempts(op))
+        self.create("create_object", object, &[]).await
+    }
+
+    async fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> PluginResult<()> {
+        self.create("create_object_with_vector", object, &vector)
+            .await
+    }
+
+    async fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> PluginResult<()> {
+        self.update("update_object_with_vector", object, None, &vector)
+            .await
+            .map(drop)
+    }
+
+    async fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected: u64,
+        vector: Vec<f32>,
+    ) -> PluginResult<u64> {
+        self.update(
+            "update_object_if_with_vector",
+            object,
+            Some(expected),
+            &vector,
+        )
+        .await
+    }
+
+    async fn get_vector(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<Vec<f32>>> {
+        Db::get_vector(self, kind, id).await
+    }
+
+    async fn search_vectors(&self, query: VectorQuery) -> PluginResult<Vec<VectorHit>> {
+        Db::search_vectors(self, query).await
     }
 
     async fn update_object(&self, object: StoredObject) -> PluginResult<()> {
-        self.update(object, None).await.map(drop)
+        self.update("update_object", object, None, &[])
+            .await
+            .map(drop)
     }
 
     async fn update_object_if(&self, object: StoredObject, expected: u64) -> PluginResult<u64> {
-        self.update(object, Some(expected)).await
+        self.update("update_object_if", object, Some(expected), &[])
+            .await
     }
 
     // ----- moving a store (crate::migrate) -----------------------------------------------
@@ -1164,6 +1307,7 @@ impl Store for Db {
             let Some(Current {
                 version,
                 object: Some(previous),
+                vector: previous_vector,
             }) = self.current(op, kind, id).await?
             else {
                 return Err(support::object_missing(kind, id));
@@ -1191,6 +1335,9 @@ impl Store for Db {
                 .await?;
             if applied {
                 self.index_remove(op, &previous, None, next).await;
+                if let Some(old) = previous_vector {
+                    self.drop_vector(op, kind, id, old).await;
+                }
                 return Ok(());
             }
             backoff(attempt).await;

@@ -100,6 +100,8 @@ kit! {
     check_capability_aggregate check_capability_persistent check_capability_versioned_writes
     check_capability_backup check_capability_migrate
     check_migrate_round_trip check_migrate_import_is_idempotent
+    check_vectors_nearest_match_exact_search check_vectors_filter_first
+    check_vectors_follow_updates_and_deletes check_capability_vector_search
 }
 
 /// Every check of the kit is run here (and nothing else is).
@@ -122,7 +124,8 @@ fn declares_name_and_capabilities() {
         | Capabilities::AGGREGATE
         | Capabilities::PERSISTENT
         | Capabilities::VERSIONED_WRITES
-        | Capabilities::MIGRATE;
+        | Capabilities::MIGRATE
+        | Capabilities::VECTOR_SEARCH;
     assert_eq!(plugin.capabilities, want);
 }
 

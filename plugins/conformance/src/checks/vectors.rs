@@ -129,17 +129,19 @@ impl Conn<'_> {
                 &hit.object,
             );
             let d = cosine_distance(v, &q.vector);
+            let exact = (d - hit.distance).abs() <= 1e-3;
             ensure!(
                 self,
-                (d - hit.distance).abs() <= 1e-3,
+                exact,
                 "search_vectors({what}): hit {i} ({}) has distance {}, but 1 − cos of its vector and the query is {d}",
                 describe(o),
                 hit.distance
             );
             if i > 0 {
+                let ordered = got[i - 1].distance <= hit.distance + 1e-6;
                 ensure!(
                     self,
-                    got[i - 1].distance <= hit.distance + 1e-6,
+                    ordered,
                     "search_vectors({what}): hits must come nearest first, but hit {} is at {} and hit {i} at {}",
                     i - 1,
                     got[i - 1].distance,
@@ -241,9 +243,10 @@ pub async fn check_vectors_nearest_match_exact_search(s: &Subject) {
         questions += 1.0;
     }
     let recall = recall / questions;
+    let enough = recall >= RECALL;
     ensure!(
         c,
-        recall >= RECALL,
+        enough,
         "search_vectors found {:.0} % of the exact 10 nearest over 20 questions; at least {:.0} % is required",
         recall * 100.0,
         RECALL * 100.0
@@ -266,9 +269,10 @@ pub async fn check_vectors_nearest_match_exact_search(s: &Subject) {
         .cloned()
         .collect();
     let got = c.search("Cities, max distance 0.8", &q).await;
+    let near = got.iter().all(|h| h.distance <= 0.8 + 1e-6);
     ensure!(
         c,
-        got.iter().all(|h| h.distance <= 0.8 + 1e-6),
+        near,
         "search_vectors with max_distance 0.8 answered a hit at {}",
         got.iter().map(|h| h.distance).fold(0f32, f32::max)
     );
@@ -296,9 +300,10 @@ pub async fn check_vectors_filter_first(s: &Subject) {
             .collect();
         let got = c.search(&format!("owner B, question {q_no}"), &q).await;
         let r = c.judge(&format!("owner B, question {q_no}"), &q, &got, &allowed);
+        let enough = r >= RECALL;
         ensure!(
             c,
-            r >= RECALL,
+            enough,
             "search_vectors restricted to one owner found {:.0} % of the exact top 10",
             r * 100.0
         );
@@ -317,9 +322,10 @@ pub async fn check_vectors_filter_first(s: &Subject) {
             .collect();
         let got = c.search(&format!("Cities, filter {f}"), &q).await;
         let r = c.judge(&format!("Cities, filter {f}"), &q, &got, &allowed);
+        let all = r == 1.0;
         ensure!(
             c,
-            r == 1.0,
+            all,
             "search_vectors with a filter allowing {} objects (k 10) must answer all of them: the filter applies before the search",
             allowed.iter().filter(|(_, v)| !v.is_empty()).count()
         );
@@ -347,9 +353,10 @@ pub async fn check_vectors_follow_updates_and_deletes(s: &Subject) {
     let hits = c
         .search("its own vector", &vq(ObjectKind::Thing, "", &old, 5))
         .await;
+    let first = found_at(&hits, target.id) == Some(0) && hits[0].distance < 1e-3;
     ensure!(
         c,
-        found_at(&hits, target.id) == Some(0) && hits[0].distance < 1e-3,
+        first,
         "searching with an object's own vector must answer it first at distance 0; got {:?}",
         hits.iter()
             .map(|h| (label(&h.object), h.distance))

@@ -183,6 +183,7 @@ fn network_queries_and_questions_over_three_peers() {
     a_frozen_peer_is_named_and_the_others_answer_within_the_timeout(&net);
     network_queries_need_execute_and_keys_flow_as_configured(&net);
     a_network_fetch_for_town_finds_another_peers_cities_with_certainty(&net);
+    a_network_explore_finds_the_peers_objects_by_meaning(&net);
     introspection_names_the_matching_classes(&net);
     a_reference_must_point_to_this_server_or_a_known_peer(&net);
     peers_take_questions_and_answers_only_from_known_peers(&net);
@@ -377,6 +378,65 @@ fn a_network_fetch_for_town_finds_another_peers_cities_with_certainty(net: &Netw
     let found = b["data"]["Network"]["Fetch"]["Things"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{b}");
     assert_eq!(found[0]["peer"], "gamma");
+}
+
+fn a_network_explore_finds_the_peers_objects_by_meaning(net: &Network) {
+    let b = graphql(
+        &net.alpha,
+        r#"{ Network(networkTimeout: 10) { Explore(concepts: ["town"], limit: 10) { beacon certainty peer class } } }"#,
+    );
+    assert!(b["errors"].is_null(), "{b}");
+    let found = b["data"]["Network"]["Explore"].as_array().unwrap();
+    eprintln!("Explore town: {found:?}");
+    // beta's two cities and gamma's person (alpha has no objects), cities first.
+    assert_eq!(found.len(), 3, "{b}");
+    let peers: Vec<&str> = found.iter().map(|f| f["peer"].as_str().unwrap()).collect();
+    assert_eq!(peers, ["beta", "beta", "gamma"], "{b}");
+    let cities: Vec<String> = net.beta.ok("GET", "/things", None)["things"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("weaviate://beta/{}", t["thingId"].as_str().unwrap()))
+        .collect();
+    for f in &found[..2] {
+        assert_eq!(f["class"], "City", "{f}");
+        assert!(
+            cities.contains(&f["beacon"].as_str().unwrap().to_string()),
+            "{f}"
+        );
+    }
+    let c: Vec<f64> = found
+        .iter()
+        .map(|f| f["certainty"].as_f64().unwrap())
+        .collect();
+    assert!(
+        c.windows(2).all(|w| w[0] >= w[1]),
+        "most certain first: {c:?}"
+    );
+    // A certainty between the cities' and the person's leaves the person out.
+    let b = graphql(
+        &net.alpha,
+        &format!(
+            r#"{{ Network(networkTimeout: 10) {{ Explore(concepts: ["town"], certainty: {}) {{ peer }} }} }}"#,
+            (c[1] + c[2]) / 2.0
+        ),
+    );
+    assert_eq!(
+        b["data"]["Network"]["Explore"],
+        json!([{"peer": "beta"}, {"peer": "beta"}]),
+        "{b}"
+    );
+    // Over the asker's own bound: refused before anything is asked.
+    let b = graphql(
+        &net.alpha,
+        r#"{ Network { Explore(concepts: ["town"], limit: 5000) { beacon } } }"#,
+    );
+    assert!(
+        errors(&b)
+            .iter()
+            .any(|e| e.contains("limits.max_explore_k")),
+        "{b}"
+    );
 }
 
 fn introspection_names_the_matching_classes(net: &Network) {

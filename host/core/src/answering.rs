@@ -30,8 +30,8 @@ use crate::c11y::{cosine_distance, place};
 use crate::core::Core;
 use crate::handles::ContextionaryHandle;
 use crate::network::{
-    Answer, Beacon, ClassQuestion, MatchedClass, MatchedProperty, PropertyQuestion, Question,
-    QuestionKeyword,
+    Answer, Beacon, ClassQuestion, ExploreQuestion, MatchedClass, MatchedProperty,
+    PropertyQuestion, Question, QuestionKeyword,
 };
 use crate::ontology::{kind_word, Class, Keyword, Property};
 use crate::{Error, Result};
@@ -140,6 +140,43 @@ fn condition(operator: &str, value: &Value, prop: &str, data_type: &str) -> Resu
 }
 
 impl Core {
+    /// Answers an Explore question: the objects of `kind` the shared key may see, nearest in
+    /// meaning to the concepts (beacons, classes and certainties only).
+    async fn answer_explore(
+        &self,
+        e: &ExploreQuestion,
+        kind: ObjectKind,
+        peer_name: &str,
+        share: Option<weft_plugin_api::Id>,
+    ) -> Result<Answer> {
+        let Some(share) = share else {
+            return Err(Error::forbidden(format!(
+                "peer {peer_name} shares no objects with the network (its operator has not set network.share_key), so Explore finds nothing here"
+            )));
+        };
+        let visible = self.shared_visibility(share).await?;
+        let found = self
+            .explore_visible(
+                &visible,
+                &e.concepts,
+                &crate::meaning::Scope::Kind(kind),
+                e.limit,
+                e.certainty,
+            )
+            .await?;
+        Ok(Answer {
+            beacons: found
+                .into_iter()
+                .map(|f| Beacon {
+                    beacon: format!("weaviate://{peer_name}/{}", f.object.id),
+                    certainty: f.certainty as f32,
+                    class: f.object.class.to_string(),
+                })
+                .collect(),
+            classes: vec![],
+        })
+    }
+
     /// Answers a network question from this server's objects, by meaning (see the module
     /// documentation); `peer_name` is this server's name in the network, used in the beacons;
     /// `share` is the key whose objects the network may see (`None`: none). Without a
@@ -155,8 +192,11 @@ impl Core {
                 "peer {peer_name} runs without a contextionary, so it cannot match classes or properties by meaning"
             )));
         };
-        check(q)?;
         let kind: ObjectKind = q.kind.into();
+        if let Some(e) = &q.explore {
+            return self.answer_explore(e, kind, peer_name, share).await;
+        }
+        check(q)?;
         let ontology = self.ontology().await?;
         let asked_classes = vectors_of_classes(c11y, &q.classes).await?;
         let asked_props = vectors_of_properties(c11y, &q.properties).await?;
@@ -511,6 +551,7 @@ mod tests {
 
     fn question(classes: Vec<ClassQuestion>, properties: Vec<PropertyQuestion>) -> Question {
         Question {
+            explore: None,
             kind: ObjectKindName::Thing,
             classes,
             properties,

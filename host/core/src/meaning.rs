@@ -35,7 +35,7 @@ use crate::c11y::name_parts;
 use crate::handles::ContextionaryHandle;
 use crate::keys::Principal;
 use crate::ontology::{kind_word, Class, Ontology};
-use crate::{Core, Error, Limits, Result};
+use crate::{Core, Error, Limits, Result, Visibility};
 
 /// NLTK's English stop words.
 static STOP_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -150,7 +150,7 @@ pub fn object_vector(
 }
 
 /// A `moveTo` or `moveAwayFrom`: other concepts and how far (0 to 1).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Movement {
     /// The concepts to move towards or away from.
     pub concepts: Vec<String>,
@@ -158,14 +158,17 @@ pub struct Movement {
     pub force: f64,
 }
 
-/// What a search by meaning looks for.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What a search by meaning looks for (also as a network question carries it).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Concepts {
     /// Words or phrases (`"big city"`).
     pub concepts: Vec<String>,
     /// Pulls the query towards other concepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub move_to: Option<Movement>,
     /// Pushes the query away from other concepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub move_away_from: Option<Movement>,
 }
 
@@ -174,6 +177,8 @@ pub struct Concepts {
 pub enum Scope {
     /// Every class of Things and Actions the caller may read.
     Everything,
+    /// Every class of one kind.
+    Kind(ObjectKind),
     /// One class, with a filter (the `where` of `Get`, as filter JSON; empty for none).
     Class {
         /// Thing or Action.
@@ -291,6 +296,20 @@ impl Core {
         limit: u64,
         min_certainty: Option<f64>,
     ) -> Result<Vec<Found>> {
+        let vis = self.visibility(p).await?;
+        self.explore_visible(&vis, concepts, scope, limit, min_certainty)
+            .await
+    }
+
+    /// [`Core::explore`] over what `vis` sees (a network question: the shared key's objects).
+    pub async fn explore_visible(
+        &self,
+        vis: &Visibility,
+        concepts: &Concepts,
+        scope: &Scope,
+        limit: u64,
+        min_certainty: Option<f64>,
+    ) -> Result<Vec<Found>> {
         if limit > self.limits.max_explore_k {
             return Err(Limits::refuse(
                 &format!("a search by meaning for {limit} objects"),
@@ -306,12 +325,15 @@ impl Core {
             }
         }
         let vector = self.query_vector(concepts).await?;
-        let vis = self.visibility(p).await?;
         let max_distance = min_certainty.map_or(2.0, |c| (2.0 * (1.0 - c)) as f32);
         let mut owners_query = ObjectQuery::all(ObjectKind::Thing, 0);
         vis.restrict(&mut owners_query);
+        let kinds = match scope {
+            Scope::Kind(kind) => vec![*kind],
+            _ => vec![ObjectKind::Thing, ObjectKind::Action],
+        };
         let questions: Vec<VectorQuery> = match scope {
-            Scope::Everything => [ObjectKind::Thing, ObjectKind::Action]
+            Scope::Everything | Scope::Kind(_) => kinds
                 .into_iter()
                 .map(|kind| VectorQuery {
                     kind,

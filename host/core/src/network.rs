@@ -120,6 +120,23 @@ pub struct Question {
     /// Introspect: answer which classes and properties match, no objects.
     #[serde(default)]
     pub introspect: bool,
+    /// Explore: the objects of `kind` nearest in meaning to these concepts, over every class
+    /// (then `classes` and `properties` are not asked and may be empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<ExploreQuestion>,
+}
+
+/// A search by meaning over a peer's objects (GraphQL `Network { Explore }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExploreQuestion {
+    /// The concepts and their moves.
+    #[serde(flatten)]
+    pub concepts: crate::meaning::Concepts,
+    /// Leave out objects less certain than this (0..1, `(1 + cos)/2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certainty: Option<f64>,
+    /// At most this many objects (the answering peer's `limits.max_explore_k` bounds it).
+    pub limit: u64,
 }
 
 /// `thing` or `action` on the wire.

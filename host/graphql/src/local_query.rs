@@ -30,7 +30,7 @@ const META_BOOLEAN: &str = "MetaBooleanPropertyObj";
 const META_REFERENCE: &str = "MetaReferencePropertyObj";
 const GROUPED_BY: &str = "AggregateGroupedByObj";
 const EXPLORE_INPUT: &str = "ExploreInpObj";
-const MOVE_INPUT: &str = "ExploreMoveInpObj";
+pub(crate) const MOVE_INPUT: &str = "ExploreMoveInpObj";
 const EXPLORE_RESULT: &str = "WeaviateLocalExploreObj";
 
 /// The three parts of `Local`.
@@ -66,9 +66,9 @@ pub(crate) fn types(
     ontology: &Ontology,
     kinds: &[(ObjectKind, &str, &[Class])],
 ) -> Result<Field, String> {
-    let mut local = Object::new(LOCAL).description("Queries of this server's own objects.");
-    explore_types(reg)?;
-    local = local.field(explore_field());
+    let mut local = Object::new(LOCAL)
+        .description("Queries of this server's own objects.")
+        .field(explore_field());
     for section in [Section::Get, Section::GetMeta, Section::Aggregate] {
         let section_type = format!("WeaviateLocal{}Obj", section.name());
         let mut section_obj = Object::new(&section_type);
@@ -560,8 +560,9 @@ impl ExploreArg {
     }
 }
 
-/// Registers the inputs of a search by meaning and the type of `Local.Explore`'s answers.
-fn explore_types(reg: &mut Registry) -> Result<(), String> {
+/// Registers the inputs of a search by meaning and the type of `Local.Explore`'s answers
+/// (`Network.Explore` takes the same inputs).
+pub(crate) fn explore_types(reg: &mut Registry) -> Result<(), String> {
     reg.add(
         MOVE_INPUT,
         "moveTo/moveAwayFrom".into(),

@@ -192,7 +192,8 @@ pub(crate) fn types(reg: &mut Registry, peers: &[KnownPeer]) -> Result<Field, St
     reg.add(NETWORK_INTROSPECT, "Network.Introspect".into(), introspect)?;
     network = network
         .field(pass_through("Fetch", NETWORK_FETCH))
-        .field(pass_through("Introspect", NETWORK_INTROSPECT));
+        .field(pass_through("Introspect", NETWORK_INTROSPECT))
+        .field(explore_field());
     reg.add(NETWORK, "Network".into(), network)?;
     Ok(Field::new("Network", TypeRef::named(NETWORK), |ctx| {
         FieldFuture::new(async move {
@@ -301,6 +302,38 @@ async fn prefetch(ctx: &ResolverContext<'_>, timeout: Duration) -> Result<Fetche
     w.fields(&ctx.ctx.item.node.selection_set.node, &mut top)?;
     for (section_key, sections) in by_key(top) {
         let section = sections[0].name.node.as_str();
+        if section == "Explore" {
+            let path = vec![section_key.clone()];
+            match explore_question(&w, sections[0], env.max_explore_k()) {
+                Ok(e) => {
+                    // One question per kind, asked together; the answers are merged.
+                    let asks: Vec<_> = [ObjectKindName::Thing, ObjectKindName::Action]
+                        .into_iter()
+                        .map(|kind| {
+                            network.ask(
+                                Question {
+                                    kind,
+                                    classes: vec![],
+                                    properties: vec![],
+                                    introspect: false,
+                                    explore: Some(e.clone()),
+                                },
+                                timeout,
+                            )
+                        })
+                        .collect();
+                    calls.push(Box::pin(async move {
+                        let answers = futures::future::join_all(asks).await;
+                        (path, Outcome::Answers(Ok(merge_kinds(answers))))
+                    }));
+                }
+                Err(e) => {
+                    let why = e.message;
+                    calls.push(Box::pin(async move { (path, Outcome::Answers(Err(why))) }));
+                }
+            }
+            continue;
+        }
         let mut below = vec![];
         for f in &sections {
             w.fields(&f.selection_set.node, &mut below)?;
@@ -1119,14 +1152,130 @@ fn question(where_json: Value, kind: ObjectKindName, introspect: bool) -> Result
         classes,
         properties,
         introspect,
+        explore: None,
     })
 }
 
+/// The answers of the per-kind Explore questions as one list per peer: beacons together, and
+/// a peer's error once.
+fn merge_kinds(per_kind: Vec<Vec<PeerAnswer>>) -> Vec<PeerAnswer> {
+    let mut out: Vec<PeerAnswer> = vec![];
+    for answers in per_kind {
+        for a in answers {
+            match out.iter_mut().find(|o| o.peer == a.peer) {
+                None => out.push(a),
+                Some(o) => match (&mut o.answer, a.answer) {
+                    (Ok(mine), Ok(theirs)) => mine.beacons.extend(theirs.beacons),
+                    (Ok(_), Err(e)) => o.answer = Err(e),
+                    (Err(_), _) => {}
+                },
+            }
+        }
+    }
+    out
+}
+
+/// The Explore question the arguments of `Network.Explore` ask.
+fn explore_question(
+    w: &Writer<'_, '_>,
+    f: &GqlField,
+    max_k: u64,
+) -> Result<weft_core::network::ExploreQuestion, Error> {
+    #[derive(Deserialize)]
+    struct MoveArg {
+        concepts: Vec<String>,
+        force: f64,
+    }
+    let parse = |name: &str| -> Result<Value, Error> { Ok(strip_nulls(w.argument(f, name)?)) };
+    let movement = |name: &str| -> Result<Option<weft_core::meaning::Movement>, Error> {
+        let v = parse(name)?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        let m: MoveArg =
+            serde_json::from_value(v).map_err(|e| Error::new(format!("{name}: {e}")))?;
+        Ok(Some(weft_core::meaning::Movement {
+            concepts: m.concepts,
+            force: m.force,
+        }))
+    };
+    let concepts: Vec<String> = serde_json::from_value(parse("concepts")?)
+        .map_err(|e| Error::new(format!("concepts: {e}")))?;
+    let certainty = parse("certainty")?.as_f64();
+    let limit = match parse("limit")? {
+        Value::Null => DEFAULT_EXPLORE_LIMIT.min(max_k),
+        v => v
+            .as_u64()
+            .ok_or_else(|| Error::new(format!("limit {v} is not a count; give 1 or more")))?,
+    };
+    if limit > max_k {
+        return Err(Error::new(format!(
+            "a search by meaning for {limit} objects is over the limit limits.max_explore_k = {max_k}; send less, or raise limits.max_explore_k in the configuration"
+        )));
+    }
+    if let Some(c) = certainty.filter(|c| !(0.0..=1.0).contains(c)) {
+        return Err(Error::new(format!(
+            "certainty is {c}; give a number from 0 to 1"
+        )));
+    }
+    Ok(weft_core::network::ExploreQuestion {
+        concepts: weft_core::meaning::Concepts {
+            concepts,
+            move_to: movement("moveTo")?,
+            move_away_from: movement("moveAwayFrom")?,
+        },
+        certainty,
+        limit,
+    })
+}
+
+/// How many objects `Network.Explore` asks each peer for when it gives no `limit`.
+const DEFAULT_EXPLORE_LIMIT: u64 = 100;
+
+/// `Network.Explore`: every known peer's objects nearest in meaning to the concepts (over what
+/// each shares), merged most certain first.
+fn explore_field() -> Field {
+    answers_field("Explore", false)
+        .description("The objects of every known peer nearest in meaning to the concepts, over what each peer shares (network.share_key), most certain first: beacons, classes and certainties only.")
+        .argument(InputValue::new("concepts", TypeRef::named_nn_list_nn(TypeRef::STRING)))
+        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)).description(
+            "How many objects each peer answers at most (default 100; at most limits.max_explore_k).",
+        ))
+        .argument(
+            InputValue::new("certainty", TypeRef::named(TypeRef::FLOAT))
+                .description("Leave out objects less certain than this, from 0 to 1: (1 + cos)/2."),
+        )
+        .argument(InputValue::new(
+            "moveTo",
+            TypeRef::named(crate::local_query::MOVE_INPUT),
+        ))
+        .argument(InputValue::new(
+            "moveAwayFrom",
+            TypeRef::named(crate::local_query::MOVE_INPUT),
+        ))
+}
+
 fn question_field(word: &str, introspect: bool) -> Field {
-    let (result, where_type) = if introspect {
-        (INTROSPECT_RESULT, INTROSPECT_WHERE)
+    let where_type = if introspect {
+        INTROSPECT_WHERE
     } else {
-        (FETCH_RESULT, FETCH_WHERE)
+        FETCH_WHERE
+    };
+    answers_field(word, introspect)
+        .argument(InputValue::new("where", TypeRef::named_nn(where_type)))
+        .description(if introspect {
+            "Which classes (and properties) of every known peer match the question by meaning, most certain first."
+        } else {
+            "The objects of every known peer whose classes (and properties) match the question by meaning, most certain first: beacons and certainties only."
+        })
+}
+
+/// A field that lists what the peers answered to the question asked for it.
+fn answers_field(word: &str, introspect: bool) -> Field {
+    let result = if introspect {
+        INTROSPECT_RESULT
+    } else {
+        FETCH_RESULT
     };
     Field::new(word, TypeRef::named_nn_list(result), move |ctx| {
         FieldFuture::new(async move {
@@ -1141,8 +1290,8 @@ fn question_field(word: &str, introspect: bool) -> Field {
                 for a in answers {
                     match &a.answer {
                         Err(e) => failed.push(format!("peer {}: {}", a.peer, e.message)),
-                        Ok(answer) if introspect => {
-                            found.extend(answer.classes.iter().map(|c| Found::Class {
+                        Ok(answer) if introspect => found.extend(answer.classes.iter().map(|c| {
+                            Found::Class {
                                 peer: a.peer.clone(),
                                 class: c.class.clone(),
                                 certainty: c.certainty,
@@ -1151,23 +1300,19 @@ fn question_field(word: &str, introspect: bool) -> Field {
                                     .iter()
                                     .map(|p| (p.property.clone(), p.certainty))
                                     .collect(),
-                            }))
-                        }
-                        Ok(answer) => {
-                            found.extend(answer.beacons.iter().map(|b| Found::Object {
-                                peer: a.peer.clone(),
-                                beacon: b.beacon.clone(),
-                                certainty: b.certainty,
-                                class: b.class.clone(),
-                            }))
-                        }
+                            }
+                        })),
+                        Ok(answer) => found.extend(answer.beacons.iter().map(|b| Found::Object {
+                            peer: a.peer.clone(),
+                            beacon: b.beacon.clone(),
+                            certainty: b.certainty,
+                            class: b.class.clone(),
+                        })),
                     }
                 }
                 failed.sort();
                 for m in failed {
-                    ctx.add_error(
-                        ServerError::new(m, Some(ctx.item.pos)).with_path(path_of(&ctx)),
-                    );
+                    ctx.add_error(ServerError::new(m, Some(ctx.item.pos)).with_path(path_of(&ctx)));
                 }
                 found.sort_by(|a, b| {
                     let (ka, kb) = (order_key(a), order_key(b));
@@ -1179,12 +1324,6 @@ fn question_field(word: &str, introspect: bool) -> Field {
             };
             report(&ctx, r.await)
         })
-    })
-    .argument(InputValue::new("where", TypeRef::named_nn(where_type)))
-    .description(if introspect {
-        "Which classes (and properties) of every known peer match the question by meaning, most certain first."
-    } else {
-        "The objects of every known peer whose classes (and properties) match the question by meaning, most certain first: beacons and certainties only."
     })
 }
 

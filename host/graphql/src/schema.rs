@@ -82,6 +82,7 @@ fn build_with(
     let mut reg = Registry::new();
     crate::registry::filter_types(&mut reg)?;
     crate::local_query::aggregate_types(&mut reg)?;
+    crate::local_query::explore_types(&mut reg)?;
     let mut root = Object::new(QUERY);
     if !kinds.is_empty() {
         root = root.field(crate::local_query::types(&mut reg, &ontology, &kinds)?);

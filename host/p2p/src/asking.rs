@@ -44,8 +44,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 use weft_core::network::{
-    Answer, Beacon, CallerKey, ClassQuestion, KnownPeer, MatchedClass, MatchedProperty,
-    ObjectKindName, Peer, PeerAnswer, PropertyQuestion, Question, QuestionKeyword,
+    Answer, Beacon, CallerKey, ClassQuestion, ExploreQuestion, KnownPeer, MatchedClass,
+    MatchedProperty, ObjectKindName, Peer, PeerAnswer, PropertyQuestion, Question, QuestionKeyword,
 };
 use weft_core::{Error, Result};
 use weft_peer_protocol::signature::Verified;
@@ -119,6 +119,49 @@ pub struct PropertyModel {
     pub value: Option<Value>,
 }
 
+/// `moveTo`/`moveAwayFrom` of an Explore question.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "NetworkExploreMove")]
+pub struct MoveModel {
+    /// The concepts to move towards or away from.
+    pub concepts: Vec<String>,
+    /// How far, 0 to 1.
+    pub force: f64,
+}
+
+/// An Explore question: the asked kind's objects nearest in meaning to the concepts.
+#[derive(Object, Debug, Clone)]
+#[oai(rename = "NetworkExplore")]
+pub struct ExploreModel {
+    /// Words or phrases.
+    pub concepts: Vec<String>,
+    /// Pulls the search towards other concepts.
+    #[oai(rename = "moveTo", skip_serializing_if_is_none)]
+    pub move_to: Option<MoveModel>,
+    /// Pushes the search away from other concepts.
+    #[oai(rename = "moveAwayFrom", skip_serializing_if_is_none)]
+    pub move_away_from: Option<MoveModel>,
+    /// The least certainty, 0 to 1 ((1 + cos)/2).
+    #[oai(skip_serializing_if_is_none)]
+    pub certainty: Option<f64>,
+    /// At most this many objects.
+    pub limit: u64,
+}
+
+fn move_in(m: MoveModel) -> weft_core::meaning::Movement {
+    weft_core::meaning::Movement {
+        concepts: m.concepts,
+        force: m.force,
+    }
+}
+
+fn move_out(m: &weft_core::meaning::Movement) -> MoveModel {
+    MoveModel {
+        concepts: m.concepts.clone(),
+        force: m.force,
+    }
+}
+
 /// What a question asks.
 #[derive(Object, Debug, Clone)]
 #[oai(rename = "NetworkQuestion")]
@@ -134,6 +177,10 @@ pub struct QuestionModel {
     /// Answer which classes and properties match, without objects.
     #[oai(default)]
     pub introspect: bool,
+    /// Explore: answer the objects nearest in meaning, over every class of `kind` (`classes`
+    /// and `properties` are then left empty).
+    #[oai(skip_serializing_if_is_none)]
+    pub explore: Option<ExploreModel>,
 }
 
 /// `POST /peers/questions`: a question and where to answer it.
@@ -288,6 +335,15 @@ impl QuestionModel {
                 })
                 .collect(),
             introspect: self.introspect,
+            explore: self.explore.map(|e| ExploreQuestion {
+                concepts: weft_core::meaning::Concepts {
+                    concepts: e.concepts,
+                    move_to: e.move_to.map(move_in),
+                    move_away_from: e.move_away_from.map(move_in),
+                },
+                certainty: e.certainty,
+                limit: e.limit,
+            }),
         })
     }
 
@@ -320,6 +376,13 @@ impl QuestionModel {
                 })
                 .collect(),
             introspect: q.introspect,
+            explore: q.explore.as_ref().map(|e| ExploreModel {
+                concepts: e.concepts.concepts.clone(),
+                move_to: e.concepts.move_to.as_ref().map(move_out),
+                move_away_from: e.concepts.move_away_from.as_ref().map(move_out),
+                certainty: e.certainty,
+                limit: e.limit,
+            }),
         }
     }
 }
@@ -450,6 +513,11 @@ fn check_size(q: &QuestionModel, limits: &weft_core::Limits) -> std::result::Res
             )
         })
     };
+    let concepts = q.explore.as_ref().map_or(0, |e| {
+        e.concepts.len()
+            + e.move_to.as_ref().map_or(0, |m| m.concepts.len())
+            + e.move_away_from.as_ref().map_or(0, |m| m.concepts.len())
+    });
     let keywords = q
         .classes
         .iter()
@@ -463,6 +531,23 @@ fn check_size(q: &QuestionModel, limits: &weft_core::Limits) -> std::result::Res
         "max_question_classes",
         limits.max_question_classes,
     )
+    .or_else(|| {
+        over(
+            "Explore concepts",
+            concepts,
+            "max_c11y_words",
+            limits.max_c11y_words,
+        )
+    })
+    .or_else(|| {
+        let limit = q.explore.as_ref().map_or(0, |e| e.limit);
+        over(
+            "as its Explore limit",
+            usize::try_from(limit).unwrap_or(usize::MAX),
+            "max_explore_k",
+            usize::try_from(limits.max_explore_k).unwrap_or(usize::MAX),
+        )
+    })
     .or_else(|| {
         over(
             "properties",
@@ -865,17 +950,41 @@ mod tests {
             classes: vec![class("Town")],
             properties: vec![],
             introspect: false,
+            explore: None,
         };
         check_size(&q, &limits).unwrap();
         q.classes.push(class("City"));
         assert!(check_size(&q, &limits)
             .unwrap_err()
             .contains("limits.max_question_classes = 1"));
+        // Explore questions are bounded by concepts and by their limit.
+        q.classes.clear();
+        q.explore = Some(ExploreModel {
+            concepts: vec!["town".into(); limits.max_c11y_words],
+            move_to: None,
+            move_away_from: Some(MoveModel {
+                concepts: vec!["river".into()],
+                force: 0.5,
+            }),
+            certainty: None,
+            limit: 10,
+        });
+        assert!(check_size(&q, &limits)
+            .unwrap_err()
+            .contains("limits.max_c11y_words"));
+        let e = q.explore.as_mut().unwrap();
+        e.concepts = vec!["town".into()];
+        check_size(&q, &limits).unwrap();
+        q.explore.as_mut().unwrap().limit = limits.max_explore_k + 1;
+        assert!(check_size(&q, &limits)
+            .unwrap_err()
+            .contains("limits.max_explore_k"));
     }
 
     #[test]
     fn questions_cross_the_wire_unchanged() {
         let q = Question {
+            explore: None,
             kind: ObjectKindName::Action,
             classes: vec![ClassQuestion {
                 name: "Town".into(),

@@ -49,23 +49,34 @@
 //!   `Conflict`, and nothing of the call is written), then written as given with the indexes and
 //!   counts a create keeps, through the same code (`Indexes` in `store.rs`).
 //!
+//! * **Vectors** (`VECTOR_SEARCH`, `vectors.rs`): an object's vector is stored in redb in the
+//!   transaction that writes the object (a plain write stores none and drops an old one); one
+//!   HNSW index (usearch, with its SIMD kernels) per kind and class, in memory, updated by the
+//!   writer thread before it answers, saved beside the database at close and rebuilt from redb
+//!   when its files do not reflect the store. Searches filter first: a restricted one (owners,
+//!   filter) takes the allowed objects from the indexes above and compares them exactly up to
+//!   [`EXACT_SEARCH_MAX`], else searches the HNSW indexes with them as a filter; every hit's
+//!   distance comes from the stored vector.
+//!
 //! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
-//! `VERSIONED_WRITES`, `BACKUP` and `MIGRATE`.
+//! `VERSIONED_WRITES`, `BACKUP`, `MIGRATE` and `VECTOR_SEARCH`.
 
 pub mod backup;
 mod codec;
 mod index;
 mod store;
 mod tables;
+mod vectors;
 
 use weft_connector_sdk::{Call, OnRuntime, PluginRuntime, Run, RuntimeOptions};
 use weft_plugin_api::{
     BackupReport, Capabilities, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage,
     ObjectQuery, ObjectRecord, PluginContext, PluginError, PluginLogger, PluginResult, RecordPage,
-    StoredKey, StoredObject, VersionedDocument, VersionedObject,
+    StoredKey, StoredObject, VectorHit, VectorQuery, VersionedDocument, VersionedObject,
 };
 
 pub use store::{Store, FORMAT_VERSION};
+pub use vectors::EXACT_SEARCH_MAX;
 
 /// The declared plugin name.
 pub const PLUGIN_NAME: &str = "embedded";
@@ -78,12 +89,15 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
     .union(Capabilities::PERSISTENT)
     .union(Capabilities::VERSIONED_WRITES)
     .union(Capabilities::BACKUP)
-    .union(Capabilities::MIGRATE);
+    .union(Capabilities::MIGRATE)
+    .union(Capabilities::VECTOR_SEARCH);
 
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "embedded: {\"path\": DIR} (required): the data directory, created \
-when missing. Everything (objects with their history, keys, the ontology) is kept in \
-DIR/weft.redb, an ACID redb database; every acknowledged write is on disk. One process owns a \
+when missing. Everything (objects with their history and vectors, keys, the ontology) is kept \
+in DIR/weft.redb, an ACID redb database; every acknowledged write is on disk. DIR/vectors holds \
+the HNSW indexes of the vectors, saved at close and rebuilt from the database when they are \
+missing or behind it. One process owns a \
 directory at a time (DIR/LOCK). `weft serve` uses DIR = <data_dir>/store by default.";
 
 #[cfg(feature = "plugin")]
@@ -140,7 +154,7 @@ impl Embedded {
     async fn write<T: Send + 'static>(
         &self,
         op: &'static str,
-        work: impl FnOnce(&redb::WriteTransaction) -> store::WriteResult<T> + Send + 'static,
+        work: impl FnOnce(&store::Tx) -> store::WriteResult<T> + Send + 'static,
     ) -> PluginResult<T> {
         self.store.submit(work).await.unwrap_or_else(|_| {
             Err(PluginError::unavailable(format!(
@@ -281,6 +295,48 @@ impl weft_connector_sdk::Store for Embedded {
             store::import_objects(tx, records)
         })
         .await
+    }
+
+    async fn create_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> PluginResult<()> {
+        self.write("create_object_with_vector", move |tx| {
+            store::create_object_with_vector(tx, object, vector)
+        })
+        .await
+    }
+
+    async fn update_object_with_vector(
+        &self,
+        object: StoredObject,
+        vector: Vec<f32>,
+    ) -> PluginResult<()> {
+        self.write("update_object_with_vector", move |tx| {
+            store::update_object_with_vector(tx, object, None, vector).map(|r| r.map(|_| ()))
+        })
+        .await
+    }
+
+    async fn update_object_if_with_vector(
+        &self,
+        object: StoredObject,
+        expected_version: u64,
+        vector: Vec<f32>,
+    ) -> PluginResult<u64> {
+        self.write("update_object_if_with_vector", move |tx| {
+            store::update_object_with_vector(tx, object, Some(expected_version), vector)
+        })
+        .await
+    }
+
+    async fn get_vector(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<Vec<f32>>> {
+        self.store.get_vector(kind, id)
+    }
+
+    async fn search_vectors(&self, query: VectorQuery) -> PluginResult<Vec<VectorHit>> {
+        self.store.search_vectors(&query)
     }
 
     async fn backup(&self, to: String) -> PluginResult<BackupReport> {

@@ -1,10 +1,11 @@
 //! The redb store: the data directory (lock file, database file, format version), the writer
 //! thread that group-commits writes, and every contract operation on redb tables.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::ops::Bound;
+use std::ops::{Bound, Deref};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +24,7 @@ use weft_plugin_api::filter::{FilterValue, Operator, WhereFilter};
 use weft_plugin_api::{
     now_ms, DocumentName, Id, ObjectHistory, ObjectKind, ObjectPage, ObjectQuery, ObjectRecord,
     ObjectVersion, PluginError, PluginLogger, PluginResult, RecordPage, StoredKey, StoredObject,
-    VersionedDocument, VersionedObject,
+    VectorHit, VectorQuery, VersionedDocument, VersionedObject,
 };
 
 use crate::codec::{history_key, kind_byte, object_key, Entry, Reader, Writer};
@@ -31,8 +32,9 @@ use crate::index;
 use crate::tables::{
     st, Bytes, CLASS_COUNTS, CLASS_INDEX, CLASS_STATS, CLASS_VALUES, DOCUMENTS, HISTORY, KEYS,
     KEY_CHILDREN, META, OBJECTS, OWNER_CLASS_COUNTS, OWNER_CLASS_INDEX, OWNER_COUNTS, OWNER_INDEX,
-    PROPERTY_INDEX,
+    PROPERTY_INDEX, VECTORS, VECTOR_KEYS,
 };
+use crate::vectors::{self, Vectors};
 
 /// The version of the layout this crate writes (tables, keys, record encodings). A database
 /// stamped with a higher number is refused; a lower one is upgraded when opened.
@@ -51,7 +53,10 @@ use crate::tables::{
 ///   index and counts by owner and class, so a page of a class and owners reads only its own
 ///   objects; an older file gets them, made from its current objects, on its first open by
 ///   this version.
-pub const FORMAT_VERSION: u64 = 5;
+/// * 6: object vectors ([`crate::vectors`]: the tables `vectors` and `vector_keys`, and
+///   `meta`'s `vector_seq`); an older file has none, and gets the empty tables on its first
+///   open by this version.
+pub const FORMAT_VERSION: u64 = 6;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
@@ -65,10 +70,39 @@ pub const QUEUE_BOUND: usize = MAX_BATCH;
 /// aborted), the inner one the write's own refusal (it changed nothing).
 pub type WriteResult<T> = Result<PluginResult<T>, PluginError>;
 
+/// The transaction the writer thread hands to each write of a group: redb's (every write
+/// function takes it as a `&WriteTransaction` too), and the changes the writes make to the
+/// HNSW indexes of vectors, applied once it is committed ([`Vectors::apply`]).
+pub struct Tx<'a> {
+    tx: &'a WriteTransaction,
+    vector_changes: RefCell<Vec<vectors::Change>>,
+}
+
+impl Deref for Tx<'_> {
+    type Target = WriteTransaction;
+    fn deref(&self) -> &WriteTransaction {
+        self.tx
+    }
+}
+
+impl Tx<'_> {
+    /// [`vectors::replace`] in this transaction, its index changes collected.
+    fn replace_vector(
+        &self,
+        kind: ObjectKind,
+        id: Id,
+        old_class: Option<&str>,
+        new: Option<(&str, &[f32])>,
+    ) -> PluginResult<()> {
+        let mut changes = self.vector_changes.borrow_mut();
+        vectors::replace(self.tx, &mut changes, kind, id, old_class, new)
+    }
+}
+
 /// One write waiting for the writer thread.
 trait Job: Send {
     /// Applies the write inside `tx`; `Err` when the store failed (abort everything).
-    fn run(&mut self, tx: &WriteTransaction) -> Result<(), PluginError>;
+    fn run(&mut self, tx: &Tx) -> Result<(), PluginError>;
     /// Answers the writer once the transaction is committed (or failed).
     fn finish(self: Box<Self>, commit: Result<(), PluginError>);
 }
@@ -82,9 +116,9 @@ struct Pending<T, F> {
 impl<T, F> Job for Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
+    F: FnOnce(&Tx) -> WriteResult<T> + Send + 'static,
 {
-    fn run(&mut self, tx: &WriteTransaction) -> Result<(), PluginError> {
+    fn run(&mut self, tx: &Tx) -> Result<(), PluginError> {
         let Some(work) = self.work.take() else {
             return Ok(());
         };
@@ -116,12 +150,15 @@ where
 pub struct Store {
     db: Arc<Database>,
     file: PathBuf,
+    /// The HNSW indexes of object vectors (updated by the writer thread, saved at close).
+    vectors: Arc<Vectors>,
     /// The one sender of the bounded queue (a channel of `QUEUE_BOUND - 1` places plus the
     /// sender's own: [`QUEUE_BOUND`] in all), taken in turn by writers.
     writer: futures::lock::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     /// How many writes are queued now, and the most there ever were.
     depth: Arc<QueueDepth>,
     writer_thread: Option<JoinHandle<()>>,
+    log: PluginLogger,
     /// Held (locked) as long as the store is open; the OS releases it when the process ends.
     _lock: File,
 }
@@ -132,6 +169,17 @@ impl Drop for Store {
         self.writer.get_mut().take();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();
+        }
+        // Nothing changes any more: save the vector indexes with the state they reflect.
+        let started = std::time::Instant::now();
+        match self.vectors.save(&self.db) {
+            Ok(()) => self.log.debug(&format!(
+                "vector search: saved the HNSW indexes in {} ms",
+                started.elapsed().as_millis()
+            )),
+            Err(e) => self.log.warn(&format!(
+                "vector search: could not save the HNSW indexes ({e}); they are rebuilt at the next open"
+            )),
         }
     }
 }
@@ -196,6 +244,8 @@ impl Store {
             ))
         })?;
         init(&db, &file)?;
+        let vectors = Arc::new(Vectors::open(dir, &db, log)?);
+        let writer_vectors = Arc::clone(&vectors);
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE_BOUND - 1);
         let writer_db = Arc::clone(&db);
@@ -203,13 +253,15 @@ impl Store {
         let writer_depth = Arc::clone(&depth);
         let writer_thread = std::thread::Builder::new()
             .name("weft-embedded-writer".into())
-            .spawn(move || write_loop(&writer_db, rx, &writer_depth, log))
+            .spawn(move || write_loop(&writer_db, rx, &writer_depth, &writer_vectors, log))
             .map_err(|e| {
                 PluginError::unavailable(format!("embedded: cannot start its writer: {e}"))
             })?;
         Ok(Store {
             db,
             file,
+            vectors,
+            log,
             writer: futures::lock::Mutex::new(Some(tx)),
             depth,
             writer_thread: Some(writer_thread),
@@ -222,13 +274,19 @@ impl Store {
         &self.file
     }
 
+    /// How many vectors the open loaded from the saved HNSW indexes, and how many it rebuilt
+    /// from the store.
+    pub fn vectors_at_open(&self) -> (usize, usize) {
+        self.vectors.opened
+    }
+
     /// Queues a write for the writer thread and answers once it is committed. When
     /// [`QUEUE_BOUND`] writes are waiting already, this waits (pends) for room first: the
     /// caller feels the back-pressure, the queue never grows past its bound.
     pub async fn submit<T, F>(&self, work: F) -> Result<PluginResult<T>, oneshot::Canceled>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
+        F: FnOnce(&Tx) -> WriteResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
@@ -311,36 +369,49 @@ impl Store {
         query: &ObjectQuery,
         then: impl FnOnce(Vec<StoredObject>, weft_plugin_api::filter::Resolver<'_>) -> PluginResult<R>,
     ) -> PluginResult<R> {
-        let matcher = QueryMatcher::new(query)?;
-        let tx = self.begin_read()?;
-        let t = tx.open_table(OBJECTS).map_err(st)?;
-        let resolve =
-            |kind: ObjectKind, id: Id| entry(&t, kind, id).ok().flatten().and_then(|e| e.current);
-        let mut matches = Vec::new();
-        match candidates(&tx, query, &matcher)? {
-            Some(ids) => {
-                for id in ids {
-                    if let Some(o) = entry(&t, query.kind, id)?.and_then(|e| e.current) {
-                        if matcher.matches(&o, &resolve) {
-                            matches.push(o);
-                        }
-                    }
-                }
-            }
-            None => {
-                let lo = [kind_byte(query.kind)];
-                let hi = [kind_byte(query.kind) + 1];
-                for item in t.range(&lo[..]..&hi[..]).map_err(st)? {
-                    let (_, value) = item.map_err(st)?;
-                    if let Some(o) = Entry::decode_current(value.value())? {
-                        if matcher.matches(&o, &resolve) {
-                            matches.push(o);
-                        }
-                    }
-                }
-            }
+        matches_in(&self.begin_read()?, query, then)
+    }
+
+    pub fn get_vector(&self, kind: ObjectKind, id: Id) -> PluginResult<Option<Vec<f32>>> {
+        vectors::get_vector(&self.begin_read()?, kind, id)
+    }
+
+    /// `search_vectors`, filter first ([`crate::vectors`]): without owners and filter, each
+    /// class's HNSW index (the query's class, or every class of the kind); with them, the
+    /// objects they allow (found as `query_objects` finds them, from one snapshot) compared
+    /// exactly when at most [`vectors::EXACT_SEARCH_MAX`], else the HNSW indexes searched with
+    /// them as a filter.
+    pub fn search_vectors(&self, query: &VectorQuery) -> PluginResult<Vec<VectorHit>> {
+        self.search_vectors_with(query, vectors::EXACT_SEARCH_MAX)
+    }
+
+    /// [`search_vectors`](Self::search_vectors) with the switch point `exact_max` (tests).
+    pub(crate) fn search_vectors_with(
+        &self,
+        query: &VectorQuery,
+        exact_max: usize,
+    ) -> PluginResult<Vec<VectorHit>> {
+        let candidates = query.candidates();
+        // A filter that does not parse is `Invalid`, whatever else the query asks.
+        QueryMatcher::new(&candidates)?;
+        if query.k == 0 {
+            return Ok(Vec::new());
         }
-        then(matches, &resolve)
+        let tx = self.begin_read()?;
+        let classes = if query.class.is_empty() {
+            self.vectors.classes_of(query.kind)
+        } else {
+            vec![query.class.to_string()]
+        };
+        if query.owners.is_empty() && query.filter_json.trim().is_empty() {
+            return vectors::nearest(&self.vectors, &tx, query, &classes, None);
+        }
+        let allowed = matches_in(&tx, &candidates, |matches, _| Ok(matches))?;
+        if allowed.len() <= exact_max {
+            return vectors::exact_among(&tx, query, allowed);
+        }
+        let allowed: HashMap<Id, StoredObject> = allowed.into_iter().map(|o| (o.id, o)).collect();
+        vectors::nearest(&self.vectors, &tx, query, &classes, Some(&allowed))
     }
 
     pub fn query_objects(&self, query: &ObjectQuery) -> PluginResult<ObjectPage> {
@@ -838,6 +909,44 @@ impl Store {
     }
 }
 
+/// The current objects `query` selects in the snapshot `tx` (unordered), with a resolver of
+/// references, passed to `then`.
+fn matches_in<R>(
+    tx: &redb::ReadTransaction,
+    query: &ObjectQuery,
+    then: impl FnOnce(Vec<StoredObject>, weft_plugin_api::filter::Resolver<'_>) -> PluginResult<R>,
+) -> PluginResult<R> {
+    let matcher = QueryMatcher::new(query)?;
+    let t = tx.open_table(OBJECTS).map_err(st)?;
+    let resolve =
+        |kind: ObjectKind, id: Id| entry(&t, kind, id).ok().flatten().and_then(|e| e.current);
+    let mut matches = Vec::new();
+    match candidates(tx, query, &matcher)? {
+        Some(ids) => {
+            for id in ids {
+                if let Some(o) = entry(&t, query.kind, id)?.and_then(|e| e.current) {
+                    if matcher.matches(&o, &resolve) {
+                        matches.push(o);
+                    }
+                }
+            }
+        }
+        None => {
+            let lo = [kind_byte(query.kind)];
+            let hi = [kind_byte(query.kind) + 1];
+            for item in t.range(&lo[..]..&hi[..]).map_err(st)? {
+                let (_, value) = item.map_err(st)?;
+                if let Some(o) = Entry::decode_current(value.value())? {
+                    if matcher.matches(&o, &resolve) {
+                        matches.push(o);
+                    }
+                }
+            }
+        }
+    }
+    then(matches, &resolve)
+}
+
 /// Where the objects of an unfiltered query are, newest first ([`scopes`]).
 struct Scopes {
     /// The class or the owner index.
@@ -1210,6 +1319,9 @@ fn init(db: &Database, file: &Path) -> PluginResult<()> {
         tx.open_table(CLASS_STATS).map_err(st)?;
         tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
         tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?;
+        // Format version 6: a file of an older version has no vectors.
+        tx.open_table(VECTORS).map_err(st)?;
+        tx.open_table(VECTOR_KEYS).map_err(st)?;
     }
     tx.commit().map_err(st)
 }
@@ -1314,6 +1426,7 @@ fn write_loop(
     db: &Database,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     depth: &QueueDepth,
+    vectors: &Vectors,
     log: PluginLogger,
 ) {
     let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
@@ -1351,14 +1464,20 @@ fn write_loop(
         };
         let mut applied = Vec::with_capacity(queue.len());
         let mut failure = None;
+        let group = Tx {
+            tx: &tx,
+            vector_changes: RefCell::new(Vec::new()),
+        };
         while let Some(mut job) = queue.pop_front() {
-            let outcome = job.run(&tx);
+            let outcome = job.run(&group);
             applied.push(job);
             if let Err(e) = outcome {
                 failure = Some(e);
                 break;
             }
         }
+        let vector_changes = group.vector_changes.into_inner();
+        let aborted = failure.is_some();
         let commit = match failure {
             Some(e) => {
                 let _ = tx.abort();
@@ -1366,12 +1485,20 @@ fn write_loop(
             }
             None => tx.commit().map_err(st),
         };
-        if let Err(e) = &commit {
-            log.error(&format!(
-                "a transaction of {} writes failed: {}",
-                applied.len(),
-                e.message
-            ));
+        match &commit {
+            // Searchable before the writes are answered.
+            Ok(()) => vectors.apply(vector_changes),
+            Err(e) => {
+                log.error(&format!(
+                    "a transaction of {} writes failed: {}",
+                    applied.len(),
+                    e.message
+                ));
+                if !aborted && !vector_changes.is_empty() {
+                    // A failed commit may still have been written.
+                    vectors.distrust("a commit that changed vectors failed");
+                }
+            }
         }
         // Writes not yet applied when one failed stay queued for the next transaction.
         for job in applied {
@@ -1537,7 +1664,16 @@ fn put_version(
 
 // ----- writes (run by the writer thread inside its transaction) --------------------------------
 
-pub fn create_object(tx: &WriteTransaction, object: StoredObject) -> WriteResult<()> {
+pub fn create_object(tx: &Tx, object: StoredObject) -> WriteResult<()> {
+    create_object_with_vector(tx, object, Vec::new())
+}
+
+/// `create_object_with_vector`: the object and its vector (an empty one: none) in one step.
+pub fn create_object_with_vector(
+    tx: &Tx,
+    object: StoredObject,
+    vector: Vec<f32>,
+) -> WriteResult<()> {
     let mut t = tx.open_table(OBJECTS).map_err(st)?;
     if let Some(e) = entry(&t, object.kind, object.id)? {
         return Ok(Err(support::object_exists(
@@ -1548,6 +1684,7 @@ pub fn create_object(tx: &WriteTransaction, object: StoredObject) -> WriteResult
     }
     let (kind, id) = (object.kind, object.id);
     reindex(tx, &object, true)?;
+    tx.replace_vector(kind, id, None, Some((&object.class, &vector)))?;
     let e = Entry {
         version: support::FIRST_VERSION,
         archived: 0,
@@ -1557,11 +1694,19 @@ pub fn create_object(tx: &WriteTransaction, object: StoredObject) -> WriteResult
     Ok(Ok(()))
 }
 
-/// `update_object` (`expected` `None`) and `update_object_if`.
-pub fn update_object(
-    tx: &WriteTransaction,
+/// `update_object` (`expected` `None`) and `update_object_if`: the object without a vector
+/// (an old one is dropped).
+pub fn update_object(tx: &Tx, object: StoredObject, expected: Option<u64>) -> WriteResult<u64> {
+    update_object_with_vector(tx, object, expected, Vec::new())
+}
+
+/// `update_object_with_vector` (`expected` `None`) and `update_object_if_with_vector`: the
+/// object and its vector (empty: none) replaced in one step.
+pub fn update_object_with_vector(
+    tx: &Tx,
     object: StoredObject,
     expected: Option<u64>,
+    vector: Vec<f32>,
 ) -> WriteResult<u64> {
     let (kind, id) = (object.kind, object.id);
     let mut t = tx.open_table(OBJECTS).map_err(st)?;
@@ -1581,6 +1726,14 @@ pub fn update_object(
         reindex(tx, &previous, false)?;
         archive(tx, &previous, e.archived)?;
         e.archived += 1;
+        if let Some(current) = &e.current {
+            tx.replace_vector(
+                kind,
+                id,
+                Some(&previous.class),
+                Some((&current.class, &vector)),
+            )?;
+        }
     }
     if let Some(current) = &e.current {
         reindex(tx, current, true)?;
@@ -1590,7 +1743,7 @@ pub fn update_object(
     Ok(Ok(version))
 }
 
-pub fn delete_object(tx: &WriteTransaction, kind: ObjectKind, id: Id) -> WriteResult<()> {
+pub fn delete_object(tx: &Tx, kind: ObjectKind, id: Id) -> WriteResult<()> {
     let mut t = tx.open_table(OBJECTS).map_err(st)?;
     let Some(mut e) = entry(&t, kind, id)? else {
         return Ok(Err(support::object_missing(kind, id)));
@@ -1600,6 +1753,7 @@ pub fn delete_object(tx: &WriteTransaction, kind: ObjectKind, id: Id) -> WriteRe
     };
     reindex(tx, &previous, false)?;
     archive(tx, &previous, e.archived)?;
+    tx.replace_vector(kind, id, Some(&previous.class), None)?;
     e.archived += 1;
     put_entry(&mut t, kind, id, &e)?;
     Ok(Ok(()))
@@ -2150,7 +2304,7 @@ mod tests {
         }
         fn write<F>(store: &Store, work: F)
         where
-            F: FnOnce(&WriteTransaction) -> WriteResult<()> + Send + 'static,
+            F: FnOnce(&Tx) -> WriteResult<()> + Send + 'static,
         {
             block_on(store.submit(work)).unwrap().unwrap()
         }

@@ -47,9 +47,19 @@ pub(crate) const CLASS_VALUES: TableDefinition<Bytes, u64> =
 /// [`crate::index::Stats`]).
 pub(crate) const CLASS_STATS: TableDefinition<Bytes, Bytes> = TableDefinition::new("stats_class");
 
+/// Object vectors (format version 6, [`crate::vectors`]): kind byte + id → the vector's
+/// sequence number (u64 big-endian, its key in its class's HNSW index) + the vector (`f32`
+/// little-endian each). Only current objects that have a vector are here: the truth the HNSW
+/// indexes beside the database are made from.
+pub(crate) const VECTORS: TableDefinition<Bytes, Bytes> = TableDefinition::new("vectors");
+/// The vectors by class ([`crate::vectors::vector_key`]): kind byte + class (escaped) +
+/// sequence number (big-endian) → the object id. Resolves an HNSW index's keys, and lists a
+/// class's vectors (to rebuild its index, or to search it exactly).
+pub(crate) const VECTOR_KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("vector_keys");
+
 /// Every table, for backups ([`crate::backup`]): a table missing here would be missing from
 /// backups (the backup test compares every table of a copy with its source).
-pub(crate) const TABLES: [&dyn CopyTable; 15] = [
+pub(crate) const TABLES: [&dyn CopyTable; 17] = [
     &META,
     &OBJECTS,
     &HISTORY,
@@ -65,6 +75,8 @@ pub(crate) const TABLES: [&dyn CopyTable; 15] = [
     &CLASS_STATS,
     &OWNER_CLASS_INDEX,
     &OWNER_CLASS_COUNTS,
+    &VECTORS,
+    &VECTOR_KEYS,
 ];
 
 /// The number of current (not deleted) objects in a snapshot: the sum of the class counters.

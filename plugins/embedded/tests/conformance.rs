@@ -57,7 +57,8 @@ fn declares_name_and_capabilities() {
         | Capabilities::PERSISTENT
         | Capabilities::VERSIONED_WRITES
         | Capabilities::BACKUP
-        | Capabilities::MIGRATE;
+        | Capabilities::MIGRATE
+        | Capabilities::VECTOR_SEARCH;
     assert_eq!(s.capabilities, want);
 }
 

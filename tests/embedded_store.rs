@@ -3,7 +3,8 @@
 //!   the schema, the things and the keys in `data/store` across a SIGTERM and a new start;
 //! * crash: concurrent batch and single writes, SIGKILL mid-way; every acknowledged object is
 //!   there and readable afterwards, every object has its history, every key's parent exists;
-//! * one process per data directory: a second one is refused naming the directory and the pid.
+//! * one process per data directory: a second one is refused naming the directory and the pid;
+//! * search by meaning: every acknowledged vector is kept across a SIGKILL under writes.
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -700,4 +701,198 @@ fn concurrent_backups_run_one_at_a_time() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "scratch files left behind: {left:?}");
+}
+
+/// Search by meaning on the default store: every acknowledged write's vector — the vector of
+/// the object's last acknowledged version, made by the host from its words — is in the store
+/// after a SIGKILL under concurrent creates and updates, and after the restart the server finds
+/// objects by meaning again (the HNSW indexes rebuilt from the store: none was saved).
+#[test]
+fn every_acknowledged_vector_survives_a_sigkill_under_writes_and_a_restart() {
+    use weft_core::ontology::{Class, Property};
+    const WORDS: [&str; 8] = [
+        "harbour", "mountain", "river", "castle", "market", "village", "bridge", "island",
+    ];
+    let description =
+        |i: usize, u: usize| format!("{} {} town", WORDS[i % 8], WORDS[(i / 8 + u) % 8]);
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("weftdata");
+    let data_arg = data.display().to_string();
+    let c11y = weft_e2e_tests::test_contextionary().display().to_string();
+    let args = [
+        "--data-dir",
+        data_arg.as_str(),
+        "--contextionary",
+        c11y.as_str(),
+    ];
+    let mut w =
+        Weft::start(cwd.path(), &args).unwrap_or_else(|e| panic!("weft did not start: {e}"));
+    let c = Client::root(&w);
+    c.ok(
+        "POST",
+        "/schema/things",
+        Some(json!({"class": "City", "properties": [
+            {"name": "name", "@dataType": ["string"]},
+            {"name": "description", "@dataType": ["text"]}]})),
+    );
+    // id → (name, description) of the last acknowledged version.
+    let acked: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thing = |name: &str, d: &str| json!({"@context": "", "@class": "City", "schema": {"name": name, "description": d}});
+    let mut threads = vec![];
+    for t in 0..4usize {
+        let (c, acked, stop) = (c.clone(), Arc::clone(&acked), Arc::clone(&stop));
+        threads.push(std::thread::spawn(move || {
+            for i in 0..100_000usize {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let n = t * 100_000 + i;
+                let ok = if t < 2 {
+                    // Batches of 20.
+                    let items: Vec<Value> = (0..20)
+                        .map(|j| thing(&format!("b{n}-{j}"), &description(n + j, 0)))
+                        .collect();
+                    match c.try_call("POST", "/batching/things", Some(&json!({ "things": items }))) {
+                        Ok((200, b)) => {
+                            let mut a = acked.lock().unwrap();
+                            for (j, item) in b.as_array().unwrap().iter().enumerate() {
+                                if item["result"]["status"] == "SUCCESS" {
+                                    a.insert(
+                                        item["thingId"].as_str().unwrap().to_string(),
+                                        (format!("b{n}-{j}"), description(n + j, 0)),
+                                    );
+                                }
+                            }
+                            true
+                        }
+                        _ => false,
+                    }
+                } else {
+                    // A create, then an update of its description.
+                    let name = format!("s{n}");
+                    match c.try_call("POST", "/things", Some(&json!({ "thing": thing(&name, &description(n, 0)) }))) {
+                        Ok((200, b)) => {
+                            let id = b["thingId"].as_str().unwrap().to_string();
+                            acked.lock().unwrap().insert(id.clone(), (name.clone(), description(n, 0)));
+                            let patch = json!([{"op": "replace", "path": "/schema/description", "value": description(n, 3)}]);
+                            match c.try_call("PATCH", &format!("/things/{id}"), Some(&patch)) {
+                                Ok((200, _)) => {
+                                    acked.lock().unwrap().insert(id, (name, description(n, 3)));
+                                    true
+                                }
+                                _ => false,
+                            }
+                        }
+                        _ => false,
+                    }
+                };
+                if !ok {
+                    return;
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().unwrap().len() < 800 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    w.sigkill();
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
+    assert!(
+        acked.len() >= 800,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+
+    // The vectors the host makes of those versions, with the same contextionary in process.
+    let c11y_plugin =
+        weft::plugins::load_file(&build_dir().join("libweft_contextionary.so")).unwrap();
+    let words =
+        weft_core::ContextionaryHandle::open(&c11y_plugin, &json!({ "path": c11y })).unwrap();
+    let class = Class {
+        class: "City".into(),
+        properties: vec![
+            Property {
+                name: "name".into(),
+                data_type: vec!["string".into()],
+                ..Default::default()
+            },
+            Property {
+                name: "description".into(),
+                data_type: vec!["text".into()],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    {
+        let plugin = weft::plugins::load_file(&build_dir().join("libweft_embedded.so")).unwrap();
+        let config = json!({ "path": data.join("store") }).to_string();
+        let opened = plugin
+            .open_connector(&config, HostLogger::discard())
+            .unwrap();
+        let vectors = opened
+            .vectors
+            .expect("the embedded plugin has vectors (interface 1.5)");
+        let mut updated_later = 0;
+        for (id, (name, d)) in &acked {
+            let props = json!({"name": name, "description": d});
+            let want =
+                weft_core::meaning::object_vector(&words, &class, props.as_object().unwrap())
+                    .unwrap()
+                    .expect("every description has known words");
+            let got = block_on(vectors.get_vector(ObjectKind::Thing, id.parse().unwrap()))
+                .unwrap()
+                .into_option()
+                .unwrap_or_else(|| panic!("acknowledged thing {id} ({d}) has no vector"));
+            let same =
+                got.len() == want.len() && got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5);
+            if !same {
+                // An update in flight at the kill may have landed after the acknowledged
+                // version: then the vector is the updated description's.
+                let n: usize = name.trim_start_matches('s').parse().unwrap_or(usize::MAX);
+                let next = json!({"name": name, "description": description(n, 3)});
+                let next =
+                    weft_core::meaning::object_vector(&words, &class, next.as_object().unwrap())
+                        .unwrap()
+                        .unwrap();
+                assert!(
+                    name.starts_with('s') && got.iter().zip(&next).all(|(a, b)| (a - b).abs() < 1e-5),
+                    "thing {id}: its vector is neither its acknowledged version's ({d}) nor an update's"
+                );
+                updated_later += 1;
+            }
+        }
+        assert!(updated_later <= 2, "{updated_later} vectors of later versions: at most one write per updating thread was in flight");
+    }
+
+    // Restarted, the server finds by meaning again: searching with an object's own words (its
+    // class name and description; its name "s<n>" is no word) finds it at certainty 1.
+    let w = Weft::start(cwd.path(), &args).unwrap_or_else(|e| panic!("weft did not restart: {e}"));
+    let c = Client::root(&w);
+    let (id, (_, d)) = acked
+        .iter()
+        .find(|(_, (name, _))| name.starts_with('s'))
+        .expect("an acknowledged single create");
+    let q = format!(
+        r#"{{ Local {{ Get {{ Things {{ City(explore: {{concepts: ["city", "{d}"]}}, first: 200) {{ uuid _certainty }} }} }} }} }}"#
+    );
+    let b = c.ok("POST", "/graphql", Some(json!({ "query": q })));
+    let hits = b["data"]["Local"]["Get"]["Things"]["City"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{b}"));
+    assert!(hits[0]["_certainty"].as_f64().unwrap() > 0.9999, "{b}");
+    assert!(
+        hits.iter().any(|h| h["uuid"] == id.as_str()),
+        "{id} ({d}) is among the objects nearest to its own words: {b}"
+    );
+    eprintln!(
+        "vector crash test: {} acknowledged vectors all there after SIGKILL",
+        acked.len()
+    );
 }

@@ -149,28 +149,7 @@ pub fn object_vector(
     Ok(weighted_mean(c, &corpus(class, props))?.0)
 }
 
-/// A `moveTo` or `moveAwayFrom`: other concepts and how far (0 to 1).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Movement {
-    /// The concepts to move towards or away from.
-    pub concepts: Vec<String>,
-    /// How far, from 0 (not at all) to 1.
-    pub force: f64,
-}
-
-/// What a search by meaning looks for (also as a network question carries it).
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Concepts {
-    /// Words or phrases (`"big city"`).
-    pub concepts: Vec<String>,
-    /// Pulls the query towards other concepts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub move_to: Option<Movement>,
-    /// Pushes the query away from other concepts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub move_away_from: Option<Movement>,
-}
+pub use crate::network::{Concepts, Movement};
 
 /// Where a search by meaning looks.
 #[derive(Debug, Clone, PartialEq)]

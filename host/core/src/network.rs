@@ -126,12 +126,36 @@ pub struct Question {
     pub explore: Option<ExploreQuestion>,
 }
 
+/// A `moveTo` or `moveAwayFrom`: other concepts and how far (0 to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Movement {
+    /// The concepts to move towards or away from.
+    pub concepts: Vec<String>,
+    /// How far, from 0 (not at all) to 1.
+    pub force: f64,
+}
+
+/// What a search by meaning looks for, here and in a network question (`crate::meaning`
+/// searches with it).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Concepts {
+    /// Words or phrases (`"big city"`).
+    pub concepts: Vec<String>,
+    /// Pulls the query towards other concepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<Movement>,
+    /// Pushes the query away from other concepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_away_from: Option<Movement>,
+}
+
 /// A search by meaning over a peer's objects (GraphQL `Network { Explore }`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExploreQuestion {
     /// The concepts and their moves.
     #[serde(flatten)]
-    pub concepts: crate::meaning::Concepts,
+    pub concepts: Concepts,
     /// Leave out objects less certain than this (0..1, `(1 + cos)/2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certainty: Option<f64>,

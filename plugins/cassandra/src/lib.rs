@@ -255,7 +255,7 @@ async fn connect(config: Config, log: PluginLogger) -> PluginResult<Db> {
     let setup = async {
         schema::create(&session, &config).await?;
         let st = schema::Statements::prepare(&session, &config).await?;
-        let vectors = vectors::Vectors::new(&session, &config).await?;
+        let vectors = store::Vectors::new(&session, &config).await?;
         Ok((st, vectors))
     };
     let (st, vectors) = tokio::time::timeout(setup_limit, setup)

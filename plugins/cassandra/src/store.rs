@@ -42,8 +42,30 @@ pub struct Db {
     pub keyspace: String,
     pub max_query_objects: usize,
     pub log: PluginLogger,
-    /// The vector tables (`crate::vectors`).
-    pub vectors: crate::vectors::Vectors,
+    /// The vector tables (their calls are in `crate::vectors`).
+    pub vectors: Vectors,
+}
+
+/// The prepared statements of one vector table (made and used in `crate::vectors`; defined here
+/// so that this module, which holds them in [`Db`], needs nothing of that one).
+pub(crate) struct VectorTable {
+    pub(crate) insert: PreparedStatement,
+    pub(crate) delete: PreparedStatement,
+    pub(crate) get: PreparedStatement,
+    pub(crate) ann_kind: PreparedStatement,
+    pub(crate) ann_class: PreparedStatement,
+}
+
+/// The vector tables this process has opened, and what it needs to open more (its calls are
+/// in `crate::vectors`).
+pub struct Vectors {
+    pub(crate) tables: std::sync::Mutex<HashMap<usize, std::sync::Arc<VectorTable>>>,
+    /// Held while a table is created and prepared, so that one process does it once.
+    pub(crate) ddl: tokio::sync::Mutex<()>,
+    /// The id of the keyspace's `objects` table: the seed of the vector tables' ids.
+    pub(crate) objects_table: Uuid,
+    /// The consistency of ANN queries: Cassandra 5.0 runs them at `ONE`/`LOCAL_ONE` only.
+    pub(crate) ann_consistency: scylla::frame::types::Consistency,
 }
 
 // ----- errors ------------------------------------------------------------------------------

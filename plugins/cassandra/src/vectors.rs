@@ -19,7 +19,7 @@
 //!   to `max_query_objects`) and exact search over their vectors.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::{StreamExt, TryStreamExt};
@@ -38,7 +38,9 @@ use weft_plugin_api::{
 
 use crate::config::Config;
 use crate::schema::{one_line, DDL_TIMEOUT};
-use crate::store::{bad_answer, failed, kind_code, Db, VectorRef, IN_FLIGHT};
+use crate::store::{
+    bad_answer, failed, kind_code, Db, VectorRef, VectorTable, Vectors, IN_FLIGHT,
+};
 
 /// The most rows one ANN query may ask for (Cassandra 5.0 refuses a larger `LIMIT` with
 /// `ANN OF`).
@@ -49,25 +51,6 @@ pub fn table_name(dims: usize) -> String {
     format!("object_vectors_{dims}")
 }
 
-/// The prepared statements of one vector table.
-pub(crate) struct VectorTable {
-    insert: PreparedStatement,
-    delete: PreparedStatement,
-    get: PreparedStatement,
-    ann_kind: PreparedStatement,
-    ann_class: PreparedStatement,
-}
-
-/// The vector tables this process has opened, and what it needs to open more.
-pub struct Vectors {
-    tables: Mutex<HashMap<usize, Arc<VectorTable>>>,
-    /// Held while a table is created and prepared, so that one process does it once.
-    ddl: tokio::sync::Mutex<()>,
-    /// The id of the keyspace's `objects` table: the seed of the vector tables' ids.
-    objects_table: Uuid,
-    /// The consistency of ANN queries: Cassandra 5.0 runs them at `ONE`/`LOCAL_ONE` only.
-    ann_consistency: Consistency,
-}
 
 impl Vectors {
     /// Reads the id of the keyspace's `objects` table (made by [`crate::schema::create`]).

@@ -38,9 +38,7 @@ use weft_plugin_api::{
 
 use crate::config::Config;
 use crate::schema::{one_line, DDL_TIMEOUT};
-use crate::store::{
-    bad_answer, failed, kind_code, Db, VectorRef, VectorTable, Vectors, IN_FLIGHT,
-};
+use crate::store::{bad_answer, failed, kind_code, Db, VectorRef, VectorTable, Vectors, IN_FLIGHT};
 
 /// The most rows one ANN query may ask for (Cassandra 5.0 refuses a larger `LIMIT` with
 /// `ANN OF`).
@@ -50,7 +48,6 @@ pub(crate) const ANN_MAX_LIMIT: usize = 1000;
 pub fn table_name(dims: usize) -> String {
     format!("object_vectors_{dims}")
 }
-
 
 impl Vectors {
     /// Reads the id of the keyspace's `objects` table (made by [`crate::schema::create`]).

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark command (README, "Benchmarks and soak"), run on demand:
 #
-#   scripts/bench.sh [--no-contextionary | --with-faiss]
+#   scripts/bench.sh [--no-contextionary | --with-faiss] [--no-explore] [--explore-objects N]
 #
 # One run, every ratio against a baseline measured in the same run; results in target/bench/
 # (results.json: everything; plugin-get.txt, server.json, server-embedded.json,
-# contextionary.txt: the parts; server.log, server-embedded.log: the servers' logs), a table with
-# the machine and the goals on stdout. Parts, in order:
+# contextionary.txt, explore.json, explore-baseline.json: the parts; server.log,
+# server-embedded.log, explore.log, explore-baseline.log: the servers' logs), a table with the
+# machine and the goals on stdout. Parts, in order:
 #
 # 1. plugin call through the .so vs the statically linked connector
 #    (`cargo bench -p weft-dev-memory --bench get`; goal ≤ 1.10). ~15 s (+1 min to compile it the
@@ -36,8 +37,30 @@
 #    skipped with a note. `--with-faiss` runs the whole run.sh instead: it makes the contextionary
 #    when missing (once, ~4 min) and compares with faiss-cpu in a virtual environment, whose HNSW
 #    build alone takes 2–3.5 min on 2 cores: 3.5–6 min instead of 30 s. `--no-contextionary`
-#    skips it.
-# Without the build, the default run takes about 2.5 minutes on 2 cores.
+#    skips it. With `--with-faiss` the report also compares the two HNSW indexes at equal
+#    recall, 1 thread and 2 (goal: Weft ≤ faiss time).
+# 4. search by meaning on embedded (durable, fresh data directories under target/bench/, removed
+#    afterwards), driven by `weft-bench explore` over HTTP, with the full contextionary of part 3
+#    when it exists, else the 20,000-word test slice target/contextionary/glove-top20000.fifu
+#    (scripts/fetch-test-contextionary.sh; the output says which):
+#    - batch import of 1,000,000 things of the class Doc (`text`: 8–12 words drawn from the
+#      contextionary's vocabulary with a Zipf-like distribution, deterministic; `bucket`: int,
+#      i % 100), 1,000 per POST /batching/things, 4 in flight, into a server started with the
+#      contextionary (goal ≥ 20,000 things/s durable), and before it, as the baseline, the
+#      same objects into a server started without one (so no vectors): the ratio;
+#    - GraphQL `Explore` top-10 of 100 single-word concepts: recall@10 against the exact
+#      top-10, brute-forced by weft-bench with the same contextionary library and the host's
+#      own vector code (goal ≥ 0.95), then queries/s over 4 connections for ≤ 10 s (goal ≥ 1,000
+#      q/s on 2 cores);
+#    - `Get … explore` with `where` bucket = 7 (1% of the class): the same (goals ≥ 0.95,
+#      report the rate).
+#    Long at 1,000,000: measured 2026-12-07 on 2 cores under other load, the baseline import
+#    took 3 min (5,354 things/s) and the import with vectors ran at ~650 things/s (single-threaded
+#    HNSW insertion in the writer), i.e. ~25 min; the ground truth and the queries add ~1 min.
+#    `--explore-objects N` changes the size (20000: ~30 s),
+#    WEFT_BENCH_EXPLORE_ARGS passes other options (`target/release/weft-bench explore --help`),
+#    `--no-explore` skips the part.
+# Without the build, the default run takes about 30 minutes on 2 cores (2.5 with --no-explore).
 #
 # Exit 0 when every goal is met, 1 when one is not, 2 when the run failed.
 # WEFT_BENCH_NO_BUILD=1 skips the build. Sizes and durations: WEFT_BENCH_SERVER_ARGS, given to
@@ -49,34 +72,47 @@ cd "$root"
 out="$root/target/bench"
 contextionary=weft
 [[ -n "${WEFT_BENCH_NO_CONTEXTIONARY:-}" ]] && contextionary=no
-for arg in "$@"; do
-  case "$arg" in
+explore=yes
+explore_objects=1000000
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --no-contextionary) contextionary=no ;;
     --with-faiss) contextionary=faiss ;;
-    *) echo "bench: unknown argument $arg (--no-contextionary, --with-faiss)" >&2; exit 2 ;;
+    --no-explore) explore=no ;;
+    --explore-objects)
+      [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --explore-objects needs a number" >&2; exit 2; }
+      explore_objects="$2"
+      shift
+      ;;
+    *)
+      echo "bench: unknown argument $1 (--no-contextionary, --with-faiss, --no-explore, --explore-objects N)" >&2
+      exit 2
+      ;;
   esac
+  shift
 done
 mkdir -p "$out"
 # This run's files only (target/bench also holds the soak's).
 rm -rf "$out/contextionary" \
-  "$out"/{plugin-get,server,server-embedded,contextionary,contextionary-weft,results,ceiling-body}.* \
-  "$out/contextionary.skipped" "$out"/embedded-data.*
+  "$out"/{plugin-get,server,server-embedded,contextionary,contextionary-weft,contextionary-faiss,results,ceiling-body}.* \
+  "$out"/{explore,explore-baseline}.* "$out/contextionary.skipped" "$out"/embedded-data.*
 timings=()
 t0=$SECONDS
 
-echo "== bench: build (release: weft, dev-memory, embedded, weft-bench)"
+echo "== bench: build (release: weft, dev-memory, embedded, contextionary, weft-bench)"
 if [[ -z "${WEFT_BENCH_NO_BUILD:-}" ]]; then
-  cargo build --release -p weft -p weft-dev-memory -p weft-embedded -p weft-benches
+  cargo build --release -p weft -p weft-dev-memory -p weft-embedded -p weft-contextionary \
+    -p weft-benches
 fi
 weft="$root/target/release/weft"
 bench="$root/target/release/weft-bench"
 for f in "$weft" "$bench" "$root/target/release/libweft_dev_memory.so" \
-  "$root/target/release/libweft_embedded.so"; do
+  "$root/target/release/libweft_embedded.so" "$root/target/release/libweft_contextionary.so"; do
   [[ -e "$f" ]] || { echo "bench: $f is missing" >&2; exit 2; }
 done
 timings+=("--timing" "build=$((SECONDS - t0))")
 
-echo "== bench 1/3: plugin call, loaded .so vs statically linked"
+echo "== bench 1/4: plugin call, loaded .so vs statically linked"
 t=$SECONDS
 if ! cargo bench -p weft-dev-memory --bench get >"$out/plugin-get.txt" 2>"$out/plugin-get.log"; then
   echo "bench: cargo bench -p weft-dev-memory --bench get failed:" >&2
@@ -86,7 +122,7 @@ fi
 cat "$out/plugin-get.txt"
 timings+=("--timing" "plugin=$((SECONDS - t))")
 
-echo "== bench 2/3: the server (import, GraphQL at two sizes, REST GET vs a bare poem route; then embedded)"
+echo "== bench 2/4: the server (import, GraphQL at two sizes, REST GET vs a bare poem route; then embedded)"
 t=$SECONDS
 key="$(cat /proc/sys/kernel/random/uuid)"
 token="$(cat /proc/sys/kernel/random/uuid)"
@@ -119,7 +155,7 @@ t=$SECONDS
 run_server embedded "$out/server-embedded.json" "$out/server-embedded.log" --skip-get
 timings+=("--timing" "server-embedded=$((SECONDS - t))")
 
-echo "== bench 3/3: contextionary (benches/contextionary/run.sh)"
+echo "== bench 3/4: contextionary (benches/contextionary/run.sh)"
 t=$SECONDS
 fifu="${WEFT_BENCH_CONTEXTIONARY:-}"
 if [[ -z "$fifu" ]]; then
@@ -158,6 +194,7 @@ case "$contextionary" in
       >"$out/contextionary.txt" 2>"$out/contextionary.log"; then
       cat "$out/contextionary.txt"
       cp "$c11y_work/weft.json" "$out/contextionary-weft.json"
+      [[ ! -f "$c11y_work/faiss.json" ]] || cp "$c11y_work/faiss.json" "$out/contextionary-faiss.json"
     else
       echo "  benches/contextionary/run.sh failed (see $out/contextionary.log):" >&2
       tail -n 20 "$out/contextionary.log" >&2
@@ -166,6 +203,52 @@ case "$contextionary" in
     ;;
 esac
 timings+=("--timing" "contextionary=$((SECONDS - t))")
+
+echo "== bench 4/4: search by meaning on embedded (weft-bench explore, $explore_objects things)"
+t=$SECONDS
+# run_explore LOG JSON [--contextionary FILE (for weft serve)] [weft-bench explore options…]
+run_explore() {
+  local log="$1" json="$2"
+  shift 2
+  local serve=()
+  if [[ "${1:-}" == --contextionary ]]; then
+    serve=(--contextionary "$2")
+    shift 2
+  fi
+  start_weft bench "$log" embedded "${serve[@]}"
+  trap 'stop_weft; [[ -z "$data_dir" ]] || rm -rf -- "$data_dir"' EXIT
+  echo "  weft with embedded${serve[*]:+ and ${serve[*]}} (pid $pid) at $url, data in $data_dir"
+  # shellcheck disable=SC2086 # WEFT_BENCH_EXPLORE_ARGS is a list of options
+  WEFT_BENCH_KEY="$key" WEFT_BENCH_TOKEN="$token" "$bench" explore --url "$url" --json "$json" \
+    --contextionary "$explore_c11y" --objects "$explore_objects" "$@" ${WEFT_BENCH_EXPLORE_ARGS:-}
+  echo "  server RSS at the end: $(grep VmRSS "/proc/$pid/status" | awk '{print $2/1024 " MiB"}'); store on disk: $(du -sh "$data_dir" | cut -f1)"
+  stop_weft
+  rm -rf -- "$data_dir"
+  trap - EXIT
+}
+explore_c11y="$fifu"
+if [[ ! -f "$explore_c11y" ]]; then
+  explore_c11y="$root/target/contextionary/glove-top20000.fifu"
+fi
+if [[ "$explore" == no ]]; then
+  echo "  skipped (--no-explore)"
+  echo "not run (--no-explore)" >"$out/explore.skipped"
+elif [[ ! -f "$explore_c11y" ]]; then
+  echo "  skipped: neither the full contextionary ($fifu) nor the test slice ($explore_c11y; scripts/fetch-test-contextionary.sh makes it)"
+  echo "no contextionary: neither $fifu nor $explore_c11y" >"$out/explore.skipped"
+else
+  if [[ "$explore_c11y" == "$fifu" ]]; then
+    echo "  contextionary: the full GloVe 6B 50d, $explore_c11y"
+  else
+    echo "  contextionary: the 20,000-word TEST SLICE $explore_c11y (no full contextionary at $fifu)"
+  fi
+  echo "  -- baseline: the same objects into a server without a contextionary (no vectors)"
+  run_explore "$out/explore-baseline.log" "$out/explore-baseline.json" --import-only
+  echo "  -- with the contextionary: vectors at write time, Explore, Get … explore where"
+  run_explore "$out/explore.log" "$out/explore.json" --contextionary "$explore_c11y" \
+    --baseline "$out/explore-baseline.json"
+fi
+timings+=("--timing" "explore=$((SECONDS - t))")
 timings+=("--timing" "total=$((SECONDS - t0))")
 
 rc=0

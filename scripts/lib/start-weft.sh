@@ -3,8 +3,9 @@
 # Sourced by scripts/bench.sh and scripts/soak.sh: starts the release `weft serve` on
 # 127.0.0.1:0 with a connector from target/release and the root key $key/$token, no config file
 # and no WEFT_* setting from the caller's environment. Sets $pid and $url; stops the server on
-# exit. Usage: start_weft WHO LOG [DATABASE]   (WHO names the script in messages; needs $weft
-# and $root)
+# exit. Usage: start_weft WHO LOG [DATABASE [SERVE ARGS…]]   (WHO names the script in
+# messages; needs $weft and $root; SERVE ARGS go to `weft serve` as they are, e.g.
+# --contextionary FILE)
 #
 # DATABASE is dev-memory (the default) or embedded. For embedded the server gets `--database
 # embedded --data-dir DIR` with DIR a fresh directory under target/bench/ (the store's default,
@@ -12,7 +13,8 @@
 # and the caller removes it (after stop_weft). $data_dir is empty for dev-memory.
 start_weft() {
   local who="$1" log="$2" database="${3:-dev-memory}"
-  local args=(--database "$database")
+  shift $(($# < 3 ? $# : 3))
+  local args=(--database "$database" "$@")
   data_dir=""
   case "$database" in
     dev-memory) ;;

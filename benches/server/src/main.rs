@@ -10,9 +10,12 @@
 //! weft-bench report --dir target/bench [--timing NAME=SECONDS …]
 //! weft-bench serve-ceiling --body-file FILE      (started by `server`)
 //! weft-bench fill-store --plugin SO --config JSON [--objects N]   (scripts/bench-migrate.sh)
+//! weft-bench explore --url URL --key K --token T --contextionary FIFU --json FILE [--objects N
+//!     --import-only --baseline FILE …]   (search by meaning; needs libweft_contextionary.so)
 //! ```
 
 mod ceiling;
+mod explore_bench;
 mod fill_store;
 mod load;
 mod machine;
@@ -47,6 +50,10 @@ enum Cmd {
     Report(report::ReportArgs),
     /// Makes a store of many objects through a connector library (the migration benchmark).
     FillStore(fill_store::FillArgs),
+    /// Search by meaning: import generated text (with vectors, or `--import-only` as the
+    /// baseline), then `Explore` and `Get … explore` with a 1% filter: queries/s and recall@10
+    /// against exact search computed in this process.
+    Explore(explore_bench::ExploreArgs),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -65,6 +72,9 @@ fn main() -> std::process::ExitCode {
         Cmd::ServeCeiling(a) => ceiling::serve(a).map(|()| true),
         Cmd::Report(a) => report::report(a),
         Cmd::FillStore(a) => fill_store::fill(a),
+        Cmd::Explore(a) => runtime()
+            .and_then(|rt| rt.block_on(explore_bench::explore(a)))
+            .map(|()| true),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

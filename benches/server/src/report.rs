@@ -3,7 +3,9 @@
 //! `weft-bench server` against dev-memory; `server-embedded.json`, the same against embedded
 //! without the REST GET part; `contextionary-weft.json`, the Weft side of
 //! `benches/contextionary/run.sh`, and with `--with-faiss` `contextionary.txt`, its report
-//! against faiss; or `contextionary.skipped`), prints one table with the machine and whether
+//! against faiss, and `contextionary-faiss.json`, the two HNSW indexes at equal recall; or
+//! `contextionary.skipped`; `explore.json` and `explore-baseline.json`, `weft-bench explore`
+//! with vectors and its baseline without, or `explore.skipped`), prints one table with the machine and whether
 //! each goal is met, and writes it all to `results.json`. Exit code: 0 when every goal is met, 1
 //! when one is not.
 
@@ -58,6 +60,16 @@ fn contextionary_part(dir: &Path) -> Value {
     })
 }
 
+fn explore_part(dir: &Path) -> Value {
+    if let Ok(reason) = std::fs::read_to_string(dir.join("explore.skipped")) {
+        return json!({"skipped": reason.trim()});
+    }
+    match read_json(&dir.join("explore.json"), "search by meaning") {
+        Ok(v) => v,
+        Err(e) => json!({"skipped": format!("{e:#}")}),
+    }
+}
+
 /// GraphQL queries of a `weft-bench server` result that answered errors (a missing count counts
 /// as one).
 fn graphql_errors(server: &Value) -> u64 {
@@ -74,7 +86,7 @@ fn read_json(path: &Path, what: &str) -> anyhow::Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} ({what})", path.display()))
 }
 
-fn fmt_int(x: f64) -> String {
+pub(crate) fn fmt_int(x: f64) -> String {
     let s = format!("{:.0}", x);
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -103,6 +115,10 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         "the server part, embedded",
     )?;
     let c11y = contextionary_part(&a.dir);
+    let explore = explore_part(&a.dir);
+    let faiss: Option<Value> = std::fs::read(a.dir.join("contextionary-faiss.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let timings: Vec<(String, f64)> = a
         .timings
         .iter()
@@ -300,13 +316,139 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         ]);
     }
 
-    let goals = [
+    let mut hnsw_equal_recall_ok = None;
+    if let Some(fa) = &faiss {
+        for r in fa["equal_recall_default"].as_array().into_iter().flatten() {
+            let ok = r["met"].as_bool();
+            hnsw_equal_recall_ok = Some(hnsw_equal_recall_ok.unwrap_or(true) && ok == Some(true));
+            rows.push([
+                format!(
+                    "contextionary HNSW at equal recall ({:.4}, Weft's default ef {}), {} thread(s)",
+                    f(&r["recall"]),
+                    r["ef"],
+                    r["threads"]
+                ),
+                format!("Weft {:.1} ms", f(&r["weft_s"]) * 1e3),
+                match r["faiss_s"].as_f64() {
+                    Some(s) => format!(
+                        "faiss IndexHNSWFlat {:.1} ms ({})",
+                        s * 1e3,
+                        r["faiss_how"].as_str().unwrap_or("")
+                    ),
+                    None => "faiss: never reaches that recall".into(),
+                },
+                format!("faiss/weft {:.2}", f(&r["faiss_s"]) / f(&r["weft_s"])),
+                "Weft ≤ faiss time".into(),
+                met(ok).into(),
+            ]);
+        }
+    }
+
+    // Search by meaning (weft-bench explore).
+    let mut explore_goals: Vec<(&str, bool)> = vec![];
+    if let Some(reason) = explore["skipped"].as_str() {
+        rows.push([
+            "search by meaning (weft-bench explore)".into(),
+            format!("skipped: {reason}"),
+            "—".into(),
+            "—".into(),
+            "report".into(),
+            "—".into(),
+        ]);
+    } else {
+        let c11y_words = fmt_int(f(&explore["contextionary_words"]));
+        let c11y_what = if explore["contextionary_is_full"].as_bool() == Some(true) {
+            format!("full GloVe, {c11y_words} words")
+        } else {
+            format!("TEST SLICE of {c11y_words} words, not the full contextionary")
+        };
+        let im = &explore["import"];
+        let base = &explore["baseline_import"];
+        let rate = f(&im["things_per_s"]);
+        let import_ok = rate >= 20_000.0 && im["errors"].as_u64() == Some(0);
+        explore_goals.push(("explore_import_with_vectors_ge_20000_per_s", import_ok));
+        rows.push([
+            format!(
+                "batch import with vectors into embedded (durable; {} things of Doc, {} per batch, {} in flight; contextionary: {c11y_what})",
+                fmt_int(f(&im["objects"])),
+                im["batch"],
+                im["connections"]
+            ),
+            format!("{} things/s, {} errors", fmt_int(rate), im["errors"]),
+            format!(
+                "{} things/s without a contextionary (no vectors), {} errors",
+                fmt_int(f(&base["things_per_s"])),
+                base["errors"]
+            ),
+            format!("{:.2} of the baseline", rate / f(&base["things_per_s"])),
+            "≥ 20,000/s".into(),
+            met(Some(import_ok)).into(),
+        ]);
+        let connections = &explore["connections"];
+        for (key, name, qps_goal) in [
+            ("explore", "GraphQL `Explore` top-10", Some(1000.0)),
+            (
+                "explore_filtered",
+                "GraphQL `Get … explore` top-10, `where` bucket = 7 (1% of the class)",
+                None,
+            ),
+        ] {
+            let e = &explore[key];
+            let (qps, recall) = (f(&e["queries_per_s"]), f(&e["recall_at_10"]));
+            let errors = e["errors"].as_u64().unwrap_or(u64::MAX);
+            let recall_ok = recall >= 0.95;
+            let qps_ok = qps_goal.is_none_or(|g| qps >= g) && errors == 0;
+            explore_goals.push((
+                if key == "explore" {
+                    "explore_recall_at_10_ge_0_95"
+                } else {
+                    "explore_filtered_recall_at_10_ge_0_95"
+                },
+                recall_ok,
+            ));
+            explore_goals.push((
+                if key == "explore" {
+                    "explore_ge_1000_queries_per_s_no_errors"
+                } else {
+                    "explore_filtered_no_errors"
+                },
+                qps_ok,
+            ));
+            rows.push([
+                format!(
+                    "{name}, {} things, {connections} connections, {} queries of 100 words",
+                    fmt_int(f(&im["objects"])),
+                    e["throughput"]["requests"]
+                ),
+                format!(
+                    "{} q/s (p50 {:.2} ms, p99 {:.2} ms), {errors} errors; recall@10 {recall:.4}",
+                    fmt_int(qps),
+                    f(&e["throughput"]["p50_ms"]),
+                    f(&e["throughput"]["p99_ms"])
+                ),
+                "exact top-10, brute force in weft-bench".into(),
+                format!(
+                    "certainty within {:.1e} of exact",
+                    f(&e["max_certainty_difference"])
+                ),
+                match qps_goal {
+                    Some(g) => format!("≥ {} q/s, recall ≥ 0.95", fmt_int(g)),
+                    None => "recall ≥ 0.95".into(),
+                },
+                met(Some(recall_ok && qps_ok)).into(),
+            ]);
+        }
+    }
+
+    let mut goals = vec![
         plugin_ok.unwrap_or(false),
         get_ok,
         import_ok,
         e_import_ok,
         graphql_errors == 0,
     ];
+    goals.extend(hnsw_equal_recall_ok);
+    goals.extend(explore_goals.iter().map(|(_, ok)| *ok));
     let all_met = goals.iter().all(|g| *g);
     println!();
     println!("Machine: {}", crate::machine::line(&machine));
@@ -348,6 +490,8 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
             "batch_import_ge_50000_per_s": import_ok,
             "embedded_batch_import_ge_20000_per_s": e_import_ok,
             "graphql_no_errors": graphql_errors == 0,
+            "contextionary_hnsw_weft_le_faiss_at_equal_recall": hnsw_equal_recall_ok,
+            "explore": explore_goals.iter().map(|(k, ok)| (k.to_string(), json!(ok))).collect::<serde_json::Map<_, _>>(),
             "all_met": all_met,
         },
         "table": rows.iter().map(|r| json!(r)).collect::<Vec<_>>(),
@@ -355,6 +499,8 @@ pub fn report(a: ReportArgs) -> anyhow::Result<bool> {
         "server": server,
         "server_embedded": embedded,
         "contextionary": c11y,
+        "contextionary_faiss": faiss,
+        "explore": explore,
     });
     let out = a.dir.join("results.json");
     crate::output::write_json(&out, &results)?;

@@ -18,6 +18,7 @@ fn declares_name_and_capabilities() {
         Capabilities::AGGREGATE,
         Capabilities::VERSIONED_WRITES,
         Capabilities::MIGRATE,
+        Capabilities::VECTOR_SEARCH,
     ]
     .into_iter()
     .fold(Capabilities::empty(), Capabilities::union);

@@ -73,7 +73,7 @@ def test_introspection_gives_the_ontology_as_a_schema(client):
     union = schema.get_type("GqlCityInCountryObj")
     assert [t.name for t in union.types] == ["GqlCountry"]
     get_things = schema.get_type("WeaviateLocalGetThingsObj")
-    assert set(get_things.fields["GqlCity"].args) == {"first", "after", "where"}
+    assert set(get_things.fields["GqlCity"].args) == {"first", "after", "where", "explore"}
 
 
 def test_a_query_runs_with_a_filter_paging_and_a_reference(client, cities):

@@ -96,7 +96,9 @@ macro_rules! every_check {
             check_capability_filter_reference_paths check_capability_aggregate
             check_capability_persistent check_capability_versioned_writes
             check_capability_backup check_capability_migrate check_migrate_round_trip
-            check_migrate_import_is_idempotent
+            check_migrate_import_is_idempotent check_vectors_nearest_match_exact_search
+            check_vectors_filter_first check_vectors_follow_updates_and_deletes
+            check_capability_vector_search
         }
     };
 }

@@ -100,19 +100,23 @@ impl Nearest {
             == Ordering::Less
     }
 
-    /// Offers a hit; `object` is only called when it is kept.
+    /// Offers a hit; `object` is only called when it is kept. The same hit offered again (an
+    /// object found twice, at the same distance) is kept once.
     pub fn offer(&mut self, id: Id, distance: f32, object: impl FnOnce() -> StoredObject) {
         if !self.would_keep(id, distance) {
             return;
         }
+        let Err(at) = self.hits.binary_search_by(|h| {
+            h.distance
+                .total_cmp(&distance)
+                .then_with(|| h.object.id.cmp(&id))
+        }) else {
+            return;
+        };
         let hit = VectorHit {
             object: object(),
             distance,
         };
-        let at = self
-            .hits
-            .binary_search_by(|h| hit_order(h, &hit))
-            .unwrap_or_else(|i| i);
         self.hits.insert(at, hit);
         self.hits.truncate(self.k);
     }

@@ -72,7 +72,7 @@ pub type WriteResult<T> = Result<PluginResult<T>, PluginError>;
 
 /// The transaction the writer thread hands to each write of a group: redb's (every write
 /// function takes it as a `&WriteTransaction` too), and the changes the writes make to the
-/// HNSW indexes of vectors, applied once it is committed ([`Vectors::apply`]).
+/// HNSW indexes of vectors, staged once it is committed ([`Vectors::stage`]).
 pub struct Tx<'a> {
     tx: &'a WriteTransaction,
     vector_changes: RefCell<Vec<vectors::Change>>,
@@ -158,6 +158,8 @@ pub struct Store {
     /// How many writes are queued now, and the most there ever were.
     depth: Arc<QueueDepth>,
     writer_thread: Option<JoinHandle<()>>,
+    /// Adds committed vectors to the HNSW indexes behind the writer ([`Vectors::run_indexer`]).
+    indexer_thread: Option<JoinHandle<()>>,
     log: PluginLogger,
     /// Held (locked) as long as the store is open; the OS releases it when the process ends.
     _lock: File,
@@ -168,6 +170,11 @@ impl Drop for Store {
         // Stop the writer after it has finished what is queued, so the database closes cleanly.
         self.writer.get_mut().take();
         if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        // Then the indexer, once it has added every committed vector.
+        self.vectors.close();
+        if let Some(t) = self.indexer_thread.take() {
             let _ = t.join();
         }
         // Nothing changes any more: save the vector indexes with the state they reflect.
@@ -246,6 +253,13 @@ impl Store {
         init(&db, &file)?;
         let vectors = Arc::new(Vectors::open(dir, &db, log)?);
         let writer_vectors = Arc::clone(&vectors);
+        let indexer_vectors = Arc::clone(&vectors);
+        let indexer_thread = std::thread::Builder::new()
+            .name("weft-embedded-indexer".into())
+            .spawn(move || indexer_vectors.run_indexer())
+            .map_err(|e| {
+                PluginError::unavailable(format!("embedded: cannot start its indexer: {e}"))
+            })?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE_BOUND - 1);
         let writer_db = Arc::clone(&db);
@@ -255,6 +269,7 @@ impl Store {
             .name("weft-embedded-writer".into())
             .spawn(move || write_loop(&writer_db, rx, &writer_depth, &writer_vectors, log))
             .map_err(|e| {
+                vectors.close();
                 PluginError::unavailable(format!("embedded: cannot start its writer: {e}"))
             })?;
         Ok(Store {
@@ -265,8 +280,15 @@ impl Store {
             writer: futures::lock::Mutex::new(Some(tx)),
             depth,
             writer_thread: Some(writer_thread),
+            indexer_thread: Some(indexer_thread),
             _lock: lock,
         })
+    }
+
+    /// The vector indexes (tests).
+    #[cfg(test)]
+    pub(crate) fn vectors(&self) -> &Vectors {
+        &self.vectors
     }
 
     /// The database file.
@@ -277,7 +299,7 @@ impl Store {
     /// How many vectors the open loaded from the saved HNSW indexes, and how many it rebuilt
     /// from the store.
     pub fn vectors_at_open(&self) -> (usize, usize) {
-        self.vectors.opened
+        self.vectors.opened()
     }
 
     /// Queues a write for the writer thread and answers once it is committed. When
@@ -1487,7 +1509,7 @@ fn write_loop(
         };
         match &commit {
             // Searchable before the writes are answered.
-            Ok(()) => vectors.apply(vector_changes),
+            Ok(()) => vectors.stage(vector_changes),
             Err(e) => {
                 log.error(&format!(
                     "a transaction of {} writes failed: {}",

@@ -210,10 +210,13 @@ fn a_query_that_would_read_too_many_objects_is_refused_and_the_limit_is_configur
     api.ok(
         "POST",
         "/schema/things",
-        Some(json!({"class": "City", "properties": [{"name": "name", "@dataType": ["string"]}]})),
+        Some(json!({"class": "City", "properties": [
+            {"name": "name", "@dataType": ["string"]},
+            {"name": "population", "@dataType": ["int"]}
+        ]})),
     );
     let items: Vec<Value> = (0..60)
-        .map(|i| json!({"@context": "", "@class": "City", "schema": {"name": format!("c{i}")}}))
+        .map(|i| json!({"@context": "", "@class": "City", "schema": {"name": format!("c{i}"), "population": i}}))
         .collect();
     api.ok("POST", "/batching/things", Some(json!({"things": items})));
     let (s, b) = graphql(
@@ -231,6 +234,18 @@ fn a_query_that_would_read_too_many_objects_is_refused_and_the_limit_is_configur
     );
     assert_eq!(s, 200, "{b}");
     assert!(first_error(&b).contains("limits.max_query_objects"), "{b}");
+    // Statistics of the whole class are the connector's to answer (it declares `aggregate`):
+    // the host reads no object for them, so the limit does not apply.
+    let (s, b) = graphql(
+        &api,
+        "{ Local { GetMeta { Things { City { meta { count } population { lowest highest sum } } } } } }",
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(b["errors"].is_null(), "{b}");
+    let city = &b["data"]["Local"]["GetMeta"]["Things"]["City"];
+    assert_eq!(city["meta"]["count"], 60, "{b}");
+    assert_eq!(city["population"]["highest"].as_f64(), Some(59.0), "{b}");
+    assert_eq!(city["population"]["sum"].as_f64(), Some(1770.0), "{b}");
     // A misspelt limit is a configuration error naming it.
     std::fs::write(
         &config,

@@ -60,7 +60,8 @@
 #    `--explore-objects N` changes the size (20000: ~30 s),
 #    WEFT_BENCH_EXPLORE_ARGS passes other options (`target/release/weft-bench explore --help`),
 #    `--no-explore` skips the part.
-# Without the build, the default run takes about 30 minutes on 2 cores (2.5 with --no-explore).
+# Without the build, the default run takes over an hour on 2 cores, most of it importing
+# 1,000,000 things with vectors (about 7 minutes with --explore-objects 200000, 2.5 with --no-explore).
 #
 # Exit 0 when every goal is met, 1 when one is not, 2 when the run failed.
 # WEFT_BENCH_NO_BUILD=1 skips the build. Sizes and durations: WEFT_BENCH_SERVER_ARGS, given to

@@ -75,6 +75,10 @@ const EXPANSION_SEARCH: usize = 256;
 /// one of them exactly, so this bounds that cost (10,000 × 50 dimensions: about 0.2 ms); above
 /// it, the writer waits before answering its writes (back-pressure on the clients).
 pub(crate) const PENDING_MAX: usize = 10_000;
+/// The `vectors` directories whose store's rebuild at open waits while listed (tests).
+#[cfg(test)]
+static HOLD_REBUILD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 /// How far the index's distance (between `i8` copies of unit vectors, each component off by at
 /// most 1/254) may be from the true one: 2·√dims/254 (0.056 for 50 dimensions; typically ten
 /// times less).
@@ -628,7 +632,7 @@ impl Vectors {
             backlog.busy = true;
         }
         #[cfg(test)]
-        while lock(&tests::HOLD_REBUILD).contains(&self.dir) {
+        while lock(&HOLD_REBUILD).contains(&self.dir) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let Some(r) = lock(&self.rebuild).take() else {
@@ -1402,9 +1406,6 @@ mod tests {
     use weft_plugin_api::{now_ms, HostLogger};
 
     const DIMS: usize = 8;
-
-    /// The `vectors` directories whose store's rebuild at open waits (while listed).
-    pub(crate) static HOLD_REBUILD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
     struct Rng(u64);
     impl Rng {

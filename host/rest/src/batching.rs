@@ -9,6 +9,7 @@ use weft_plugin_api::ObjectKind;
 
 use super::models::*;
 use super::{ApiResult, ApiTags, ErrorResponse};
+use crate::payload::CheckedJson;
 use weft_core::objects::ObjectView;
 use weft_core::Core;
 
@@ -62,7 +63,7 @@ macro_rules! batch_api {
             async fn create(
                 &self,
                 req: &poem::Request,
-                body: Json<$Request>,
+                body: CheckedJson<$Request>,
             ) -> ApiResult<$Response> {
                 let p = crate::context::principal(req)?;
                 let is_async = body.0.is_async;

@@ -279,8 +279,11 @@ impl<E: poem::Endpoint> poem::Endpoint for CheckBodies<E> {
 }
 
 /// Checks the JSON body of a request against its operation's schema before the handler: a body
-/// the document does not allow is answered 400 naming what is wrong. Bodies that are not JSON
-/// (or have no JSON `Content-Type`) go on to poem, which answers them (400/415).
+/// the document does not allow is answered 400 naming what is wrong. A body that is allowed is
+/// parsed once: its value is left in the request for the handler's
+/// [`crate::payload::CheckedJson`] and its bytes are dropped (so every handler of an operation
+/// checked here takes its body as `CheckedJson`). Bodies that are not JSON (or have no JSON
+/// `Content-Type`) go on to poem as they came, which answers them (400/415).
 async fn check_request<E: poem::Endpoint>(
     bodies: &BodySchemas,
     ep: &E,
@@ -294,27 +297,29 @@ async fn check_request<E: poem::Endpoint>(
         .is_some_and(is_json);
     if json {
         let path = req.uri().path();
-        let rel = path
-            .strip_prefix(crate::BASE_PATH)
-            .unwrap_or(path)
-            .to_string();
-        if bodies.schema_for(req.method(), &rel).is_some() {
+        let rel = path.strip_prefix(crate::BASE_PATH).unwrap_or(path);
+        if let Some(schema) = bodies.schema_for(req.method(), rel) {
             let bytes = req.take_body().into_bytes().await.map_err(|e| {
                 poem::Error::from_string(
                     format!("the request body could not be read: {e}"),
                     poem::http::StatusCode::BAD_REQUEST,
                 )
             })?;
-            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
-                if let Err(what) = bodies.check(req.method(), &rel, &value) {
-                    return Ok(crate::ApiError::bad_request(format!(
-                        "{what}; see {}/openapi.json for this operation's body",
-                        crate::BASE_PATH
-                    ))
-                    .into_response());
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(value) => {
+                    drop(bytes);
+                    if let Err(what) = bodies.check_value(&value, schema, &mut String::new(), 0) {
+                        return Ok(crate::ApiError::bad_request(format!(
+                            "{what}; see {}/openapi.json for this operation's body",
+                            crate::BASE_PATH
+                        ))
+                        .into_response());
+                    }
+                    crate::payload::CheckedBody::stash(&mut req, value);
                 }
+                // Not JSON: the extractor answers it as it answers any such body.
+                Err(_) => req.set_body(bytes),
             }
-            req.set_body(bytes);
         }
     }
     ep.call(req).await.map(IntoResponse::into_response)
@@ -511,5 +516,111 @@ mod tests {
         assert!(is_json("application/json; charset=utf-8"));
         assert!(is_json("application/merge-patch+json"));
         assert!(!is_json("text/plain"));
+    }
+
+    /// What the handler behind [`CheckBodies`] is given: the stashed value and the bytes left.
+    async fn handed_on(
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> (poem::http::StatusCode, Value) {
+        use poem::Endpoint;
+        let inner = poem::endpoint::make(|mut req: poem::Request| async move {
+            let stashed = crate::payload::CheckedBody::take(&req);
+            let bytes = req.take_body().into_bytes().await.unwrap();
+            poem::web::Json(json!({
+                "stashed": stashed,
+                "bytes": String::from_utf8_lossy(&bytes),
+            }))
+        });
+        let ep = CheckBodies {
+            inner,
+            bodies: std::sync::Arc::new(finished()),
+        };
+        let req = poem::Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{path}", crate::BASE_PATH).parse().unwrap())
+            .content_type(content_type)
+            .body(body);
+        let resp = ep.call(req).await.unwrap_or_else(|e| e.into_response());
+        let status = resp.status();
+        let text = resp.into_body().into_string().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_checked_body_is_parsed_once_and_handed_on_as_its_value() {
+        let ok = poem::http::StatusCode::OK;
+        // Checked: the value goes on, the bytes do not.
+        let (status, seen) = handed_on("/things", JSON, r#"{"name": "x"}"#).await;
+        assert_eq!(status, ok);
+        assert_eq!(seen, json!({"stashed": {"name": "x"}, "bytes": ""}));
+        // Refused by the check: the handler is not reached.
+        let (status, seen) = handed_on("/things", JSON, r#"{"name": 1}"#).await;
+        assert_eq!(status, poem::http::StatusCode::BAD_REQUEST);
+        let message = seen["error"][0]["message"].as_str().unwrap();
+        assert!(message.contains("`/name` must be a string"), "{message}");
+        // Not JSON, not a JSON content type, an operation the check leaves alone: the bytes go
+        // on as they came, for the extractor to answer.
+        for (path, ct, body) in [
+            ("/things", JSON, r#"{"name": "#),
+            ("/things", JSON, ""),
+            ("/things", "text/plain", r#"{"name": "x"}"#),
+            ("/peers", JSON, r#"{"name": "x"}"#),
+        ] {
+            let (status, seen) = handed_on(path, ct, body).await;
+            assert_eq!(status, ok);
+            assert_eq!(
+                seen,
+                json!({"stashed": null, "bytes": body}),
+                "{path} {ct} {body}"
+            );
+        }
+    }
+
+    /// The check drops the bytes of every body it parses, so every operation it checks must
+    /// take its body as `CheckedJson`: none of weft-p2p's (which take `Json`) is checked, and no
+    /// handler here takes a `Json` body.
+    #[test]
+    fn every_checked_operation_takes_its_body_as_checked_json() {
+        let doc: Value = serde_json::from_str(&crate::openapi_document()).unwrap();
+        let bodies = BodySchemas::new(&doc);
+        let p2p: Value = serde_json::from_str(
+            &poem_openapi::OpenApiService::new(weft_p2p::apis(None), "p2p", "1").spec(),
+        )
+        .unwrap();
+        let mut checked = 0;
+        for (path, methods) in p2p["paths"].as_object().into_iter().flatten() {
+            for (method, op) in methods.as_object().into_iter().flatten() {
+                let method = method.to_uppercase().parse::<Method>().unwrap();
+                assert!(
+                    bodies.schema_for(&method, path).is_none(),
+                    "{} ({method} {path}) is a weft-p2p operation with a JSON body the contract check parses",
+                    op["operationId"]
+                );
+            }
+        }
+        for (path, methods) in doc["paths"].as_object().into_iter().flatten() {
+            for method in methods.as_object().into_iter().flatten().map(|(m, _)| m) {
+                let method = method.to_uppercase().parse::<Method>().unwrap();
+                checked += usize::from(bodies.schema_for(&method, path).is_some());
+            }
+        }
+        assert!(checked > 20, "{checked} operations checked");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The handlers, not their tests (which compare the two).
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                assert!(
+                    !line.contains(": Json<"),
+                    "{}:{}: a handler takes a `Json` body; take `CheckedJson` (payload.rs): {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 
 use super::{ApiError, ApiResult, ApiTags};
+use crate::payload::CheckedJson;
 use weft_core::Core;
 use weft_graphql::{Graphql, GraphqlRequest};
 
@@ -169,7 +170,7 @@ impl GraphqlApi {
     async fn post(
         &self,
         req: &poem::Request,
-        body: Json<GraphQLQuery>,
+        body: CheckedJson<GraphQLQuery>,
     ) -> ApiResult<Json<GraphQLResponse>> {
         let p = crate::context::principal(req)?;
         if body.0.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
@@ -198,7 +199,7 @@ impl GraphqlApi {
     async fn batch(
         &self,
         req: &poem::Request,
-        body: Json<Vec<GraphQLQuery>>,
+        body: CheckedJson<Vec<GraphQLQuery>>,
     ) -> ApiResult<Json<Vec<GraphQLResponse>>> {
         let p = crate::context::principal(req)?;
         weft_core::Limits::check(

@@ -10,6 +10,7 @@ use weft_plugin_api::{Id, StoredKey};
 use super::models::{RefType, SingleRef};
 use super::{ApiError, ApiResult, ApiTags};
 use crate::context::principal;
+use crate::payload::CheckedJson;
 use weft_core::keys::NewKey;
 use weft_core::Core;
 
@@ -166,7 +167,7 @@ impl KeysApi {
     async fn create(
         &self,
         req: &poem::Request,
-        body: Json<KeyCreate>,
+        body: CheckedJson<KeyCreate>,
     ) -> ApiResult<Json<KeyTokenGetResponse>> {
         let p = principal(req)?;
         let b = body.0;

@@ -45,6 +45,7 @@ macro_rules! object_api {
         use weft_plugin_api::{Id, ObjectKind};
 
         use weft_core::objects::{HistoryView, ObjectBody, ObjectView, RefChange};
+        use $crate::payload::CheckedJson;
         use $crate::ApiResult;
         use weft_core::Core;
 
@@ -163,7 +164,7 @@ macro_rules! object_api {
 
             #[doc = concat!("Create a ", $noun, ".")]
             #[oai(path = $list_path, method = "post", operation_id = $op_create)]
-            async fn create(&self, req: &poem::Request, body: Json<$CreateRequest>) -> ApiResult<StoredResponse> {
+            async fn create(&self, req: &poem::Request, body: CheckedJson<$CreateRequest>) -> ApiResult<StoredResponse> {
                 let p = $crate::context::principal(req)?;
                 let obj = body.0.object.ok_or_else(|| {
                     $crate::ApiError::unprocessable(format!(
@@ -182,7 +183,7 @@ macro_rules! object_api {
 
             #[doc = concat!("Validate a ", $noun, " against the ontology without storing it.")]
             #[oai(path = $validate_path, method = "post", operation_id = $op_validate)]
-            async fn validate(&self, req: &poem::Request, body: Json<$Create>) -> ApiResult<OkResponse> {
+            async fn validate(&self, req: &poem::Request, body: CheckedJson<$Create>) -> ApiResult<OkResponse> {
                 let p = $crate::context::principal(req)?;
                 self.0.validate_object(&p, KIND, body.0.into()).await?;
                 Ok(OkResponse::Ok)
@@ -200,7 +201,7 @@ macro_rules! object_api {
             #[oai(path = $item_path, method = "put", operation_id = $op_update)]
             async fn update(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
-                body: Json<$Create>,
+                body: CheckedJson<$Create>,
             ) -> ApiResult<ReplacedResponse> {
                 let p = $crate::context::principal(req)?;
                 let view = self
@@ -217,7 +218,7 @@ macro_rules! object_api {
                 /// Answer 202 (the write is stored before answering either way).
                 #[oai(name = "async")]
                 is_async: Query<Option<bool>>,
-                body: Json<Vec<PatchDocument>>,
+                body: CheckedJson<Vec<PatchDocument>>,
             ) -> ApiResult<StoredResponse> {
                 let p = $crate::context::principal(req)?;
                 let view = self
@@ -252,7 +253,7 @@ macro_rules! object_api {
             async fn add_reference(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
-                body: Json<SingleRef>,
+                body: CheckedJson<SingleRef>,
             ) -> ApiResult<OkResponse> {
                 let p = $crate::context::principal(req)?;
                 self.0
@@ -266,7 +267,7 @@ macro_rules! object_api {
             async fn replace_references(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
-                body: Json<Vec<SingleRef>>,
+                body: CheckedJson<Vec<SingleRef>>,
             ) -> ApiResult<OkResponse> {
                 let p = $crate::context::principal(req)?;
                 self.0
@@ -280,7 +281,7 @@ macro_rules! object_api {
             async fn delete_reference(&self, req: &poem::Request,
                 #[oai(name = $id_param)] id: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
-                body: Json<SingleRef>,
+                body: CheckedJson<SingleRef>,
             ) -> ApiResult<DeletedResponse> {
                 let p = $crate::context::principal(req)?;
                 self.0

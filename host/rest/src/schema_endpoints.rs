@@ -11,6 +11,7 @@ use weft_plugin_api::ObjectKind;
 
 use super::models::*;
 use super::{ApiError, ApiResult, ApiTags};
+use crate::payload::CheckedJson;
 use weft_core::ontology::{self, Ontology};
 use weft_core::Core;
 
@@ -74,7 +75,7 @@ macro_rules! schema_kind_api {
         impl $api {
             #[doc = concat!("Add a ", $noun, " class.")]
             #[oai(path = $classes, method = "post", operation_id = $create)]
-            async fn create(&self, body: Json<SemanticSchemaClass>) -> ApiResult<SchemaOk> {
+            async fn create(&self, body: CheckedJson<SemanticSchemaClass>) -> ApiResult<SchemaOk> {
                 self.0.add_class($kind, to_ontology(&body.0)?).await?;
                 Ok(SchemaOk::Ok)
             }
@@ -84,7 +85,7 @@ macro_rules! schema_kind_api {
             async fn update(
                 &self,
                 #[oai(name = "className")] class: Path<String>,
-                body: Json<RenameRequest>,
+                body: CheckedJson<RenameRequest>,
             ) -> ApiResult<SchemaOk> {
                 let k = keywords(body.0.keywords)?;
                 self.0.update_class($kind, &class.0, body.0.new_name, k).await?;
@@ -103,7 +104,7 @@ macro_rules! schema_kind_api {
             async fn property_add(
                 &self,
                 #[oai(name = "className")] class: Path<String>,
-                body: Json<SemanticSchemaClassProperty>,
+                body: CheckedJson<SemanticSchemaClassProperty>,
             ) -> ApiResult<SchemaOk> {
                 self.0.add_property($kind, &class.0, to_ontology(&body.0)?).await?;
                 Ok(SchemaOk::Ok)
@@ -115,7 +116,7 @@ macro_rules! schema_kind_api {
                 &self,
                 #[oai(name = "className")] class: Path<String>,
                 #[oai(name = "propertyName")] property: Path<String>,
-                body: Json<RenameRequest>,
+                body: CheckedJson<RenameRequest>,
             ) -> ApiResult<SchemaOk> {
                 let k = keywords(body.0.keywords)?;
                 self.0.update_property($kind, &class.0, &property.0, body.0.new_name, k).await?;

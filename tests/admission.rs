@@ -2,7 +2,8 @@
 //! stalled connections neither starve other clients nor stay open past their timeouts, the
 //! connection cap closes what does not fit at once, the request cap and the `async` backlog
 //! answer 503 with `Retry-After` (and keep nothing of a refused request), and a backup killed
-//! midway leaves no scratch files after a restart.
+//! midway leaves no scratch files after a restart. The genesis (`weft genesis`), which every
+//! peer talks to, runs in the same admission loop: stalled connections to it are closed too.
 //!
 //! Open-file limits: the servers here are started with a soft limit of 1,024 set in `pre_exec`.
 //! [`stalled_connections_leave_meta_answering_and_are_closed_after_their_timeouts`] keeps the
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use weft_e2e_tests::{message, weft_bin, Api, Server, ROOT_KEY, ROOT_TOKEN};
+use weft_e2e_tests::{message, weft_bin, Api, GenesisServer, Server, ROOT_KEY, ROOT_TOKEN};
 
 /// Connections the stalled-connection tests hold open.
 const STALLED: usize = 1_020;
@@ -261,6 +262,70 @@ fn stalled_connections_leave_meta_answering_and_are_closed_after_their_timeouts(
         }
     }
     assert_eq!(meta_within_a_second(&server), Ok(200));
+}
+
+/// A slowloris attack on the genesis: connections that sent half a request line hold nothing
+/// another peer needs (`GET /peers` is answered at once) and are closed after
+/// `--header-read-timeout`.
+#[test]
+fn stalled_connections_to_the_genesis_leave_it_answering_and_are_closed_after_the_header_timeout() {
+    const STALLED_AT_GENESIS: usize = 200;
+    let header_timeout = Duration::from_secs(2);
+    let genesis = GenesisServer::start(&["--header-read-timeout", "2"]);
+    let addr = format!("127.0.0.1:{}", genesis.port);
+
+    let started = Instant::now();
+    let mut half: Vec<TcpStream> = (0..STALLED_AT_GENESIS)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            s.write_all(b"GET /pee").unwrap();
+            s
+        })
+        .collect();
+    let all_open = started.elapsed();
+
+    // Another peer is answered at once.
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let peers = || {
+        http.get(format!("{}/peers", genesis.url))
+            .send()
+            .map(|r| r.status().as_u16())
+            .map_err(|e| format!("{e:?}"))
+    };
+    let t = Instant::now();
+    assert_eq!(
+        peers(),
+        Ok(200),
+        "GET /peers with {STALLED_AT_GENESIS} stalled connections open (after {:?})",
+        t.elapsed()
+    );
+
+    // Held, not refused, before the timeout.
+    if started.elapsed() + Duration::from_millis(500) < header_timeout {
+        let open = half.iter().filter(|s| still_open(s)).count();
+        assert_eq!(
+            open, STALLED_AT_GENESIS,
+            "stalled connections closed before their timeout"
+        );
+    } else {
+        eprintln!("opening the connections took {all_open:?}: not checking that they were held");
+    }
+
+    // Closed by the genesis after the header timeout (a little slack for a busy machine).
+    let deadline = started + all_open + header_timeout + Duration::from_secs(5);
+    for (i, s) in half.iter_mut().enumerate() {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            closed_within(s, wait),
+            "connection {i} (half a request line) to the genesis still open {:?} after it was opened (--header-read-timeout 2)",
+            started.elapsed()
+        );
+    }
+    assert_eq!(peers(), Ok(200));
 }
 
 #[test]

@@ -1165,6 +1165,11 @@ fn bad_flags_are_one_line_errors_naming_the_flag() {
         (vec!["--liveness-timeout", "soon"], "--liveness-timeout"),
         (vec!["--liveness-timeout", "0"], "--liveness-timeout"),
         (
+            vec!["--header-read-timeout", "soon"],
+            "--header-read-timeout",
+        ),
+        (vec!["--header-read-timeout", "0"], "--header-read-timeout"),
+        (
             vec!["--contextionary", "/nonexistent/x.fifu"],
             "--contextionary",
         ),

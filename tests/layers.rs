@@ -92,6 +92,24 @@ fn the_peer_protocol_is_below_both_the_peer_and_the_genesis() {
     );
 }
 
+/// Admission control (`weft-admission`) is one loop below both servers: it knows no crate of
+/// the workspace, and `weft-rest` and `weft-genesis` both serve through it.
+#[test]
+fn admission_control_stands_below_both_servers() {
+    let admission = dependencies("weft-admission");
+    let own: Vec<&String> = admission
+        .iter()
+        .filter(|d| d.starts_with("weft") && d.as_str() != "weft-admission")
+        .collect();
+    assert!(own.is_empty(), "weft-admission depends on {own:?}");
+    for server in ["weft-rest", "weft-genesis"] {
+        assert!(
+            dependencies(server).contains("weft-admission"),
+            "{server} does not serve through weft-admission"
+        );
+    }
+}
+
 #[test]
 fn front_ends_sit_on_the_core_and_not_on_each_other_upwards() {
     let graphql = dependencies("weft-graphql");

@@ -36,6 +36,16 @@
 //! `registrations_per_minute` registrations from one address. Liveness: peers not heard from
 //! for longer than the liveness timeout are dropped (their names stay bound).
 //!
+//! Admission: every peer talks to the genesis, so it serves through the same admission loop as
+//! `weft serve` (`weft-admission`): at most [`MAX_CONNECTIONS`] connections (one more is closed
+//! at once), a request's headers within the header-read timeout (`--header-read-timeout`,
+//! [`DEFAULT_HEADER_READ_TIMEOUT`]; a slowloris client is closed then), idle connections closed
+//! after [`IDLE_TIMEOUT`], at most [`MAX_REQUESTS_IN_PROGRESS`] requests answered at once (503
+//! with `Retry-After` past it) and each answered within [`REQUEST_TIMEOUT`]. No incoming request
+//! is held open: the list is pushed by the genesis's own outgoing `PUT`s, and a contextionary
+//! download streams its body after the answer's headers (bounded by the idle timeout, not the
+//! request timeout).
+//!
 //! Owns: the genesis's state and operations. Must not know: peers' objects, keys or schemas.
 
 mod console_page;
@@ -80,6 +90,19 @@ pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 30;
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// How long a graceful shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The most connections open at once (admission control; one more is closed as soon as it is
+/// accepted).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// The default time from a request's first byte to the end of its headers
+/// (`--header-read-timeout`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection with no request in progress and no byte either way stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most requests answered at once; past it a request is answered 503 with `Retry-After`.
+pub const MAX_REQUESTS_IN_PROGRESS: usize = 256;
+/// The most time from a request's headers to its answer's headers (a registration's
+/// reachability check included: at least twice the ping timeout).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a failed reachability check answers, whatever the reason.
 pub const NO_ECHO: &str = "the peer did not answer the echo";
 
@@ -139,6 +162,8 @@ pub struct GenesisConfig {
     pub max_peers: usize,
     /// The most registrations per minute from one address.
     pub registrations_per_minute: u32,
+    /// From a request's first byte to the end of its headers (admission control).
+    pub header_read_timeout: Duration,
 }
 
 impl GenesisConfig {
@@ -158,6 +183,7 @@ impl GenesisConfig {
             admin: None,
             max_peers: DEFAULT_MAX_PEERS,
             registrations_per_minute: DEFAULT_REGISTRATIONS_PER_MINUTE,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -239,15 +265,69 @@ pub async fn run(config: GenesisConfig, shutdown: impl Future<Output = ()>) -> a
     }
     println!("weft genesis: identity {}", genesis.identity.public());
     println!("weft genesis: listening on {scheme}://{addr}");
-    let served = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes(genesis.clone()), shutdown, Some(SHUTDOWN_GRACE))
-        .await
-        .map_err(|e| anyhow::anyhow!("the genesis server stopped: {e}"));
+    let admission = admission(&genesis.config);
+    tracing::info!(
+        "admission: at most {} connections, {} requests in progress; header read {} ms, idle {} ms, request {} ms",
+        admission.max_connections,
+        admission.max_requests_in_progress,
+        admission.header_read_timeout.as_millis(),
+        admission.idle_timeout.as_millis(),
+        admission.request_timeout.as_millis()
+    );
+    let served = weft_admission::serve(
+        acceptor,
+        routes(genesis.clone()),
+        admission,
+        shutdown,
+        SHUTDOWN_GRACE,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the genesis server stopped: {e}"));
     sweeper.abort();
     // Every push task sees `closing` on this change and ends.
     genesis.closing.store(true, Ordering::SeqCst);
     genesis.changed();
     served
+}
+
+/// The genesis's admission control (see the crate's documentation).
+fn admission(config: &GenesisConfig) -> weft_admission::Admission {
+    weft_admission::Admission {
+        max_connections: MAX_CONNECTIONS,
+        max_requests_in_progress: MAX_REQUESTS_IN_PROGRESS,
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: IDLE_TIMEOUT,
+        request_timeout: REQUEST_TIMEOUT.max(config.ping_timeout * 2),
+        answers: Arc::new(GenesisAnswers),
+    }
+}
+
+/// The genesis's refusals, in its error shape `{"error":[{"message"}]}`.
+struct GenesisAnswers;
+
+impl weft_admission::Answers for GenesisAnswers {
+    fn too_many_requests(&self, max_requests_in_progress: usize) -> poem::Response {
+        ErrorBody::new(format!(
+            "the genesis is answering {max_requests_in_progress} requests already (its most at once); send this one again after Retry-After seconds"
+        ))
+        .response(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+    }
+
+    fn too_slow(&self, request_timeout: Duration) -> poem::Response {
+        ErrorBody::new(format!(
+            "the genesis did not answer the request within {} ms and stopped it; send it again",
+            request_timeout.as_millis()
+        ))
+        .response(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+    }
+
+    fn names(&self) -> weft_admission::Names {
+        weft_admission::Names {
+            max_connections: "the genesis's connection cap (weft_genesis::MAX_CONNECTIONS)",
+            header_read_timeout: "--header-read-timeout",
+            idle_timeout: "the genesis's idle timeout (weft_genesis::IDLE_TIMEOUT)",
+        }
+    }
 }
 
 /// The genesis's OpenAPI document (pretty JSON), as `GET /openapi.json` serves it and

@@ -147,6 +147,10 @@ pub struct GenesisArgs {
     /// Peers silent (no registration or ping) for longer are dropped; fractions allowed.
     #[arg(long, value_name = "SECS", default_value = "60")]
     pub liveness_timeout: String,
+    /// A request's headers must arrive within this many seconds of its first byte, or the
+    /// connection is closed (slow or stalled clients); fractions allowed.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub header_read_timeout: String,
     /// The network's contextionary (a finalfusion .fifu file; its index <file>.hnsw is served
     /// too when it is there): announced to peers by its md5, served for download.
     #[arg(long, value_name = "PATH")]
@@ -570,15 +574,18 @@ fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_genesis::GenesisConf
     let listen = args
         .listen
         .context("--listen ADDR is required (e.g. --listen 0.0.0.0:8111)")?;
-    let raw = args.liveness_timeout.trim();
-    let secs: f64 = raw.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "--liveness-timeout {raw:?} is not a number of seconds; give e.g. 60 or 1.5"
-        )
-    })?;
-    if !secs.is_finite() || !(0.1..=31_536_000.0).contains(&secs) {
-        anyhow::bail!("--liveness-timeout {raw}: give between 0.1 and 31536000 seconds (e.g. 60)");
-    }
+    let liveness = seconds(
+        "--liveness-timeout",
+        &args.liveness_timeout,
+        31_536_000.0,
+        "60",
+    )?;
+    let header_read = seconds(
+        "--header-read-timeout",
+        &args.header_read_timeout,
+        3_600.0,
+        "10",
+    )?;
     let contextionary = match args.contextionary {
         None => None,
         Some(path) => {
@@ -633,7 +640,8 @@ fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_genesis::GenesisConf
         anyhow::bail!("--max-peers 0: give at least 1");
     }
     let mut config = weft_genesis::GenesisConfig::new(listen, args.data_dir);
-    config.liveness_timeout = std::time::Duration::from_secs_f64(secs);
+    config.liveness_timeout = liveness;
+    config.header_read_timeout = header_read;
     config.contextionary = contextionary;
     config.public_url = public_url;
     config.tls = tls;
@@ -648,6 +656,19 @@ fn genesis_config(args: GenesisArgs) -> anyhow::Result<weft_genesis::GenesisConf
     config.max_peers = args.max_peers;
     config.registrations_per_minute = args.registrations_per_minute;
     Ok(config)
+}
+
+/// A flag's number of seconds (fractions allowed) between 0.1 and `max`: one-line errors naming
+/// the flag, with `example` as a good value.
+fn seconds(flag: &str, raw: &str, max: f64, example: &str) -> anyhow::Result<std::time::Duration> {
+    let raw = raw.trim();
+    let secs: f64 = raw.parse().map_err(|_| {
+        anyhow::anyhow!("{flag} {raw:?} is not a number of seconds; give e.g. {example} or 1.5")
+    })?;
+    if !secs.is_finite() || !(0.1..=max).contains(&secs) {
+        anyhow::bail!("{flag} {raw}: give between 0.1 and {max} seconds (e.g. {example})");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// A future that resolves on SIGINT or SIGTERM (`weft genesis`). The handlers are installed

@@ -431,7 +431,7 @@ pub fn serve(env: Environment) -> anyhow::Result<()> {
         let served = weft_rest::admission::serve(
             acceptor,
             weft_rest::routes(core.clone(), node.clone()),
-            weft_rest::admission::Admission::new(&env.limits, max_connections),
+            weft_rest::admission::settings(&env.limits, max_connections),
             shutdown,
             SHUTDOWN_GRACE,
         )

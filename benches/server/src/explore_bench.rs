@@ -37,7 +37,7 @@ use bytes::Bytes;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::load::{self, graphql_data, short, Body, Bounds, Conn, Endpoint, Rng, Workload};
+use crate::load::{self, count, graphql_data, short, Body, Bounds, Conn, Endpoint, Rng, Workload};
 
 /// The class the objects are made in.
 const CLASS: &str = "Doc";
@@ -251,84 +251,34 @@ struct Import {
     ids: Vec<Vec<u128>>,
 }
 
-/// Sends `bodies` over `connections` connections, keeping every object's id.
+/// Sends `bodies` over `connections` connections ([`load::import`]), keeping every object's id.
 async fn import(ep: &Endpoint, bodies: Vec<Bytes>, connections: usize, batch: usize) -> Import {
-    let n = bodies.len();
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(Mutex::new(vec![Vec::new(); n]));
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for _ in 0..connections {
-        let (bodies, next, ids, ep) = (bodies.clone(), next.clone(), ids.clone(), ep.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut errors = 0usize;
-            let mut conn: Option<Conn> = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                let c = match conn.as_mut() {
-                    Some(c) => c,
-                    None => match Conn::open(ep.addr).await {
-                        Ok(c) => conn.insert(c),
-                        Err(e) => {
-                            eprintln!("import: {e:#}");
-                            errors += batch;
-                            continue;
-                        }
-                    },
-                };
-                let req = ep.request(Method::POST, "/batching/things", Some(body.clone()));
-                match c.send(req, Duration::from_secs(300)).await {
-                    Ok((status, answer)) if status == StatusCode::OK => {
-                        let ok = count(&answer, b"\"SUCCESS\"");
-                        let items = count(body, b"\"@class\"");
-                        if ok != items {
-                            eprintln!(
-                                "import: {} of {items} items failed: {}",
-                                items - ok,
-                                short(&answer)
-                            );
-                            errors += items - ok;
-                        }
-                        let got = thing_ids(&answer);
-                        if got.len() == items {
-                            ids.lock().unwrap_or_else(|e| e.into_inner())[i] = got;
-                        } else {
-                            eprintln!("import: {} ids in an answer of {items}", got.len());
-                        }
-                    }
-                    Ok((status, answer)) => {
-                        eprintln!("import: {status}: {}", short(&answer));
-                        errors += batch;
-                    }
-                    Err(e) => {
-                        eprintln!("import: {e:#}");
-                        errors += batch;
-                        conn = None;
-                    }
-                }
+    let ids = Arc::new(Mutex::new(vec![Vec::new(); bodies.len()]));
+    let keep = ids.clone();
+    let done = load::import(
+        ep,
+        bodies,
+        connections,
+        batch,
+        Duration::from_secs(300),
+        Arc::new(move |i, body: &Bytes, answer: Bytes| {
+            let items = count(body, b"\"@class\"");
+            let got = thing_ids(&answer);
+            if got.len() == items {
+                keep.lock().unwrap_or_else(|e| e.into_inner())[i] = got;
+            } else {
+                eprintln!("import: {} ids in an answer of {items}", got.len());
             }
-            errors
-        }));
-    }
-    let mut errors = 0;
-    for t in tasks {
-        errors += t.await.expect("an import task panicked");
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let objects = bodies.iter().map(|b| count(b, b"\"@class\"")).sum();
+        }),
+    )
+    .await;
     let ids = std::mem::take(&mut *ids.lock().unwrap_or_else(|e| e.into_inner()));
     Import {
-        objects,
-        seconds,
-        errors,
+        objects: done.objects,
+        seconds: done.seconds,
+        errors: done.errors,
         ids,
     }
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 /// The contextionary library beside this executable.

@@ -415,3 +415,95 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// Occurrences of `needle` in `hay`.
+pub fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// What [`import`] did.
+pub struct Imported {
+    /// Items in the bodies sent.
+    pub objects: usize,
+    pub seconds: f64,
+    /// Items not stored (failed items, and every item of a batch that failed).
+    pub errors: usize,
+}
+
+/// A successful batch's answer, with the batch's index and body.
+pub type Answered = Arc<dyn Fn(usize, &Bytes, Bytes) + Send + Sync>;
+
+/// Sends the `POST /batching/things` `bodies` (about `batch` items each) over `connections`
+/// connections, each batch within `timeout`; every item must succeed (failures are counted
+/// and printed). `answered` is given each successful batch's answer.
+pub async fn import(
+    ep: &Endpoint,
+    bodies: Vec<Bytes>,
+    connections: usize,
+    batch: usize,
+    timeout: Duration,
+    answered: Answered,
+) -> Imported {
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..connections {
+        let (bodies, next, ep, answered) =
+            (bodies.clone(), next.clone(), ep.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0usize;
+            let mut conn: Option<Conn> = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let c = match conn.as_mut() {
+                    Some(c) => c,
+                    None => match Conn::open(ep.addr).await {
+                        Ok(c) => conn.insert(c),
+                        Err(e) => {
+                            eprintln!("import: {e:#}");
+                            errors += batch;
+                            continue;
+                        }
+                    },
+                };
+                let req = ep.request(Method::POST, "/batching/things", Some(body.clone()));
+                match c.send(req, timeout).await {
+                    Ok((status, answer)) if status == StatusCode::OK => {
+                        let ok = count(&answer, b"\"SUCCESS\"");
+                        let items = count(body, b"\"@class\"");
+                        if ok != items {
+                            eprintln!(
+                                "import: {} of {items} items failed: {}",
+                                items - ok,
+                                short(&answer)
+                            );
+                            errors += items - ok;
+                        }
+                        answered(i, body, answer);
+                    }
+                    Ok((status, answer)) => {
+                        eprintln!("import: {status}: {}", short(&answer));
+                        errors += batch;
+                    }
+                    Err(e) => {
+                        eprintln!("import: {e:#}");
+                        errors += batch;
+                        conn = None;
+                    }
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.expect("an import task panicked");
+    }
+    Imported {
+        objects: bodies.iter().map(|b| count(b, b"\"@class\"")).sum(),
+        seconds: start.elapsed().as_secs_f64(),
+        errors,
+    }
+}

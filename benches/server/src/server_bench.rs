@@ -15,7 +15,6 @@
 
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,82 +108,32 @@ struct Import {
     kept: Vec<Bytes>,
 }
 
-/// Sends `bodies` over `connections` connections; every item must succeed.
+/// Sends `bodies` over `connections` connections ([`load::import`]), keeping the first ten
+/// answers.
 async fn import(ep: &Endpoint, bodies: Vec<Bytes>, connections: usize, batch: usize) -> Import {
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
     let kept = Arc::new(Mutex::new(Vec::new()));
-    let start = Instant::now();
-    let mut tasks = vec![];
-    for _ in 0..connections {
-        let (bodies, next, kept, ep) = (bodies.clone(), next.clone(), kept.clone(), ep.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut errors = 0usize;
-            let mut conn: Option<Conn> = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                let c = match conn.as_mut() {
-                    Some(c) => c,
-                    None => match Conn::open(ep.addr).await {
-                        Ok(c) => conn.insert(c),
-                        Err(e) => {
-                            eprintln!("import: {e:#}");
-                            errors += batch;
-                            continue;
-                        }
-                    },
-                };
-                let req = ep.request(Method::POST, "/batching/things", Some(body.clone()));
-                match c.send(req, Duration::from_secs(120)).await {
-                    Ok((status, answer)) if status == StatusCode::OK => {
-                        let ok = count(&answer, b"\"SUCCESS\"");
-                        let items = count(body, b"\"@class\"");
-                        if ok != items {
-                            eprintln!(
-                                "import: {} of {items} items failed: {}",
-                                items - ok,
-                                short(&answer)
-                            );
-                            errors += items - ok;
-                        }
-                        let mut k = kept.lock().unwrap_or_else(|e| e.into_inner());
-                        if k.len() < 10 {
-                            k.push(answer);
-                        }
-                    }
-                    Ok((status, answer)) => {
-                        eprintln!("import: {status}: {}", short(&answer));
-                        errors += batch;
-                    }
-                    Err(e) => {
-                        eprintln!("import: {e:#}");
-                        errors += batch;
-                        conn = None;
-                    }
-                }
+    let keep = kept.clone();
+    let done = load::import(
+        ep,
+        bodies,
+        connections,
+        batch,
+        Duration::from_secs(120),
+        Arc::new(move |_, _: &Bytes, answer: Bytes| {
+            let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+            if k.len() < 10 {
+                k.push(answer);
             }
-            errors
-        }));
-    }
-    let mut errors = 0;
-    for t in tasks {
-        errors += t.await.expect("an import task panicked");
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let objects = bodies.iter().map(|b| count(b, b"\"@class\"")).sum();
+        }),
+    )
+    .await;
     let kept = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
     Import {
-        objects,
-        seconds,
-        errors,
+        objects: done.objects,
+        seconds: done.seconds,
+        errors: done.errors,
         kept,
     }
-}
-
-/// Occurrences of `needle` in `hay`.
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 /// Times one kind of GraphQL query back to back on one connection: per-query milliseconds.

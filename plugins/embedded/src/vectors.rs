@@ -358,19 +358,17 @@ impl ClassIndex {
     }
 
     /// Adds vector `seq` without the exclusive lock (usearch adds concurrently with searches
-    /// and other adds): `None` when this needs [`add`](Self::add) (no index yet, an irregular
-    /// vector or one of another length, no room).
-    fn add_shared(&self, seq: u64, v: &[f32]) -> Option<Result<(), String>> {
-        let hnsw = self.hnsw.as_ref()?;
+    /// and other adds); `false` when it needs [`add`](Self::add) instead (no index yet, an
+    /// irregular vector or one of another length, no room, or a refusal, which `add` reports).
+    fn add_shared(&self, seq: u64, v: &[f32]) -> bool {
+        let Some(hnsw) = &self.hnsw else {
+            return false;
+        };
         if !regular(v) || hnsw.dimensions() != v.len() || hnsw.size() + 1 > hnsw.capacity() {
-            return None;
+            return false;
         }
         self.dirty.store(true, Ordering::Relaxed);
-        match hnsw.add(seq, v) {
-            Ok(()) => Some(Ok(())),
-            // Kept as irregular by the exclusive path, which says why.
-            Err(_) => None,
-        }
+        hnsw.add(seq, v).is_ok()
     }
 
     /// Room for `more` vectors beyond those held (doubling), so that they can be added shared.
@@ -1089,7 +1087,7 @@ fn add_many<V: AsRef<[f32]> + Sync>(
     index: &RwLock<ClassIndex>,
     items: &[(u64, V)],
     threads: usize,
-    refused: impl Fn(String) + Sync,
+    refused: impl Fn(String),
 ) {
     let mut rest = items;
     // Until the index exists, one at a time.
@@ -1104,7 +1102,6 @@ fn add_many<V: AsRef<[f32]> + Sync>(
     }
     write(index).reserve(rest.len());
     let chunk = rest.len().div_ceil(threads.max(1)).max(1);
-    let refused = &refused;
     let left: Vec<&(u64, V)> = std::thread::scope(|s| {
         let handles: Vec<_> = rest
             .chunks(chunk)
@@ -1112,14 +1109,7 @@ fn add_many<V: AsRef<[f32]> + Sync>(
                 s.spawn(move || {
                     let shared = read(index);
                     part.iter()
-                        .filter(|(seq, v)| match shared.add_shared(*seq, v.as_ref()) {
-                            Some(Ok(())) => false,
-                            Some(Err(e)) => {
-                                refused(e);
-                                false
-                            }
-                            None => true,
-                        })
+                        .filter(|(seq, v)| !shared.add_shared(*seq, v.as_ref()))
                         .collect::<Vec<_>>()
                 })
             })

@@ -328,6 +328,58 @@ fn stalled_connections_to_the_genesis_leave_it_answering_and_are_closed_after_th
     assert_eq!(peers(), Ok(200));
 }
 
+/// The genesis raises its soft open-file limit to the hard one at start, as `weft serve` does:
+/// started with a soft limit of 1,024, it holds 1,020 stalled connections and still answers
+/// `GET /peers` within a second (with its limit left at 1,024 it could not accept that request).
+#[test]
+fn the_genesis_raises_its_open_file_limit_and_answers_beside_1020_stalled_connections() {
+    let hard = room_for_clients();
+    let genesis =
+        GenesisServer::start_configured(&["--header-read-timeout", "60"], open_files(1024, hard));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", genesis.pid())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no soft open-file limit in /proc/PID/limits: {limits}"));
+    assert!(
+        soft > 1024 && soft >= hard.min(STALLED as u64 + 512),
+        "the genesis's soft open-file limit is {soft} (started at 1,024, hard limit {hard}): it did not raise it"
+    );
+
+    let addr = format!("127.0.0.1:{}", genesis.port);
+    let half: Vec<TcpStream> = (0..STALLED)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).expect("connect");
+            s.write_all(b"GET /pee").unwrap();
+            s
+        })
+        .collect();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let answered = http
+        .get(format!("{}/peers", genesis.url))
+        .send()
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:?}"));
+    assert_eq!(
+        answered,
+        Ok(200),
+        "GET /peers with {STALLED} stalled connections open (after {:?})",
+        t.elapsed()
+    );
+    let open = half.iter().filter(|s| still_open(s)).count();
+    assert_eq!(
+        open, STALLED,
+        "stalled connections closed before their timeout"
+    );
+}
+
 #[test]
 fn connections_past_the_cap_are_closed_at_once() {
     room_for_clients();

@@ -566,6 +566,23 @@ impl GenesisServer {
         Self::start_on(0, args)
     }
 
+    /// Starts it like [`GenesisServer::start`], its command changed by `configure` before it is
+    /// spawned (e.g. resource limits set in `pre_exec`).
+    pub fn start_configured(
+        args: &[&str],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> GenesisServer {
+        let t = tempfile::tempdir().expect("a temporary directory");
+        let data_dir = t.path().to_path_buf();
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Self::spawn_configured(0, args, data_dir, Some(std::sync::Arc::new(t)), configure)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts it on `port` (0: any free port), e.g. again on the port of one stopped.
     pub fn start_on(port: u16, args: &[&str]) -> GenesisServer {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -590,10 +607,21 @@ impl GenesisServer {
         data_dir: PathBuf,
         dir: Option<std::sync::Arc<tempfile::TempDir>>,
     ) -> GenesisServer {
+        Self::spawn_configured(port, args, data_dir, dir, |_| {})
+    }
+
+    fn spawn_configured(
+        port: u16,
+        args: Vec<String>,
+        data_dir: PathBuf,
+        dir: Option<std::sync::Arc<tempfile::TempDir>>,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> GenesisServer {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(weft_bin());
         cmd.args(["genesis", "--listen", &format!("127.0.0.1:{port}")])
             .args(&args);
+        configure(&mut cmd);
         if !args.iter().any(|a| a == "--data-dir") {
             cmd.arg("--data-dir").arg(&data_dir);
         }

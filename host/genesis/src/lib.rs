@@ -38,7 +38,8 @@
 //!
 //! Admission: every peer talks to the genesis, so it serves through the same admission loop as
 //! `weft serve` (`weft-admission`): at most [`MAX_CONNECTIONS`] connections (one more is closed
-//! at once), a request's headers within the header-read timeout (`--header-read-timeout`,
+//! at once; `weft genesis` first raises its soft open-file limit to the hard one, as `weft serve`
+//! does, and serves fewer connections only when even that leaves no room for 1,024), a request's headers within the header-read timeout (`--header-read-timeout`,
 //! [`DEFAULT_HEADER_READ_TIMEOUT`]; a slowloris client is closed then), idle connections closed
 //! after [`IDLE_TIMEOUT`], at most [`MAX_REQUESTS_IN_PROGRESS`] requests answered at once (503
 //! with `Retry-After` past it) and each answered within [`REQUEST_TIMEOUT`]. No incoming request
@@ -164,6 +165,9 @@ pub struct GenesisConfig {
     pub registrations_per_minute: u32,
     /// From a request's first byte to the end of its headers (admission control).
     pub header_read_timeout: Duration,
+    /// The most connections open at once (admission control): [`MAX_CONNECTIONS`], or fewer
+    /// when the process's open-file limit leaves less room (`weft genesis` derives it).
+    pub max_connections: usize,
 }
 
 impl GenesisConfig {
@@ -184,6 +188,7 @@ impl GenesisConfig {
             max_peers: DEFAULT_MAX_PEERS,
             registrations_per_minute: DEFAULT_REGISTRATIONS_PER_MINUTE,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
         }
     }
 }
@@ -293,7 +298,7 @@ pub async fn run(config: GenesisConfig, shutdown: impl Future<Output = ()>) -> a
 /// The genesis's admission control (see the crate's documentation).
 fn admission(config: &GenesisConfig) -> weft_admission::Admission {
     weft_admission::Admission {
-        max_connections: MAX_CONNECTIONS,
+        max_connections: config.max_connections,
         max_requests_in_progress: MAX_REQUESTS_IN_PROGRESS,
         header_read_timeout: config.header_read_timeout,
         idle_timeout: IDLE_TIMEOUT,

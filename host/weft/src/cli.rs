@@ -530,7 +530,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             init_logging(false);
-            let config = genesis_config(args)?;
+            let mut config = genesis_config(args)?;
+            config.max_connections = genesis_connection_cap()?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -565,6 +566,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Raises the genesis's soft open-file limit to its hard limit and answers the connections it
+/// may hold: [`weft_genesis::MAX_CONNECTIONS`], or what fits under the limit beside the files it
+/// keeps ([`weft_core::Limits::RESERVED_FILES`]), with a warning saying how to raise it.
+fn genesis_connection_cap() -> anyhow::Result<usize> {
+    let (open_files, hard) = crate::serve::raise_open_files()?;
+    let room = open_files.saturating_sub(weft_core::Limits::RESERVED_FILES);
+    if room == 0 {
+        anyhow::bail!(
+            "the open-file limit ({open_files}, hard limit {hard}) leaves the genesis no room for connections beside the {} files it keeps; raise it (ulimit -n, LimitNOFILE= of a systemd unit)",
+            weft_core::Limits::RESERVED_FILES
+        );
+    }
+    let cap = weft_genesis::MAX_CONNECTIONS.min(usize::try_from(room).unwrap_or(usize::MAX));
+    if cap < weft_genesis::MAX_CONNECTIONS {
+        tracing::warn!(
+            "the genesis holds at most {cap} connections, not {}: its open-file limit is {open_files} (hard limit {hard}); raise the hard limit (ulimit -Hn, LimitNOFILE= of a systemd unit) to at least {}",
+            weft_genesis::MAX_CONNECTIONS,
+            weft_genesis::MAX_CONNECTIONS as u64 + weft_core::Limits::RESERVED_FILES
+        );
+    }
+    Ok(cap)
 }
 
 /// The genesis's configuration from its flags: one-line errors naming the flag.

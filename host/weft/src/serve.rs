@@ -133,10 +133,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Raises this process's soft open-file limit to its hard limit (logging both) and answers the
-/// connection cap that fits under it: `limits.max_connections`, or an error naming that
-/// setting when it does not fit.
-fn open_files_and_connection_cap(limits: &weft_core::Limits) -> anyhow::Result<usize> {
+/// Raises this process's soft open-file limit to its hard limit, logging both, and answers the
+/// soft limit now in force and the hard limit (`weft serve` and `weft genesis`).
+pub(crate) fn raise_open_files() -> anyhow::Result<(u64, u64)> {
     let (soft, hard) = rlimit::Resource::NOFILE
         .get()
         .map_err(|e| anyhow::anyhow!("cannot read the open-file limit (RLIMIT_NOFILE): {e}"))?;
@@ -152,6 +151,13 @@ fn open_files_and_connection_cap(limits: &weft_core::Limits) -> anyhow::Result<u
     } else {
         tracing::info!("open files: soft limit {soft} (hard limit {hard})");
     }
+    Ok((raised, hard))
+}
+
+/// Raises the open-file limit ([`raise_open_files`]) and answers the connection cap that fits
+/// under it: `limits.max_connections`, or an error naming that setting when it does not fit.
+fn open_files_and_connection_cap(limits: &weft_core::Limits) -> anyhow::Result<usize> {
+    let (raised, hard) = raise_open_files()?;
     let cap = limits
         .connection_cap(raised, hard)
         .map_err(anyhow::Error::msg)?;

@@ -2,7 +2,8 @@
 //! stalled connections neither starve other clients nor stay open past their timeouts, the
 //! connection cap closes what does not fit at once, the request cap and the `async` backlog
 //! answer 503 with `Retry-After` (and keep nothing of a refused request), and a backup killed
-//! midway leaves no scratch files after a restart. The genesis (`weft genesis`), which every
+//! midway leaves no scratch files after a restart, and one without the free space for it is
+//! refused with 507 (on a real, small tmpfs in the server's own mount namespace). The genesis (`weft genesis`), which every
 //! peer talks to, runs in the same admission loop: stalled connections to it are closed too.
 //!
 //! Open-file limits: the servers here are started with a soft limit of 1,024 set in `pre_exec`.
@@ -836,4 +837,156 @@ fn a_sigkill_during_a_backup_leaves_no_scratch_after_a_restart() {
     assert_eq!(resp.status().as_u16(), 200);
     assert!(!resp.bytes().unwrap().is_empty());
     assert_eq!(backup_scratch(&scratch), Vec::<String>::new());
+}
+
+/// Runs the command's process in a mount namespace of its own (and a user namespace, when not
+/// root) with a `size` tmpfs mounted on `dir`: a real file system that is nearly full, gone
+/// with the process.
+fn on_a_small_tmpfs(dir: &Path, size: &str) -> impl FnOnce(&mut std::process::Command) {
+    use std::ffi::CString;
+    let target = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let options = CString::new(format!("size={size}")).unwrap();
+    // Everything the child writes is made here: no allocation between fork and exec.
+    let (uid, gid) = (unsafe { libc::geteuid() }, unsafe { libc::getegid() });
+    let uid_map = format!("0 {uid} 1");
+    let gid_map = format!("0 {gid} 1");
+    move |cmd| {
+        let write = |path: &std::ffi::CStr, text: &str| -> std::io::Result<()> {
+            // SAFETY: plain system calls on a path and a buffer that outlive them.
+            unsafe {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let n = libc::write(fd, text.as_ptr().cast(), text.len());
+                libc::close(fd);
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        };
+        let check = |r: libc::c_int| {
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        // SAFETY: unshare, mount and the writes above are system calls, safe between fork and
+        // exec in the (single-threaded) child.
+        unsafe {
+            cmd.pre_exec(move || {
+                if uid == 0 {
+                    check(libc::unshare(libc::CLONE_NEWNS))?;
+                } else {
+                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                    write(c"/proc/self/setgroups", "deny")?;
+                    write(c"/proc/self/uid_map", &uid_map)?;
+                    write(c"/proc/self/gid_map", &gid_map)?;
+                }
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                check(libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                ))
+            });
+        }
+    }
+}
+
+/// A backup needing more free space than the scratch directory's file system has is refused
+/// with 507 naming the space needed and free, before anything is written there: the server runs
+/// with its scratch directory (`<data>/tmp`) on a real 4 MiB tmpfs (in a mount namespace of its
+/// own), and a backup needs room for two copies of the store and 16 MiB to spare.
+#[test]
+fn a_backup_without_the_free_space_for_it_is_refused_507_naming_the_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let scratch = data.join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let data_arg = data.display().to_string();
+    let server = Server::start_configured(
+        &["--database", "embedded", "--data-dir", data_arg.as_str()],
+        &[],
+        on_a_small_tmpfs(&scratch, "4m"),
+    );
+    // The scratch directory as the server sees it, in its own mount namespace.
+    let seen = Path::new(&format!("/proc/{}/root", server.pid())).join(
+        scratch
+            .strip_prefix("/")
+            .expect("an absolute temporary directory"),
+    );
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", server.pid())).unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains(&format!(" {} ", scratch.display())) && l.contains(" tmpfs ")),
+        "the server does not see a tmpfs on {}: {mounts}",
+        scratch.display()
+    );
+    let api = Api::new(server);
+    api.ok(
+        "POST",
+        "/schema/things",
+        Some(json!({"class": "City", "properties": [{"name": "name", "@dataType": ["string"]}]})),
+    );
+    api.ok(
+        "POST",
+        "/batching/things",
+        Some(json!({"things": cities("c", 100)})),
+    );
+    let resp = api
+        .http
+        .post(api.server.at("/backups"))
+        .header("X-API-KEY", ROOT_KEY)
+        .header("X-API-TOKEN", ROOT_TOKEN)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().unwrap();
+    assert_eq!(
+        status, 507,
+        "a backup onto a 4 MiB scratch file system: {body}"
+    );
+    let text = message(&body);
+    for needle in [
+        "free space",
+        "scratch directory",
+        "is free there",
+        "--data-dir",
+    ] {
+        assert!(
+            text.contains(needle),
+            "the 507 does not say {needle:?}: {text}"
+        );
+    }
+    let free = text
+        .split(" is free there")
+        .next()
+        .and_then(|t| t.rsplit(", and ").next())
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no free bytes in {text}"));
+    assert!(
+        free <= 4 * 1024 * 1024,
+        "the 507 names {free} bytes free on a 4 MiB file system: {text}"
+    );
+    // Nothing was started in the scratch directory, and the server answers on.
+    assert!(
+        std::fs::read_dir(&seen).is_ok(),
+        "cannot read {}",
+        seen.display()
+    );
+    assert_eq!(backup_scratch(&seen), Vec::<String>::new());
+    assert_eq!(meta_within_a_second(&api.server), Ok(200));
 }

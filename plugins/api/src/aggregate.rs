@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::exact_sum::ExactSum;
 use crate::filter::{path_values, references, Resolver};
 use crate::types::StoredObject;
 
@@ -169,7 +170,9 @@ fn aggregate_values(values: &[&Value], resolve: Resolver<'_>) -> PropertyAggrega
         }
         .into();
         let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
-        let sum: f64 = nums.iter().sum();
+        // Exact, then rounded once: the same in any order, as a running total kept beside
+        // the objects answers it (`crate::exact_sum`).
+        let sum = nums.iter().copied().collect::<ExactSum>().value();
         a.lowest = nums.iter().copied().reduce(f64::min);
         a.highest = nums.iter().copied().reduce(f64::max);
         a.sum = Some(sum);

@@ -123,6 +123,7 @@ pub mod aggregate;
 pub mod connector;
 pub mod contextionary;
 pub mod error;
+pub mod exact_sum;
 pub mod filter;
 pub mod log;
 pub mod module;

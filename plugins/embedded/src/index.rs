@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use serde_json::Value;
+use weft_plugin_api::exact_sum::ExactSum;
 use weft_plugin_api::filter::{FilterValue, Operator, WhereFilter};
 use weft_plugin_api::{Id, ObjectKind, StoredObject};
 
@@ -302,9 +303,9 @@ pub fn class_value_keys(object: &StoredObject) -> Vec<Vec<u8>> {
 }
 
 /// What a class's current objects hold in one property, kept as running totals: how many have
-/// it (any value), how many of them an integer, another number, a string or a boolean, and
-/// the exact sum of the integers and of their magnitudes (so a sum is known to be exact in
-/// `f64`, in any order of adding, when the magnitudes' sum is below 2^53).
+/// it (any value), how many of them an integer, another number, a string or a boolean, and the
+/// exact sum of every number ([`ExactSum`]: the reference aggregate's sum, rounded once, whatever
+/// the order of writes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub present: i64,
@@ -312,11 +313,10 @@ pub struct Stats {
     pub floats: i64,
     pub strings: i64,
     pub booleans: i64,
-    pub int_sum: i128,
-    pub int_magnitude: i128,
+    pub sum: ExactSum,
 }
 
-const STATS_BYTES: usize = 5 * 8 + 2 * 16;
+const STATS_BYTES: usize = 5 * 8 + ExactSum::BYTES;
 
 impl Stats {
     /// Counts `value` in (`sign` 1) or out (`sign` -1).
@@ -324,14 +324,17 @@ impl Stats {
         self.present += sign;
         match value {
             Value::Number(n) => {
-                let int = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from));
-                match int {
-                    Some(i) => {
-                        self.ints += sign;
-                        self.int_sum += i * sign as i128;
-                        self.int_magnitude += i.abs() * sign as i128;
+                if let Some(f) = n.as_f64() {
+                    if sign > 0 {
+                        self.sum.add(f);
+                    } else {
+                        self.sum.sub(f);
                     }
-                    None => self.floats += sign,
+                }
+                if n.is_i64() || n.is_u64() {
+                    self.ints += sign;
+                } else {
+                    self.floats += sign;
                 }
             }
             Value::String(_) => self.strings += sign,
@@ -342,14 +345,15 @@ impl Stats {
 
     /// `self + other`, field by field.
     pub fn plus(self, other: Stats) -> Stats {
+        let mut sum = self.sum;
+        sum.add_sum(&other.sum);
         Stats {
             present: self.present + other.present,
             ints: self.ints + other.ints,
             floats: self.floats + other.floats,
             strings: self.strings + other.strings,
             booleans: self.booleans + other.booleans,
-            int_sum: self.int_sum + other.int_sum,
-            int_magnitude: self.int_magnitude + other.int_magnitude,
+            sum,
         }
     }
 
@@ -368,8 +372,7 @@ impl Stats {
         ] {
             v.extend_from_slice(&n.to_be_bytes());
         }
-        v.extend_from_slice(&self.int_sum.to_be_bytes());
-        v.extend_from_slice(&self.int_magnitude.to_be_bytes());
+        v.extend_from_slice(&self.sum.to_bytes());
         v
     }
 
@@ -383,19 +386,13 @@ impl Stats {
             b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
             i64::from_be_bytes(b)
         };
-        let i128_at = |at: usize| {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&bytes[at..at + 16]);
-            i128::from_be_bytes(b)
-        };
         Stats {
             present: i64_at(0),
             ints: i64_at(1),
             floats: i64_at(2),
             strings: i64_at(3),
             booleans: i64_at(4),
-            int_sum: i128_at(40),
-            int_magnitude: i128_at(56),
+            sum: ExactSum::from_bytes(&bytes[40..]).unwrap_or_default(),
         }
     }
 }

@@ -51,12 +51,13 @@
 //!
 //! * **Vectors** (`VECTOR_SEARCH`, `vectors.rs`): an object's vector is stored in redb in the
 //!   transaction that writes the object (a plain write stores none and drops an old one); one
-//!   HNSW index (usearch, with its SIMD kernels) per kind and class, in memory, updated by the
-//!   writer thread before it answers, saved beside the database at close and rebuilt from redb
-//!   when its files do not reflect the store. Searches filter first: a restricted one (owners,
-//!   filter) takes the allowed objects from the indexes above and compares them exactly up to
-//!   [`EXACT_SEARCH_MAX`], else searches the HNSW indexes with them as a filter; every hit's
-//!   distance comes from the stored vector.
+//!   inverted-file index (IVF-flat: k-means lists of unit `f32` vectors) per kind and class, in
+//!   memory only, built from redb at open (searches are exact until it is done) and updated by
+//!   an indexer thread behind the writer (vectors not yet indexed are searched exactly).
+//!   Searches filter first: a restricted one (owners, filter) takes the allowed objects from
+//!   the indexes above and compares them exactly up to [`EXACT_SEARCH_MAX`], else searches the
+//!   vector indexes, skipping what they do not allow; every hit's distance comes from the
+//!   stored vector.
 //!
 //! Declares `HISTORY`, `FILTER`, `FILTER_REFERENCE_PATHS`, `AGGREGATE`, `PERSISTENT`,
 //! `VERSIONED_WRITES`, `BACKUP`, `MIGRATE` and `VECTOR_SEARCH`.
@@ -95,9 +96,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::HISTORY
 /// Help text for `weft plugins check`.
 pub const CONFIG_HELP: &str = "embedded: {\"path\": DIR} (required): the data directory, created \
 when missing. Everything (objects with their history and vectors, keys, the ontology) is kept \
-in DIR/weft.redb, an ACID redb database; every acknowledged write is on disk. DIR/vectors holds \
-the HNSW indexes of the vectors, saved at close and rebuilt from the database when they are \
-missing or behind it. One process owns a \
+in DIR/weft.redb, an ACID redb database; every acknowledged write is on disk. The indexes of \
+the vectors are kept in memory, built from the database at open. One process owns a \
 directory at a time (DIR/LOCK). `weft serve` uses DIR = <data_dir>/store by default.";
 
 #[cfg(feature = "plugin")]

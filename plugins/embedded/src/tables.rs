@@ -48,12 +48,12 @@ pub(crate) const CLASS_VALUES: TableDefinition<Bytes, u64> =
 pub(crate) const CLASS_STATS: TableDefinition<Bytes, Bytes> = TableDefinition::new("stats_class");
 
 /// Object vectors (format version 6, [`crate::vectors`]): kind byte + id → the vector's
-/// sequence number (u64 big-endian, its key in its class's HNSW index) + the vector (`f32`
-/// little-endian each). Only current objects that have a vector are here: the truth the HNSW
-/// indexes beside the database are made from.
+/// sequence number (u64 big-endian, its key in its class's vector index) + the vector (`f32`
+/// little-endian each). Only current objects that have a vector are here: the truth the vector
+/// indexes (in memory) are built from at open.
 pub(crate) const VECTORS: TableDefinition<Bytes, Bytes> = TableDefinition::new("vectors");
 /// The vectors by class ([`crate::vectors::vector_key`]): kind byte + class (escaped) +
-/// sequence number (big-endian) → the object id. Resolves an HNSW index's keys, and lists a
+/// sequence number (big-endian) → the object id. Resolves a vector index's keys, and lists a
 /// class's vectors (to rebuild its index, or to search it exactly).
 pub(crate) const VECTOR_KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("vector_keys");
 

@@ -1,45 +1,51 @@
 //! Object vectors (`VECTOR_SEARCH`): stored in redb with their object, searched through one
-//! HNSW index ([usearch](https://docs.rs/usearch)) per kind and class kept beside the database.
+//! in-memory inverted-file index (IVF-flat) per kind and class, built from redb at open.
 //!
 //! * **The truth is redb.** [`VECTORS`] holds each current object's vector with a sequence
 //!   number, [`VECTOR_KEYS`] the same vectors by class and sequence number; both are written in
 //!   the transaction (group commit) that writes the object, so a crash loses no acknowledged
 //!   vector. Every change of a vector (stored or dropped) takes the next number of `meta`'s
 //!   [`SEQ_KEY`], so that number names the state of the vectors.
-//! * **The HNSW indexes are a cache.** Each is keyed by the sequence numbers (a new vector gets
-//!   a new number, so an old one is never mistaken for it) and held in memory. Once a
-//!   transaction is committed, and before its writes are answered, the writer thread stages
-//!   its [`Change`]s ([`Vectors::stage`]): each new vector becomes *pending* in its class, and
-//!   the indexer thread ([`Vectors::run_indexer`]) adds it to the index behind the writer (on
-//!   up to four threads), so the writer never waits for the graph. A search compares the query
-//!   with every pending vector exactly and then searches the index, so an acknowledged write
-//!   is searchable at once; at most [`PENDING_MAX`] vectors are pending (beyond it the writer
-//!   waits for the indexer: back-pressure). At close the indexer finishes, every index is saved to
-//!   `DIR/vectors/<kind>-<class>-<hash>.usearch` and `DIR/vectors/manifest.json` records the
-//!   state they reflect; at open a manifest of the store's state is loaded (and removed, so a
-//!   crash afterwards leaves none), anything else (no manifest, another state, a file missing
-//!   or unreadable) is rebuilt from [`VECTOR_KEYS`] and [`VECTORS`] by the indexer, first
-//!   thing, from the snapshot open saw; until that is done every search is exact, so opening
-//!   never waits for a graph to be built.
+//! * **The indexes are a cache, in memory only.** Each ([`Ivf`]) is keyed by the sequence
+//!   numbers (a new vector gets a new number, so an old one is never mistaken for it) and holds
+//!   a unit-length `f32` copy of each vector in *lists*: below [`TRAIN_MIN`] vectors one flat
+//!   list (a search compares the query with every vector), above it one list per centroid of a
+//!   spherical k-means ([`Ivf::train`]), each vector in its nearest centroid's list; a search
+//!   ranks the centroids and compares the query with every vector of the [`nprobe`] best
+//!   lists. Once a transaction is committed, and before its writes are answered, the writer
+//!   thread stages its [`Change`]s ([`Vectors::stage`]): each new vector becomes *pending* in
+//!   its class, and the indexer thread ([`Vectors::run_indexer`]) adds it to the index behind
+//!   the writer, so the writer never waits for an index. A search compares the query with every
+//!   pending vector exactly and then searches the index, so an acknowledged write is
+//!   searchable at once; at most [`PENDING_MAX`] vectors are pending (beyond it the writer waits
+//!   for the indexer: back-pressure). When a class has grown [`RETRAIN_GROWTH`] times past the
+//!   vectors its index was trained on, the indexer copies the index's vectors and trains a new
+//!   one on a thread of its own, going on with its work meanwhile (searches use the old index);
+//!   once trained, the indexer brings the new index up to the old one's vectors (adding what it
+//!   added since the copy, removing what it removed: it is the only one that changes an index,
+//!   so nothing changes between) and swaps it in under the class's lock, so every vector the
+//!   old index held stays findable. Nothing is saved: at open the indexer builds every class's
+//!   index from the snapshot open saw, first thing, the writes since queued behind it; until
+//!   that is done every search is exact, so opening never waits for an index (a `vectors`
+//!   directory of the HNSW files older versions saved is removed at open).
 //! * **Every hit is checked in the read snapshot**: its key must still be the object's vector
 //!   and the object current, and its distance is computed from the stored vector with the
 //!   reference ([`cosine_distance`]), so a stale or approximate index can only cost recall.
 //! * **Filter first** ([`crate::store::Store::search_vectors`]): without owners or filter, a
-//!   class's index is searched directly (asking for more than `k` while hits are dropped);
-//!   with them, the objects they allow are found through the store's indexes, then searched
-//!   exactly when at most [`EXACT_SEARCH_MAX`], else through the HNSW indexes with the
-//!   allow-list as a filter predicate.
+//!   class's index is searched directly; with them, the objects they allow are found through
+//!   the store's indexes, then searched exactly when at most [`EXACT_SEARCH_MAX`], else through
+//!   the vector indexes, skipping the candidates the allow-list does not hold. Either way the
+//!   candidates of the probed lists are checked nearest first until no further one can be among
+//!   the `k` best; when the lists run out first (hits dropped: changed since, not allowed), more
+//!   lists are probed.
 
 use std::collections::VecDeque;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::File;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use weft_plugin_api::vector::{cosine_distance, Nearest};
 use weft_plugin_api::{
     Id, ObjectKind, PluginError, PluginLogger, PluginResult, StoredObject, VectorHit, VectorQuery,
@@ -50,44 +56,60 @@ use crate::index;
 use crate::tables::{st, Bytes, META, OBJECTS, VECTORS, VECTOR_KEYS};
 
 /// A restricted search (owners or a filter) whose allowed objects are at most this many
-/// compares the query with each of their vectors (exact); above it, the HNSW indexes are
-/// searched with the allow-list as a filter. Weaviate's switch point (`flatSearchCutoff`).
+/// compares the query with each of their vectors (exact); above it, the vector indexes are
+/// searched, skipping what the allow-list does not hold. Weaviate's switch point
+/// (`flatSearchCutoff`).
 pub const EXACT_SEARCH_MAX: usize = 40_000;
 
 /// The `meta` entry holding the last sequence number given to a vector change.
 pub(crate) const SEQ_KEY: &str = "vector_seq";
 
-/// The manifest's own format (2: the indexes hold `i8`; files of format 1, `f32`, are rebuilt).
-const MANIFEST_FORMAT: u64 = 2;
-const MANIFEST: &str = "manifest.json";
-/// Threads that may search (or add to) one index at once: the plugin runtime's blocking pool
-/// (eight) and the writer, with room. A search finding no free slot is answered exactly.
-const INDEX_THREADS: usize = 16;
-/// HNSW parameters: usearch's defaults for the graph. Object vectors are weighted means of
-/// word vectors, crowded into a narrow cone (every text shares frequent words), and queries are
-/// a few words' vectors, far from that crowd: there usearch's default `expansion_search` of 64
-/// finds 0.87 of the true top-10 (100,000 objects of generated text, GloVe 50d), 128 finds
-/// 0.95, 256 finds 0.97 at half the speed of 128.
-const CONNECTIVITY: usize = 16;
-const EXPANSION_ADD: usize = 128;
-const EXPANSION_SEARCH: usize = 256;
 /// Committed vectors the indexer may be behind by. Each search compares the query with every
 /// one of them exactly, so this bounds that cost (10,000 × 50 dimensions: about 0.2 ms); above
 /// it, the writer waits before answering its writes (back-pressure on the clients).
 pub(crate) const PENDING_MAX: usize = 10_000;
-/// The `vectors` directories whose store's rebuild at open waits while listed (tests).
+/// The data directories whose store's build at open waits while listed (tests).
 #[cfg(test)]
 static HOLD_REBUILD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The data directories whose store's trainings wait, once they have copied the old index's
+/// vectors, while listed (tests: writes meanwhile).
+#[cfg(test)]
+static HOLD_RETRAIN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// How far the index's distance (between `i8` copies of unit vectors, each component off by at
-/// most 1/254) may be from the true one: 2·√dims/254 (0.056 for 50 dimensions; typically ten
-/// times less).
-fn quantization_slack(hnsw: &Index) -> f32 {
-    2.0 * (hnsw.dimensions() as f32).sqrt() / 254.0 + 1e-3
-}
 /// The indexer takes at most this much work at once.
 const INDEX_BATCH: usize = 1_024;
 
+/// A class's index is one flat list (searched whole) until it holds this many vectors, then
+/// trained: a flat scan of 4,096 vectors costs less than a search of a trained index of
+/// 200,000 (about 25,000 vectors scanned, see [`nprobe`]).
+const TRAIN_MIN: usize = 4_096;
+/// A class's index is trained again once it holds this many times the vectors it was trained
+/// on (the lists grow long; the training's cost, spread over the vectors added since, stays a
+/// small part of theirs).
+const RETRAIN_GROWTH: usize = 4;
+/// Lists of a trained index: 4·√N (N its vectors), at most this many. More lists make a search
+/// scan fewer vectors for the same recall but rank more centroids, and make training and each
+/// add dearer (an add compares its vector with every centroid).
+const NLIST_MAX: usize = 1_024;
+/// k-means trains on at most this many vectors per list (a sample), for this many rounds.
+const SAMPLE_PER_LIST: usize = 32;
+const KMEANS_ROUNDS: usize = 8;
+/// The distance a search's candidates (from the unit copies) may be off the reference's (`f64`
+/// over the stored vector) by: `f32` rounding, about 1e-6.
+const SLACK: f32 = 1e-4;
+
+/// The lists a search of an index of `nlist` lists probes first (1/8, at least 64). Measured
+/// with `weft-bench explore` (200,000 objects of generated text, GloVe 50d weighted means,
+/// crowded into a narrow cone; one-word queries, far from that crowd; 2 cores, 4 connections;
+/// the index trained on 65,536 of them, 1,024 lists of about 195): probing 1/4 of the lists
+/// found 0.995 of the exact top-10 at 519 queries/s, 1/8 found 0.976 at 818 queries/s (the
+/// HNSW graph this replaced: 0.955 at 167). Small classes probe at least 64 lists (at 6,000
+/// generated cone vectors, 309 lists, 1/8 of them found only 0.93).
+fn nprobe(nlist: usize) -> usize {
+    (nlist / NPROBE_DIVISOR).max(NPROBE_MIN).min(nlist)
+}
+const NPROBE_DIVISOR: usize = 8;
+const NPROBE_MIN: usize = 64;
 // ----- encodings ---------------------------------------------------------------------------------
 
 /// A [`VECTORS`] value: the sequence number, then the vector.
@@ -143,14 +165,7 @@ fn id_of(bytes: &[u8]) -> PluginResult<Id> {
         .map_err(|_| PluginError::internal("embedded: a stored vector key names a corrupt id"))
 }
 
-/// The last sequence number given, in a snapshot (0: never one).
-fn stored_seq(tx: &ReadTransaction) -> PluginResult<u64> {
-    let meta = tx.open_table(META).map_err(st)?;
-    let seq = meta.get(SEQ_KEY).map_err(st)?.map_or(0, |g| g.value());
-    Ok(seq)
-}
-
-/// Whether the HNSW (cosine) can hold or search `v`: not empty, finite, not zero. Others (the
+/// Whether an index (cosine) can hold or search `v`: not empty, finite, not zero. Others (the
 /// reference puts a zero vector at distance 1 from everything) are searched exactly.
 fn regular(v: &[f32]) -> bool {
     !v.is_empty() && v.iter().all(|x| x.is_finite()) && v.iter().any(|x| *x != 0.0)
@@ -158,7 +173,7 @@ fn regular(v: &[f32]) -> bool {
 
 // ----- writes ------------------------------------------------------------------------------------
 
-/// A change to the HNSW indexes a committed transaction made.
+/// A change to the vector indexes a committed transaction made.
 #[derive(Debug)]
 pub(crate) enum Change {
     Add {
@@ -177,7 +192,7 @@ pub(crate) enum Change {
 
 /// In `tx`: drops the vector of object `kind`/`id` (held under `old_class`, the class of its
 /// current version, when it has one) and stores `new` (its class and vector; an empty vector:
-/// none) instead; what the HNSW indexes must change is pushed to `changes`. Writes nothing when
+/// none) instead; what the vector indexes must change is pushed to `changes`. Writes nothing when
 /// there is neither an old nor a new vector.
 pub(crate) fn replace(
     tx: &WriteTransaction,
@@ -236,25 +251,372 @@ pub(crate) fn replace(
     Ok(())
 }
 
-// ----- the HNSW indexes --------------------------------------------------------------------------
+// ----- the distance kernel -----------------------------------------------------------------------
 
-/// One kind and class's vectors as searched: an HNSW index of the regular ones of its
-/// dimension, and the keys of the rest (searched exactly).
-struct ClassIndex {
-    hnsw: Option<Index>,
-    /// Keys not in `hnsw`: zero or non-finite vectors, vectors of another length than the
-    /// index's, and any the index refused. While there are any, the class is searched exactly.
-    irregular: BTreeSet<u64>,
-    /// Changed since it was loaded from its file (or never saved).
-    dirty: AtomicBool,
+/// Appends to `out` the dot product of `query` with each row of `rows` (`query.len()` numbers
+/// each). Written for LLVM to vectorise (eight lanes, a multiply-add each); compiled twice, for
+/// the baseline ISA and for AVX2 with FMA, picked at run time.
+fn dots(query: &[f32], rows: &[f32], out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        unsafe { dots_avx2(query, rows, out) };
+        return;
+    }
+    dots_with::<false>(query, rows, out)
 }
 
-/// A vector committed (its write may be answered) but not yet in its class's HNSW index: the
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dots_avx2(query: &[f32], rows: &[f32], out: &mut Vec<f32>) {
+    dots_with::<true>(query, rows, out)
+}
+
+/// The kernel: with `FMA`, fused multiply-adds (one instruction where the CPU has them; only
+/// for the AVX2+FMA build, since elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+fn dots_with<const FMA: bool>(query: &[f32], rows: &[f32], out: &mut Vec<f32>) {
+    let dims = query.len();
+    if dims == 0 {
+        return;
+    }
+    let (q8, q_tail) = query.split_at(dims - dims % 8);
+    out.reserve(rows.len() / dims);
+    for row in rows.chunks_exact(dims) {
+        let (r8, r_tail) = row.split_at(dims - dims % 8);
+        let mut acc = [0f32; 8];
+        for (q, r) in q8.chunks_exact(8).zip(r8.chunks_exact(8)) {
+            for i in 0..8 {
+                acc[i] = if FMA {
+                    q[i].mul_add(r[i], acc[i])
+                } else {
+                    acc[i] + q[i] * r[i]
+                };
+            }
+        }
+        let mut sum =
+            (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (q, r) in q_tail.iter().zip(r_tail) {
+            sum += q * r;
+        }
+        out.push(sum);
+    }
+}
+
+/// Which [`dots`] kernel this CPU runs.
+fn kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return "AVX2+FMA";
+    }
+    "portable"
+}
+
+/// `v` scaled to unit length (`v` regular).
+fn unit(v: &[f32]) -> Vec<f32> {
+    let len = v
+        .iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt();
+    v.iter().map(|x| (*x as f64 / len) as f32).collect()
+}
+
+// ----- the IVF indexes ---------------------------------------------------------------------------
+
+/// One list of an [`Ivf`]: sequence numbers and their unit vectors, one after another.
+#[derive(Default, Clone)]
+struct List {
+    seqs: Vec<u64>,
+    data: Vec<f32>,
+}
+
+/// An inverted-file index of unit vectors of one length: its centroids (none: one flat list)
+/// and a list per centroid, and where each vector is.
+struct Ivf {
+    dims: usize,
+    /// `lists.len()` unit centroids, one after another; empty while flat.
+    centroids: Vec<f32>,
+    lists: Vec<List>,
+    /// Each vector's list and place in it (removals swap the list's last into the place).
+    place: HashMap<u64, (u32, u32)>,
+    /// How many vectors it was trained on (0: flat).
+    trained_on: usize,
+}
+
+impl Ivf {
+    fn flat(dims: usize) -> Ivf {
+        Ivf {
+            dims,
+            centroids: Vec::new(),
+            lists: vec![List::default()],
+            place: HashMap::new(),
+            trained_on: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.place.len()
+    }
+
+    /// Whether it should be trained (again): [`TRAIN_MIN`] vectors, [`RETRAIN_GROWTH`] times
+    /// as many as it was trained on.
+    fn wants_training(&self) -> bool {
+        self.len() >= TRAIN_MIN.max(self.trained_on.saturating_mul(RETRAIN_GROWTH))
+    }
+
+    /// The list of unit vector `u`: its nearest centroid's (`scores` a buffer).
+    fn assign(&self, u: &[f32], scores: &mut Vec<f32>) -> usize {
+        if self.centroids.is_empty() {
+            return 0;
+        }
+        scores.clear();
+        dots(u, &self.centroids, scores);
+        argmax(scores)
+    }
+
+    /// Adds unit vector `u` as `seq` to list `list`.
+    fn insert(&mut self, list: usize, seq: u64, u: &[f32]) {
+        self.remove(seq);
+        let l = &mut self.lists[list];
+        self.place.insert(seq, (list as u32, l.seqs.len() as u32));
+        l.seqs.push(seq);
+        l.data.extend_from_slice(u);
+    }
+
+    fn remove(&mut self, seq: u64) -> bool {
+        let Some((list, at)) = self.place.remove(&seq) else {
+            return false;
+        };
+        let (list, at, dims) = (list as usize, at as usize, self.dims);
+        let l = &mut self.lists[list];
+        let last = l.seqs.len() - 1;
+        l.seqs.swap_remove(at);
+        if at != last {
+            l.data
+                .copy_within(last * dims..(last + 1) * dims, at * dims);
+            self.place.insert(l.seqs[at], (list as u32, at as u32));
+        }
+        l.data.truncate(last * dims);
+        true
+    }
+
+    /// The unit vector of `seq`.
+    fn get(&self, seq: u64) -> Option<&[f32]> {
+        let &(list, at) = self.place.get(&seq)?;
+        let at = at as usize * self.dims;
+        Some(&self.lists[list as usize].data[at..at + self.dims])
+    }
+
+    /// Every vector: sequence numbers and unit vectors, one after another.
+    fn copy(&self) -> (Vec<u64>, Vec<f32>) {
+        let mut seqs = Vec::with_capacity(self.len());
+        let mut data = Vec::with_capacity(self.len() * self.dims);
+        for l in &self.lists {
+            seqs.extend_from_slice(&l.seqs);
+            data.extend_from_slice(&l.data);
+        }
+        (seqs, data)
+    }
+
+    /// An index of the unit vectors `data` (`seqs` their numbers): flat below [`TRAIN_MIN`],
+    /// else trained on them (a spherical k-means of 4·√N centroids, at most [`NLIST_MAX`], on
+    /// a sample of at most [`SAMPLE_PER_LIST`] per centroid, [`KMEANS_ROUNDS`] rounds) and each
+    /// vector put in its nearest centroid's list; on `threads` threads. `None` when `stop`
+    /// says so (checked between rounds).
+    fn build(
+        dims: usize,
+        seqs: Vec<u64>,
+        data: Vec<f32>,
+        threads: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Ivf> {
+        let n = seqs.len();
+        let mut ivf = Ivf::flat(dims);
+        if n < TRAIN_MIN {
+            for (seq, u) in seqs.iter().zip(data.chunks_exact(dims)) {
+                ivf.insert(0, *seq, u);
+            }
+            return Some(ivf);
+        }
+        let nlist = ((4.0 * (n as f64).sqrt()) as usize).clamp(1, NLIST_MAX);
+        // The sample: evenly spaced (vectors come in the order of their numbers).
+        let m = n.min(SAMPLE_PER_LIST * nlist);
+        let mut sample = Vec::with_capacity(m * dims);
+        for i in 0..m {
+            let at = i * n / m;
+            sample.extend_from_slice(&data[at * dims..(at + 1) * dims]);
+        }
+        // Seeds: evenly spaced sample vectors.
+        let mut centroids = Vec::with_capacity(nlist * dims);
+        for c in 0..nlist {
+            let at = c * m / nlist;
+            centroids.extend_from_slice(&sample[at * dims..(at + 1) * dims]);
+        }
+        for round in 0..KMEANS_ROUNDS {
+            if stop() {
+                return None;
+            }
+            let assigned = assign_all(&centroids, &sample, dims, threads);
+            let mut sums = vec![0f64; nlist * dims];
+            let mut counts = vec![0usize; nlist];
+            for (i, &c) in assigned.iter().enumerate() {
+                counts[c as usize] += 1;
+                let row = &sample[i * dims..(i + 1) * dims];
+                for (s, x) in sums[c as usize * dims..].iter_mut().zip(row) {
+                    *s += *x as f64;
+                }
+            }
+            for c in 0..nlist {
+                let sum = &sums[c * dims..(c + 1) * dims];
+                let len = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let centroid = &mut centroids[c * dims..(c + 1) * dims];
+                if counts[c] == 0 || len == 0.0 {
+                    // An empty list: reseeded with a sample vector (a different one each round).
+                    let at = (c * 7_919 + round * 104_729) % m;
+                    centroid.copy_from_slice(&sample[at * dims..(at + 1) * dims]);
+                } else {
+                    for (x, s) in centroid.iter_mut().zip(sum) {
+                        *x = (s / len) as f32;
+                    }
+                }
+            }
+        }
+        if stop() {
+            return None;
+        }
+        let assigned = assign_all(&centroids, &data, dims, threads);
+        let mut counts = vec![0usize; nlist];
+        for &c in &assigned {
+            counts[c as usize] += 1;
+        }
+        ivf.lists = counts
+            .iter()
+            .map(|&k| List {
+                seqs: Vec::with_capacity(k),
+                data: Vec::with_capacity(k * dims),
+            })
+            .collect();
+        ivf.centroids = centroids;
+        ivf.place.reserve(n);
+        for ((seq, u), &c) in seqs.iter().zip(data.chunks_exact(dims)).zip(&assigned) {
+            ivf.insert(c as usize, *seq, u);
+        }
+        ivf.trained_on = n;
+        Some(ivf)
+    }
+
+    /// The lists ranked for unit query `u`: each list's score (its centroid's dot product
+    /// with `u`) and number.
+    fn ranked_lists(&self, u: &[f32]) -> Vec<(f32, u32)> {
+        if self.centroids.is_empty() {
+            return vec![(0.0, 0)];
+        }
+        let mut scores = Vec::with_capacity(self.lists.len());
+        dots(u, &self.centroids, &mut scores);
+        scores
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (s, i as u32))
+            .collect()
+    }
+
+    /// The candidates of list `list` for unit query `u`: (distance, sequence number), pushed
+    /// to `out` (`scores` a buffer).
+    fn scan(&self, list: usize, u: &[f32], scores: &mut Vec<f32>, out: &mut Vec<(f32, u64)>) {
+        let l = &self.lists[list];
+        scores.clear();
+        dots(u, &l.data, scores);
+        out.extend(scores.iter().zip(&l.seqs).map(|(s, seq)| (1.0 - s, *seq)));
+    }
+}
+
+/// The place of the largest of `scores` (the first of equals).
+fn argmax(scores: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The nearest centroid of each unit vector of `data`, on `threads` threads.
+fn assign_all(centroids: &[f32], data: &[f32], dims: usize, threads: usize) -> Vec<u32> {
+    let n = data.len() / dims;
+    let chunk = n.div_ceil(threads.max(1)).max(1);
+    let one = |part: &[f32]| -> Vec<u32> {
+        let mut scores = Vec::with_capacity(centroids.len() / dims);
+        part.chunks_exact(dims)
+            .map(|u| {
+                scores.clear();
+                dots(u, centroids, &mut scores);
+                argmax(&scores) as u32
+            })
+            .collect()
+    };
+    if threads <= 1 || n < 1_024 {
+        return one(data);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = data
+            .chunks(chunk * dims)
+            .map(|part| s.spawn(move || one(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// One kind and class's vectors as searched: an index of the regular ones of its dimension,
+/// and the keys of the rest (searched exactly).
+struct ClassIndex {
+    ivf: Option<Ivf>,
+    /// Keys not in `ivf`: zero or non-finite vectors, and vectors of another length than the
+    /// index's. While there are any, the class is searched exactly.
+    irregular: BTreeSet<u64>,
+}
+
+impl ClassIndex {
+    fn new() -> Self {
+        ClassIndex {
+            ivf: None,
+            irregular: BTreeSet::new(),
+        }
+    }
+
+    /// Whether unit vectors of `v`'s length go to the index (else `v` is irregular).
+    fn takes(&self, v: &[f32]) -> bool {
+        regular(v) && self.ivf.as_ref().is_none_or(|i| i.dims == v.len())
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if !self.irregular.remove(&seq) {
+            if let Some(ivf) = &mut self.ivf {
+                ivf.remove(seq);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn size(&self) -> usize {
+        self.ivf.as_ref().map_or(0, Ivf::len) + self.irregular.len()
+    }
+
+    /// The index, when it answers `query` for the whole class: it holds every vector of the
+    /// class and `query` is regular and of its length.
+    fn searchable(&self, query: &[f32]) -> Option<&Ivf> {
+        let ivf = self.ivf.as_ref()?;
+        (self.irregular.is_empty() && regular(query) && ivf.dims == query.len()).then_some(ivf)
+    }
+}
+
+/// A vector committed (its write may be answered) but not yet in its class's index: the
 /// object's id and the vector.
 type Pending = (Id, Arc<[f32]>);
-
-/// A vector with its sequence number.
-type Numbered = (u64, Arc<[f32]>);
 
 /// One kind and class: its index, and the vectors the indexer has not yet added to it.
 struct ClassEntry {
@@ -282,6 +644,14 @@ struct Queued {
     add: bool,
 }
 
+/// A class's index trained anew (`None`: the training was cut short), for the indexer to swap
+/// in.
+struct Trained {
+    entry: Arc<ClassEntry>,
+    ivf: Option<Ivf>,
+    seconds: f64,
+}
+
 /// The indexer's queue, and whether the store is closing.
 #[derive(Default)]
 struct Backlog {
@@ -291,153 +661,49 @@ struct Backlog {
     busy: bool,
     /// The indexer takes no work (tests: searches while it is behind).
     paused: bool,
-}
-
-fn options(dimensions: usize) -> IndexOptions {
-    IndexOptions {
-        dimensions,
-        metric: MetricKind::Cos,
-        // The graph compares `i8` copies of the normalized vectors (a quarter of the memory,
-        // twice the speed of `f32`, the same recall: every hit's distance is then computed from
-        // the stored `f32` vector, and more than `k` are asked for).
-        quantization: ScalarKind::I8,
-        connectivity: CONNECTIVITY,
-        expansion_add: EXPANSION_ADD,
-        expansion_search: EXPANSION_SEARCH,
-        multi: false,
-    }
-}
-
-impl ClassIndex {
-    fn new() -> Self {
-        ClassIndex {
-            hnsw: None,
-            irregular: BTreeSet::new(),
-            dirty: AtomicBool::new(true),
-        }
-    }
-
-    /// Adds vector `seq`; an error (the vector is then kept as irregular) says why the index
-    /// would not take it.
-    fn add(&mut self, seq: u64, v: &[f32]) -> Result<(), String> {
-        self.dirty.store(true, Ordering::Relaxed);
-        if !regular(v) {
-            self.irregular.insert(seq);
-            return Ok(());
-        }
-        if self.hnsw.is_none() {
-            let made = Index::new(&options(v.len())).and_then(|i| {
-                i.reserve_capacity_and_threads(64, INDEX_THREADS)?;
-                Ok(i)
-            });
-            match made {
-                Ok(i) => self.hnsw = Some(i),
-                Err(e) => {
-                    self.irregular.insert(seq);
-                    return Err(e.to_string());
-                }
-            }
-        }
-        let Some(hnsw) = &self.hnsw else {
-            return Ok(());
-        };
-        if hnsw.dimensions() != v.len() {
-            self.irregular.insert(seq);
-            return Ok(());
-        }
-        let added = (|| {
-            if hnsw.size() + 1 > hnsw.capacity() {
-                hnsw.reserve_capacity_and_threads((hnsw.capacity() * 2).max(64), INDEX_THREADS)?;
-            }
-            hnsw.add(seq, v)
-        })();
-        added.map_err(|e| {
-            self.irregular.insert(seq);
-            e.to_string()
-        })
-    }
-
-    /// Adds vector `seq` without the exclusive lock (usearch adds concurrently with searches
-    /// and other adds); `false` when it needs [`add`](Self::add) instead (no index yet, an
-    /// irregular vector or one of another length, no room, or a refusal, which `add` reports).
-    fn add_shared(&self, seq: u64, v: &[f32]) -> bool {
-        let Some(hnsw) = &self.hnsw else {
-            return false;
-        };
-        if !regular(v) || hnsw.dimensions() != v.len() || hnsw.size() + 1 > hnsw.capacity() {
-            return false;
-        }
-        self.dirty.store(true, Ordering::Relaxed);
-        hnsw.add(seq, v).is_ok()
-    }
-
-    /// Room for `more` vectors beyond those held (doubling), so that they can be added shared.
-    fn reserve(&mut self, more: usize) {
-        if let Some(hnsw) = &self.hnsw {
-            let want = hnsw.size() + more;
-            if want > hnsw.capacity() {
-                let _ =
-                    hnsw.reserve_capacity_and_threads(want.max(hnsw.capacity() * 2), INDEX_THREADS);
-            }
-        }
-    }
-
-    fn remove(&mut self, seq: u64) {
-        self.dirty.store(true, Ordering::Relaxed);
-        if !self.irregular.remove(&seq) {
-            if let Some(hnsw) = &self.hnsw {
-                let _ = hnsw.remove(seq);
-            }
-        }
-    }
-
-    fn size(&self) -> usize {
-        self.hnsw.as_ref().map_or(0, |h| h.size()) + self.irregular.len()
-    }
-
-    /// The index, when it answers `query` for the whole class: it holds every vector of the
-    /// class and `query` is regular and of its length.
-    fn searchable(&self, query: &[f32]) -> Option<&Index> {
-        let hnsw = self.hnsw.as_ref()?;
-        (self.irregular.is_empty() && regular(query) && hnsw.dimensions() == query.len())
-            .then_some(hnsw)
-    }
+    /// A class's index is being trained anew (one at a time).
+    training: bool,
+    /// A training's result, for the indexer.
+    trained: Option<Trained>,
 }
 
 type ClassKey = (u8, String);
 
-/// The HNSW indexes of one store, by kind and class.
+/// A vector with its sequence number.
+type Numbered = (u64, Arc<[f32]>);
+
+/// One class's vectors as a build at open reads them: its key, the length of its first regular
+/// vector, the regular ones of that length (numbers and unit vectors) and the numbers of the
+/// rest.
+type ClassRead = (ClassKey, Option<usize>, Vec<u64>, Vec<f32>, BTreeSet<u64>);
+
+/// The vector indexes of one store, by kind and class.
 pub(crate) struct Vectors {
+    /// The data directory.
     dir: PathBuf,
     classes: RwLock<BTreeMap<ClassKey, Arc<ClassEntry>>>,
     /// What the indexer is to do; [`Vectors::stage`] waits while it holds [`PENDING_MAX`].
     backlog: Mutex<Backlog>,
-    /// Signalled when work is queued (the indexer waits on it) and when work is done (the
-    /// writer, held back, and the close wait on it).
+    /// Signalled when work is queued or a training is done (the indexer waits on it) and when
+    /// work is done (the writer, held back, and the close wait on it).
     backlog_changed: Condvar,
     /// False once the indexes may differ from the committed vectors (a commit that failed
-    /// after it may have been written, a panic while applying changes): then they are not
-    /// saved at close, and the next open rebuilds them.
+    /// after it may have been written, a panic while applying changes): said once in the log;
+    /// the next open builds them anew from the store.
     trusted: AtomicBool,
     log: PluginLogger,
-    /// How many vectors open loaded from the files.
-    loaded: usize,
-    /// How many vectors the indexer rebuilt from the store after open.
+    /// How many vectors the indexer built the indexes of from the store after open.
     built: AtomicUsize,
-    /// What open left to rebuild from the store, for the indexer to do first.
+    /// What open left to build from the store, for the indexer to do first.
     rebuild: Mutex<Option<Rebuild>>,
-    /// Until the rebuild is done, every search compares the query with each stored vector.
+    /// Until the build is done, every search compares the query with each stored vector.
     rebuilding: AtomicBool,
 }
 
-/// The indexes open could not load: rebuilt by the indexer from the store as open saw it (the
-/// writes since are queued behind it), while searches are answered exactly.
+/// The indexes to build by the indexer from the store as open saw it (the writes since are
+/// queued behind it), while searches are answered exactly.
 struct Rebuild {
     tx: ReadTransaction,
-    /// The classes to rebuild (`None`: every class).
-    only: Option<BTreeSet<ClassKey>>,
-    /// Why (for the log).
-    reason: String,
 }
 
 fn lock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -452,162 +718,55 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
-    format!("cannot {what} {}: {e}", path.display())
-}
-
-/// The file name of a class's index: kind, the class's name (characters other than ASCII
-/// letters, digits and `_` as `_`), and a hash of the exact name (so no two classes share a
-/// file, on case-insensitive file systems too).
-fn file_name(kind: ObjectKind, class: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in class.bytes() {
-        hash ^= b as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    let readable: String = class
-        .chars()
-        .take(48)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{}-{readable}-{hash:016x}.usearch", kind.as_str())
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 impl Vectors {
     /// The indexes of the store in `data_dir` (whose database `db` is open and initialised):
-    /// loaded from `data_dir/vectors` when its manifest describes the store's state, else (and
-    /// for any class whose file fails) rebuilt from the vectors tables. Logs usearch's SIMD
-    /// kernels once.
+    /// empty, every class with stored vectors known, built from the vectors tables by the
+    /// indexer as its first work. Removes the `vectors` directory older versions kept their
+    /// index files in. Logs the index and its distance kernel once.
     pub(crate) fn open(data_dir: &Path, db: &Database, log: PluginLogger) -> PluginResult<Vectors> {
-        // The kernel an index of ours picks (`Index::hardware_acceleration`): its cosine over
-        // `i8`, of this CPU's best ISA.
-        let picked = Index::new(&options(256))
-            .map(|i| i.hardware_acceleration())
-            .unwrap_or_else(|e| format!("unknown ({e})"));
         log.info(&format!(
-            "vector search: usearch {} (HNSW, cosine over i8, kernel: {picked}); SIMD kernels compiled: {}; available on this CPU: {}",
-            usearch::version(),
-            usearch::hardware_acceleration_compiled(),
-            usearch::hardware_acceleration_available()
+            "vector search: in-memory IVF-flat indexes (exact below {TRAIN_MIN} vectors a class; up to {NLIST_MAX} lists), cosine over f32; distance kernel: {}",
+            kernel()
         ));
-        let dir = data_dir.join("vectors");
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            PluginError::unavailable(format!("embedded: {}", io("create", &dir, e)))
-        })?;
+        let old = data_dir.join("vectors");
+        if old.is_dir() {
+            match std::fs::remove_dir_all(&old) {
+                Ok(()) => log.info(&format!(
+                    "vector search: removed {} (HNSW index files of an older version; the indexes are built from the store at open now)",
+                    old.display()
+                )),
+                Err(e) => log.warn(&format!(
+                    "vector search: cannot remove {} (index files of an older version, unused): {e}",
+                    old.display()
+                )),
+            }
+        }
         let tx = db.begin_read().map_err(st)?;
-        let seq = stored_seq(&tx)?;
         let mut classes = BTreeMap::new();
-        // What to rebuild: `None` every class, else those whose file failed.
-        let mut rebuild: Option<BTreeSet<ClassKey>> = None;
-        let mut reason = String::new();
-        let manifest_path = dir.join(MANIFEST);
-        match std::fs::read_to_string(&manifest_path) {
-            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(m) if m["format"] == MANIFEST_FORMAT && m["seq"] == seq => {
-                    let mut failed = BTreeSet::new();
-                    for entry in m["indexes"].as_array().into_iter().flatten() {
-                        match load(&dir, entry) {
-                            Ok((key, class)) => {
-                                classes.insert(key, ClassEntry::new(class));
-                            }
-                            Err((key, why)) => {
-                                log.warn(&format!("vector search: {why}; rebuilding it"));
-                                if let Some(key) = key {
-                                    failed.insert(key);
-                                } else {
-                                    failed.clear();
-                                    rebuild = None;
-                                    reason = why;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    if reason.is_empty() {
-                        rebuild = Some(failed);
-                    } else {
-                        classes.clear();
-                    }
-                }
-                Ok(m) => {
-                    reason = format!(
-                        "the saved indexes reflect vector state {}, the store is at {seq}",
-                        m["seq"]
-                    )
-                }
-                Err(e) => reason = format!("{}: {e}", manifest_path.display()),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                reason =
-                    "no saved indexes (a first open, an older store, or the last run did not close)"
-                        .into()
-            }
-            Err(e) => reason = io("read", &manifest_path, e),
-        }
-        // From now on the files may fall behind the store: only a clean close writes a
-        // manifest again.
-        match std::fs::remove_file(&manifest_path) {
-            Ok(()) => sync_dir(&dir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(PluginError::unavailable(format!(
-                    "embedded: {}",
-                    io("remove", &manifest_path, e)
-                )))
-            }
-        }
-        let loaded: usize = classes.values().map(|c| read(&c.index).size()).sum();
         // Every class with stored vectors is known from the start (searches list them), even
-        // before the indexer has rebuilt its index.
+        // before the indexer has built its index.
         for key in stored_classes(&tx)? {
             classes
                 .entry(key)
                 .or_insert_with(|| ClassEntry::new(ClassIndex::new()));
         }
-        let rebuild = match rebuild {
-            Some(failed) if failed.is_empty() => None,
-            only => {
-                if reason.is_empty() {
-                    reason = "their index files failed".into();
-                }
-                Some(Rebuild { tx, only, reason })
-            }
-        };
-        if loaded > 0 {
-            log.info(&format!(
-                "vector search: loaded the HNSW indexes of {loaded} vectors from {}",
-                dir.display()
-            ));
-        }
+        let rebuild = (!classes.is_empty()).then_some(Rebuild { tx });
         Ok(Vectors {
-            dir,
+            dir: data_dir.to_path_buf(),
             classes: RwLock::new(classes),
             backlog: Mutex::new(Backlog::default()),
             backlog_changed: Condvar::new(),
             trusted: AtomicBool::new(true),
             log,
-            loaded,
             built: AtomicUsize::new(0),
             rebuilding: AtomicBool::new(rebuild.is_some()),
             rebuild: Mutex::new(rebuild),
         })
     }
 
-    /// How many vectors open loaded from the saved indexes, and how many the indexer rebuilt
-    /// from the store (once it has: this waits for the rebuild).
-    pub(crate) fn opened(&self) -> (usize, usize) {
+    /// How many vectors the indexer built the indexes of from the store after open (once it
+    /// has: this waits for the build).
+    pub(crate) fn opened(&self) -> usize {
         let mut backlog = lock(&self.backlog);
         while self.rebuilding.load(Ordering::Acquire) && !backlog.closing {
             backlog = self
@@ -615,12 +774,12 @@ impl Vectors {
                 .wait(backlog)
                 .unwrap_or_else(|e| e.into_inner());
         }
-        (self.loaded, self.built.load(Ordering::Relaxed))
+        self.built.load(Ordering::Relaxed)
     }
 
-    /// The indexer's first work: the indexes open could not load, rebuilt from the store as
-    /// open saw it. Searches are exact until it is done; a rebuild that fails (or is cut short
-    /// by the close) leaves them exact and the indexes untrusted (rebuilt at the next open).
+    /// The indexer's first work: every class's index built from the store as open saw it.
+    /// Searches are exact until it is done; a build that fails (or is cut short by the close)
+    /// leaves them exact.
     fn rebuild_at_open(&self, threads: usize) {
         {
             let mut backlog = lock(&self.backlog);
@@ -637,97 +796,85 @@ impl Vectors {
             return;
         };
         let started = std::time::Instant::now();
-        match self.rebuild_from(&r.tx, r.only.as_ref(), threads) {
+        match self.rebuild_from(&r.tx, threads) {
             Ok(built) => {
                 self.built.store(built, Ordering::Relaxed);
-                if built > 0 {
-                    self.log.info(&format!(
-                        "vector search: rebuilt the HNSW indexes of {built} vectors from the store in {} ms ({}); searches were exact meanwhile",
-                        started.elapsed().as_millis(),
-                        r.reason
-                    ));
-                }
+                self.log.info(&format!(
+                    "vector search: built the indexes of {built} vectors from the store in {} in {} ms; searches were exact meanwhile",
+                    self.dir.display(),
+                    started.elapsed().as_millis(),
+                ));
                 self.rebuilding.store(false, Ordering::Release);
             }
             Err(why) => self.distrust(&format!(
-                "rebuilding the HNSW indexes stopped ({why}); searches stay exact"
+                "building the vector indexes at open stopped ({why}); searches stay exact"
             )),
         }
         lock(&self.backlog).busy = false;
         self.backlog_changed.notify_all();
     }
 
-    /// Adds the stored vectors of every class (`only` `None`), or of the classes in `only`, to
-    /// their indexes (as `tx` has them); answers how many. Stops early, with an error, when
-    /// the store closes.
-    fn rebuild_from(
-        &self,
-        tx: &ReadTransaction,
-        only: Option<&BTreeSet<ClassKey>>,
-        threads: usize,
-    ) -> Result<usize, String> {
+    /// Builds the index of every class from its stored vectors (as `tx` has them); answers how
+    /// many. Stops early, with an error, when the store closes.
+    fn rebuild_from(&self, tx: &ReadTransaction, threads: usize) -> Result<usize, String> {
         let keys = tx.open_table(VECTOR_KEYS).map_err(|e| e.to_string())?;
         let vectors = tx.open_table(VECTORS).map_err(|e| e.to_string())?;
-        let mut ranges = Vec::new();
-        match only {
-            None => ranges.push((Vec::new(), vec![0xff])),
-            Some(set) => {
-                for (kb, class) in set {
-                    let kind = byte_kind(*kb).map_err(|e| e.message.to_string())?;
-                    ranges.push(class_range(kind, class));
-                }
-            }
-        }
+        let closing = || lock(&self.backlog).closing;
         let mut n = 0usize;
-        // Read in runs of one class (the keys are ordered by class), added on `threads` threads.
-        let mut run: Vec<(u64, Vec<f32>)> = Vec::new();
-        let mut run_key: Option<ClassKey> = None;
-        let flush = |key: &ClassKey, run: &mut Vec<(u64, Vec<f32>)>| -> Result<(), String> {
-            if lock(&self.backlog).closing {
-                return Err("the store is closing".into());
-            }
+        // One class at a time (the keys are ordered by class): its regular vectors of the
+        // first one's length, unit, and the keys of the rest.
+        let mut class: Option<ClassRead> = None;
+        let finish = |c: ClassRead| {
+            let (key, dims, seqs, data, irregular) = c;
+            let ivf = match dims {
+                Some(dims) => Some(
+                    Ivf::build(dims, seqs, data, threads, &closing)
+                        .ok_or("the store is closing")?,
+                ),
+                None => None,
+            };
             let kind = byte_kind(key.0).map_err(|e| e.message.to_string())?;
-            let entry = self.class_or_new(kind, &key.1);
-            add_many(&entry.index, run, threads, |e| {
-                self.log.warn(&format!(
-                    "vector search: the HNSW index of {} {} refused a vector ({e}); the class is searched exactly",
-                    kind.as_str(),
-                    key.1
-                ))
-            });
-            run.clear();
-            Ok(())
+            *write(&self.class_or_new(kind, &key.1).index) = ClassIndex { ivf, irregular };
+            Ok::<(), String>(())
         };
-        for (lo, hi) in ranges {
-            let range = keys.range(&lo[..]..=&hi[..]).map_err(|e| e.to_string())?;
-            for item in range {
-                let (k, v) = item.map_err(|e| e.to_string())?;
-                let (kind, class, seq) = parse_key(k.value()).map_err(|e| e.message.to_string())?;
-                let id = id_of(v.value()).map_err(|e| e.message.to_string())?;
-                let Some(stored) = vectors
-                    .get(&object_key(kind, id)[..])
-                    .map_err(|e| e.to_string())?
-                else {
-                    continue;
-                };
-                let (stored_seq, vector) =
-                    decode(stored.value()).map_err(|e| e.message.to_string())?;
-                if stored_seq != seq {
-                    continue;
-                }
-                let key = (kind_byte(kind), class);
-                if run_key.as_ref() != Some(&key) || run.len() >= REBUILD_RUN {
-                    if let Some(k) = &run_key {
-                        flush(k, &mut run)?;
-                    }
-                    run_key = Some(key);
-                }
-                run.push((seq, vector));
-                n += 1;
+        for item in keys.range::<&[u8]>(..).map_err(|e| e.to_string())? {
+            let (k, v) = item.map_err(|e| e.to_string())?;
+            let (kind, name, seq) = parse_key(k.value()).map_err(|e| e.message.to_string())?;
+            let id = id_of(v.value()).map_err(|e| e.message.to_string())?;
+            let Some(stored) = vectors
+                .get(&object_key(kind, id)[..])
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let (stored_seq, vector) = decode(stored.value()).map_err(|e| e.message.to_string())?;
+            if stored_seq != seq {
+                continue;
             }
+            let key = (kind_byte(kind), name);
+            if class.as_ref().is_none_or(|c| c.0 != key) {
+                if closing() {
+                    return Err("the store is closing".into());
+                }
+                if let Some(c) = class.take() {
+                    finish(c)?;
+                }
+                class = Some((key, None, Vec::new(), Vec::new(), BTreeSet::new()));
+            }
+            let Some((_, dims, seqs, data, irregular)) = class.as_mut() else {
+                continue;
+            };
+            if regular(&vector) && dims.is_none_or(|d| d == vector.len()) {
+                *dims = Some(vector.len());
+                seqs.push(seq);
+                data.extend(unit(&vector));
+            } else {
+                irregular.insert(seq);
+            }
+            n += 1;
         }
-        if let Some(k) = &run_key {
-            flush(k, &mut run)?;
+        if let Some(c) = class.take() {
+            finish(c)?;
         }
         Ok(n)
     }
@@ -781,41 +928,61 @@ impl Vectors {
     }
 
     /// The indexer thread's work: adds the pending vectors to their indexes (and removes what
-    /// is to be removed), in commit order, a batch at a time, until [`Vectors::close`] and the
-    /// queue is empty.
+    /// is to be removed), in commit order, a batch at a time, and swaps in the indexes trained
+    /// anew, until [`Vectors::close`] and the queue is empty (a training then under way is cut
+    /// short).
     pub(crate) fn run_indexer(&self) {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         self.rebuild_at_open(threads);
-        loop {
-            let batch: Vec<Queued> = {
-                let mut backlog = lock(&self.backlog);
-                backlog.busy = false;
-                self.backlog_changed.notify_all();
-                while (backlog.queue.is_empty() || backlog.paused) && !backlog.closing {
-                    backlog = self
-                        .backlog_changed
-                        .wait(backlog)
-                        .unwrap_or_else(|e| e.into_inner());
+        let cancel = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            loop {
+                let (batch, trained): (Vec<Queued>, Option<Trained>) = {
+                    let mut backlog = lock(&self.backlog);
+                    backlog.busy = false;
+                    self.backlog_changed.notify_all();
+                    while (backlog.paused
+                        || (backlog.queue.is_empty() && backlog.trained.is_none()))
+                        && !backlog.closing
+                    {
+                        backlog = self
+                            .backlog_changed
+                            .wait(backlog)
+                            .unwrap_or_else(|e| e.into_inner());
+                    }
+                    let trained = backlog.trained.take();
+                    if trained.is_some() {
+                        backlog.training = false;
+                    }
+                    if backlog.queue.is_empty() && trained.is_none() {
+                        break;
+                    }
+                    backlog.busy = true;
+                    let n = backlog.queue.len().min(INDEX_BATCH);
+                    (backlog.queue.drain(..n).collect(), trained)
+                };
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if let Some(t) = trained {
+                        self.swap_in(t);
+                    }
+                    let grown = self.index(batch, threads);
+                    if let Some(entry) = grown {
+                        self.start_training(s, entry, &cancel);
+                    }
+                }));
+                if done.is_err() {
+                    self.distrust("changing the vector indexes panicked");
                 }
-                if backlog.queue.is_empty() {
-                    return;
-                }
-                backlog.busy = true;
-                let n = backlog.queue.len().min(INDEX_BATCH);
-                backlog.queue.drain(..n).collect()
-            };
-            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.index(batch, threads)
-            }));
-            if done.is_err() {
-                self.distrust("adding vectors to the HNSW indexes panicked");
             }
-        }
+            cancel.store(true, Ordering::Relaxed);
+        });
     }
 
-    /// One batch of the indexer: the adds, class by class (on up to `threads` threads when
-    /// there are many), then the removals.
-    fn index(&self, batch: Vec<Queued>, threads: usize) {
+    /// One batch of the indexer: the adds, class by class (their lists found on up to
+    /// `threads` threads when there are many, under the shared lock; then added under the
+    /// exclusive one), then the removals. Answers a class whose index wants training, when no
+    /// training is under way.
+    fn index(&self, batch: Vec<Queued>, threads: usize) -> Option<Arc<ClassEntry>> {
         let mut adds: Vec<(Arc<ClassEntry>, Vec<Numbered>)> = Vec::new();
         let mut removes = Vec::new();
         for q in batch {
@@ -834,34 +1001,145 @@ impl Vectors {
                 None => adds.push((q.entry, vec![(q.seq, vector)])),
             }
         }
+        let mut grown = None;
         for (entry, items) in adds {
-            let threads = if items.len() >= 64 { threads } else { 1 };
-            add_many(&entry.index, &items, threads, |e| {
-                self.log.warn(&format!(
-                    "vector search: an HNSW index refused a vector ({e}); its class is searched exactly"
-                ))
-            });
+            add_many(&entry.index, &items, threads);
             let mut pending = write(&entry.pending);
             for (seq, _) in &items {
                 pending.remove(seq);
+            }
+            drop(pending);
+            if read(&entry.index)
+                .ivf
+                .as_ref()
+                .is_some_and(Ivf::wants_training)
+            {
+                grown = Some(entry);
             }
         }
         for q in removes {
             write(&q.entry.index).remove(q.seq);
         }
+        grown.filter(|_| !lock(&self.backlog).training)
     }
 
-    /// Waits until the indexer has done everything queued so far (tests: the HNSW indexes
-    /// then hold every committed vector).
+    /// Trains `entry`'s index anew on a thread of its own, from a copy of its vectors; the
+    /// result goes to the indexer through the backlog ([`Vectors::swap_in`]).
+    fn start_training<'s, 'v: 's>(
+        &'v self,
+        s: &'s std::thread::Scope<'s, '_>,
+        entry: Arc<ClassEntry>,
+        cancel: &'s AtomicBool,
+    ) {
+        let Some((dims, seqs, data)) = read(&entry.index)
+            .ivf
+            .as_ref()
+            .map(|i| (i.dims, i.copy()))
+            .map(|(d, (s, v))| (d, s, v))
+        else {
+            return;
+        };
+        lock(&self.backlog).training = true;
+        s.spawn(move || {
+            #[cfg(test)]
+            while lock(&HOLD_RETRAIN).contains(&self.dir) && !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let started = std::time::Instant::now();
+            let stop = || cancel.load(Ordering::Relaxed);
+            let ivf = std::panic::catch_unwind(|| Ivf::build(dims, seqs, data, 1, &stop))
+                .ok()
+                .flatten();
+            let mut backlog = lock(&self.backlog);
+            backlog.trained = Some(Trained {
+                entry,
+                ivf,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            self.backlog_changed.notify_all();
+        });
+    }
+
+    /// Swaps in an index trained anew, once it holds what the class's index holds now: the
+    /// vectors added since its copy was taken are added to it, those removed since removed.
+    /// Only the indexer (this thread) changes an index, so nothing changes meanwhile; searches
+    /// go on with the old index until the swap.
+    fn swap_in(&self, t: Trained) {
+        let Some(mut new) = t.ivf else {
+            return;
+        };
+        {
+            let old = read(&t.entry.index);
+            let Some(cur) = old.ivf.as_ref().filter(|c| c.dims == new.dims) else {
+                return;
+            };
+            let mut scores = Vec::new();
+            for seq in cur.place.keys() {
+                if !new.place.contains_key(seq) {
+                    if let Some(u) = cur.get(*seq) {
+                        let list = new.assign(u, &mut scores);
+                        new.insert(list, *seq, u);
+                    }
+                }
+            }
+            let gone: Vec<u64> = new
+                .place
+                .keys()
+                .filter(|seq| !cur.place.contains_key(seq))
+                .copied()
+                .collect();
+            for seq in gone {
+                new.remove(seq);
+            }
+        }
+        let (n, lists) = (new.len(), new.lists.len());
+        write(&t.entry.index).ivf = Some(new);
+        self.log.debug(&format!(
+            "vector search: trained an index of {n} vectors anew ({lists} lists) in {:.1} s",
+            t.seconds
+        ));
+    }
+
+    /// Waits until the indexer has done everything queued so far, and any training under way
+    /// is swapped in (tests: the indexes then hold every committed vector).
     #[cfg(test)]
     pub(crate) fn wait_indexed(&self) {
         let mut backlog = lock(&self.backlog);
-        while !backlog.queue.is_empty() || backlog.busy || lock(&self.rebuild).is_some() {
+        while !backlog.queue.is_empty()
+            || backlog.busy
+            || backlog.training
+            || lock(&self.rebuild).is_some()
+        {
             backlog = self
                 .backlog_changed
                 .wait(backlog)
                 .unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// Waits until the indexer has done everything queued so far (not a training under way).
+    #[cfg(test)]
+    pub(crate) fn wait_queue(&self) {
+        let mut backlog = lock(&self.backlog);
+        while !backlog.queue.is_empty() || backlog.busy {
+            backlog = self
+                .backlog_changed
+                .wait(backlog)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The index of a class: its vectors, lists, and how many it was trained on (tests).
+    #[cfg(test)]
+    pub(crate) fn shape(&self, kind: ObjectKind, class: &str) -> (usize, usize, usize) {
+        self.class(kind, class)
+            .and_then(|e| {
+                read(&e.index)
+                    .ivf
+                    .as_ref()
+                    .map(|i| (i.len(), i.lists.len(), i.trained_on))
+            })
+            .unwrap_or_default()
     }
 
     /// Holds the indexer back (`true`) or lets it go on (tests).
@@ -888,11 +1166,12 @@ impl Vectors {
         self.backlog_changed.notify_all();
     }
 
-    /// Marks the indexes as possibly out of step with the store: they are not saved at close.
+    /// Says (once) that the indexes may differ from the store until the next open builds them
+    /// anew. Searches may then miss vectors, never answer a wrong one (every hit is checked).
     pub(crate) fn distrust(&self, why: &str) {
         if self.trusted.swap(false, Ordering::Relaxed) {
             self.log.warn(&format!(
-                "vector search: {why}; the HNSW indexes will be rebuilt at the next open"
+                "vector search: {why}; the vector indexes may miss vectors until the next open builds them anew"
             ));
         }
     }
@@ -915,7 +1194,7 @@ impl Vectors {
         )
     }
 
-    /// The classes of `kind` that ever had a vector since the store opened (or in its files).
+    /// The classes of `kind` that had a stored vector at open or got one since.
     pub(crate) fn classes_of(&self, kind: ObjectKind) -> Vec<String> {
         let kb = kind_byte(kind);
         read(&self.classes)
@@ -924,138 +1203,66 @@ impl Vectors {
             .map(|(_, c)| c.clone())
             .collect()
     }
-
-    /// Saves every index and then the manifest naming the store's vector state (the writer has
-    /// stopped: nothing changes any more). Nothing is saved when the indexes are not trusted.
-    pub(crate) fn save(&self, db: &Database) -> Result<(), String> {
-        if !self.trusted.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let seq = db
-            .begin_read()
-            .map_err(|e| e.to_string())
-            .and_then(|tx| stored_seq(&tx).map_err(|e| e.message.to_string()))?;
-        let classes = read(&self.classes);
-        let mut entries = Vec::new();
-        let mut files = HashSet::new();
-        for ((kb, class), entry) in classes.iter() {
-            let c = write(&entry.index);
-            if c.size() == 0 {
-                continue;
-            }
-            let kind = byte_kind(*kb).map_err(|e| e.message.to_string())?;
-            let name = file_name(kind, class);
-            let path = self.dir.join(&name);
-            if let Some(hnsw) = &c.hnsw {
-                if c.dirty.load(Ordering::Relaxed) || !path.is_file() {
-                    let tmp = self.dir.join(format!("{name}.partial"));
-                    let tmp_str = tmp
-                        .to_str()
-                        .ok_or("the data directory's path is not UTF-8")?;
-                    hnsw.save(tmp_str).map_err(|e| io("write", &tmp, e))?;
-                    File::open(&tmp)
-                        .and_then(|f| f.sync_all())
-                        .map_err(|e| io("sync", &tmp, e))?;
-                    std::fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
-                }
-                files.insert(name.clone());
-            }
-            c.dirty.store(false, Ordering::Relaxed);
-            entries.push(serde_json::json!({
-                "kind": kb,
-                "class": class,
-                "file": if c.hnsw.is_some() { serde_json::Value::from(name) } else { serde_json::Value::Null },
-                "dimensions": c.hnsw.as_ref().map_or(0, |h| h.dimensions()),
-                "size": c.hnsw.as_ref().map_or(0, |h| h.size()),
-                "irregular": c.irregular.iter().collect::<Vec<_>>(),
-            }));
-        }
-        // Files of classes that have no vectors any more.
-        if let Ok(listing) = std::fs::read_dir(&self.dir) {
-            for f in listing.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".usearch") && !files.contains(&name) {
-                    let _ = std::fs::remove_file(f.path());
-                }
-            }
-        }
-        sync_dir(&self.dir);
-        let manifest = serde_json::json!({
-            "format": MANIFEST_FORMAT,
-            "seq": seq,
-            "indexes": entries,
-        });
-        let path = self.dir.join(MANIFEST);
-        let tmp = self.dir.join(format!("{MANIFEST}.partial"));
-        File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(manifest.to_string().as_bytes())?;
-                f.sync_all()
-            })
-            .map_err(|e| io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io("rename", &tmp, e))?;
-        sync_dir(&self.dir);
-        Ok(())
-    }
 }
 
-/// Loads one manifest entry's index; on failure names the class (when the entry is readable)
-/// and why.
-fn load(
-    dir: &Path,
-    entry: &serde_json::Value,
-) -> Result<(ClassKey, ClassIndex), (Option<ClassKey>, String)> {
-    let (Some(kb), Some(class)) = (entry["kind"].as_u64(), entry["class"].as_str()) else {
-        return Err((None, "the manifest is malformed".into()));
+/// Adds `items` to `index`: their unit vectors and lists found under the shared lock (on
+/// `threads` threads when there are many; searches go on), then put in their lists under the
+/// exclusive lock. Only the indexer changes an index, so the lists found stay right. Vectors
+/// the index cannot hold are kept as irregular.
+fn add_many(index: &RwLock<ClassIndex>, items: &[Numbered], threads: usize) {
+    let place = |part: &[Numbered]| -> Vec<Option<(usize, Vec<f32>)>> {
+        let c = read(index);
+        let mut scores = Vec::new();
+        part.iter()
+            .map(|(_, v)| {
+                let ivf = c.ivf.as_ref().filter(|_| c.takes(v))?;
+                let u = unit(v);
+                Some((ivf.assign(&u, &mut scores), u))
+            })
+            .collect()
     };
-    let key = (kb as u8, class.to_string());
-    let fail = |why: String| Err((Some(key.clone()), why));
-    let irregular: BTreeSet<u64> = entry["irregular"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_u64())
-        .collect();
-    let hnsw = match entry["file"].as_str() {
-        None => None,
-        Some(name) => {
-            let path = dir.join(name);
-            let dimensions = entry["dimensions"].as_u64().unwrap_or(0) as usize;
-            let size = entry["size"].as_u64().unwrap_or(0) as usize;
-            let Some(path_str) = path.to_str() else {
-                return fail(format!("{} is not a UTF-8 path", path.display()));
-            };
-            if !path.is_file() {
-                return fail(format!("the index file {} is missing", path.display()));
-            }
-            let loaded = Index::new(&options(dimensions)).and_then(|i| {
-                i.load(path_str)?;
-                i.change_expansion_search(EXPANSION_SEARCH);
-                i.reserve_capacity_and_threads(i.capacity().max(i.size() + 64), INDEX_THREADS)?;
-                Ok(i)
-            });
-            match loaded {
-                Ok(i) if i.size() == size && i.dimensions() == dimensions => Some(i),
-                Ok(i) => {
-                    return fail(format!(
-                        "the index file {} holds {} vectors of {} dimensions, its manifest says {size} of {dimensions}",
-                        path.display(),
-                        i.size(),
-                        i.dimensions()
-                    ))
+    let threads = if items.len() >= 256 {
+        threads.max(1)
+    } else {
+        1
+    };
+    let placed: Vec<Option<(usize, Vec<f32>)>> = if threads == 1 {
+        place(items)
+    } else {
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| s.spawn(move || place(part)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let mut c = write(index);
+    let mut scores = Vec::new();
+    for ((seq, v), found) in items.iter().zip(placed) {
+        match found {
+            Some((list, u)) => {
+                if let Some(ivf) = &mut c.ivf {
+                    ivf.insert(list, *seq, &u);
                 }
-                Err(e) => return fail(io("load", &path, e)),
+            }
+            None if c.takes(v) => {
+                // The class's first regular vector (a flat index of its length), or one after
+                // it in this batch.
+                let u = unit(v);
+                let ivf = c.ivf.get_or_insert_with(|| Ivf::flat(v.len()));
+                let list = ivf.assign(&u, &mut scores);
+                ivf.insert(list, *seq, &u);
+            }
+            None => {
+                c.irregular.insert(*seq);
             }
         }
-    };
-    Ok((
-        key,
-        ClassIndex {
-            hnsw,
-            irregular,
-            dirty: AtomicBool::new(false),
-        },
-    ))
+    }
 }
 
 /// The kinds and classes that have stored vectors (one look-up per class: each skips past the
@@ -1074,55 +1281,6 @@ fn stored_classes(tx: &ReadTransaction) -> PluginResult<Vec<ClassKey>> {
         from = class_range(kind, &class).1;
         from.push(0);
         found.push((kind_byte(kind), class));
-    }
-}
-
-/// Vectors a rebuild reads before it adds them.
-const REBUILD_RUN: usize = 65_536;
-
-/// Adds `items` to `index`: on `threads` threads (shared) once the index exists and has room,
-/// the rest (the first, irregular ones, any refused shared) exclusively; `refused` hears why
-/// the index would not take one.
-fn add_many<V: AsRef<[f32]> + Sync>(
-    index: &RwLock<ClassIndex>,
-    items: &[(u64, V)],
-    threads: usize,
-    refused: impl Fn(String),
-) {
-    let mut rest = items;
-    // Until the index exists, one at a time.
-    while let Some(((seq, v), tail)) = rest.split_first() {
-        if read(index).hnsw.is_some() {
-            break;
-        }
-        if let Err(e) = write(index).add(*seq, v.as_ref()) {
-            refused(e);
-        }
-        rest = tail;
-    }
-    write(index).reserve(rest.len());
-    let chunk = rest.len().div_ceil(threads.max(1)).max(1);
-    let left: Vec<&(u64, V)> = std::thread::scope(|s| {
-        let handles: Vec<_> = rest
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let shared = read(index);
-                    part.iter()
-                        .filter(|(seq, v)| !shared.add_shared(*seq, v.as_ref()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    for (seq, v) in left {
-        if let Err(e) = write(index).add(*seq, v.as_ref()) {
-            refused(e);
-        }
     }
 }
 
@@ -1261,36 +1419,60 @@ impl Search<'_> {
         Ok(())
     }
 
-    /// The class's HNSW index searched for the query (filtered by the allow-list when there is
-    /// one), asking for more than `k` while hits are dropped (changed since, out of distance);
-    /// `Ok(false)` when the index cannot answer (then the caller searches exactly).
-    fn approximate(&mut self, class: &str, hnsw: &Index) -> PluginResult<bool> {
-        let kind = self.query.kind;
-        let size = hnsw.size();
-        if size == 0 {
-            return Ok(true);
+    /// The class's index searched for the query: the [`nprobe`] lists whose centroids are
+    /// nearest, their candidates checked nearest first (those the allow-list, when there is
+    /// one, does not hold skipped) until no further one can be among the `k` best (or within
+    /// the query's distance); when the candidates run out first, four times as many lists
+    /// more are probed, up to every list.
+    fn approximate(&mut self, class: &str, ivf: &Ivf) -> PluginResult<()> {
+        if ivf.len() == 0 {
+            return Ok(());
         }
-        let mut ask = (self.k.saturating_add(self.k / 2).saturating_add(8)).min(size);
-        let mut seen = HashSet::new();
-        let mut within = 0usize;
+        let u = unit(&self.query.vector);
+        let mut lists = ivf.ranked_lists(&u);
+        let (mut probed, mut more) = (0usize, nprobe(lists.len()));
+        let mut candidates = Vec::new();
+        let mut scores = Vec::new();
         loop {
-            let matches = match self.allowed {
-                None => hnsw.search(self.query.vector.as_slice(), ask),
-                Some(allowed) => {
-                    let snapshot = &self.snapshot;
-                    hnsw.filtered_search(self.query.vector.as_slice(), ask, |seq| {
-                        snapshot
-                            .id_of(kind, class, seq)
-                            .is_some_and(|id| allowed.contains_key(&id))
-                    })
-                }
-            };
-            let Ok(matches) = matches else {
-                return Ok(false);
-            };
-            for &seq in &matches.keys {
-                if !seen.insert(seq) {
-                    continue;
+            let end = (probed + more).min(lists.len());
+            if end < lists.len() {
+                lists[probed..]
+                    .select_nth_unstable_by(end - probed - 1, |a, b| b.0.total_cmp(&a.0));
+            }
+            candidates.clear();
+            for &(_, list) in &lists[probed..end] {
+                ivf.scan(list as usize, &u, &mut scores, &mut candidates);
+            }
+            probed = end;
+            if self.walk(class, &mut candidates)? || probed == lists.len() {
+                return Ok(());
+            }
+            more = more.saturating_mul(4);
+        }
+    }
+
+    /// Offers the `candidates` (distance from the index, sequence number) nearest first, each
+    /// checked in the snapshot; answers `true` once no further one can be kept, `false` when
+    /// they ran out first. Sorts them a part at a time, as far as it gets.
+    fn walk(&mut self, class: &str, candidates: &mut [(f32, u64)]) -> PluginResult<bool> {
+        let kind = self.query.kind;
+        let by_distance = |a: &(f32, u64), b: &(f32, u64)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let (mut start, mut part) = (0usize, self.k.saturating_add(self.k / 2).saturating_add(8));
+        while start < candidates.len() {
+            let len = candidates.len();
+            let end = start.saturating_add(part).min(len);
+            let rest = &mut candidates[start..];
+            if end < len {
+                rest.select_nth_unstable_by(end - start - 1, by_distance);
+            }
+            rest[..end - start].sort_unstable_by(by_distance);
+            for &(d, seq) in &candidates[start..end] {
+                // Nearest first: once one cannot be kept (even `SLACK` nearer and before every
+                // id), none after it can.
+                if d - SLACK > self.query.max_distance
+                    || !self.best.would_keep(Id([0; 16]), d - SLACK)
+                {
+                    return Ok(true);
                 }
                 let Some(id) = self.snapshot.id_of(kind, class, seq) else {
                     continue;
@@ -1299,28 +1481,19 @@ impl Search<'_> {
                     continue;
                 }
                 if let Some(v) = self.snapshot.vector(kind, id, Some(seq))? {
-                    if self.offer(class, id, &v)? {
-                        within += 1;
-                    }
+                    self.offer(class, id, &v)?;
                 }
             }
-            // The index's distances are those of the reference up to quantization: once one is
-            // beyond the query's by more than that, so are the rest.
-            let beyond = matches
-                .distances
-                .last()
-                .is_some_and(|d| *d > self.query.max_distance + quantization_slack(hnsw));
-            if within >= self.k || beyond || ask >= size {
-                return Ok(true);
-            }
-            ask = ask.saturating_mul(4).min(size);
+            start = end;
+            part = part.saturating_mul(4);
         }
+        Ok(false)
     }
 }
 
 /// The query's `k` nearest among the vectors of `classes` (and of the objects in `allowed`,
-/// when given: the allow-list of a restricted query), through each class's HNSW index where
-/// it can answer, else exactly.
+/// when given: the allow-list of a restricted query), through each class's index where it can
+/// answer, else exactly.
 pub(crate) fn nearest(
     vectors: &Vectors,
     tx: &ReadTransaction,
@@ -1341,7 +1514,7 @@ pub(crate) fn nearest(
             continue;
         };
         // Pending first: a vector the indexer moves meanwhile is then found in the index.
-        // While the indexes are rebuilt after open, every class is searched exactly.
+        // While the indexes are built after open, every class is searched exactly.
         let searchable = !vectors.rebuilding.load(Ordering::Acquire)
             && read(&entry.index).searchable(&query.vector).is_some();
         if searchable {
@@ -1349,7 +1522,10 @@ pub(crate) fn nearest(
         }
         let index = read(&entry.index);
         let answered = match index.searchable(&query.vector) {
-            Some(hnsw) if searchable => search.approximate(class, hnsw)?,
+            Some(ivf) if searchable => {
+                search.approximate(class, ivf)?;
+                true
+            }
             _ => false,
         };
         drop(index);
@@ -1547,7 +1723,7 @@ mod tests {
     }
 
     /// Questions of every shape (kind, one class or all, owners, a filter), each answered like
-    /// the exact search (recall at least 0.9 over all), through the HNSW indexes and, with
+    /// the exact search (recall at least 0.9 over all), through the vector indexes and, with
     /// `exact_max` 0, through them with a filter too; `get_vector` answers every held vector.
     fn check(store: &Store, held: &Held, rng: &mut Rng) {
         for (o, v) in held {
@@ -1636,9 +1812,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// After an open that must rebuild the indexes (no manifest: the last run did not close),
-    /// searches are exact until the rebuild is done, writes meanwhile are found too, and once
-    /// it is done the indexes hold everything.
+    /// After an open, searches are exact until the indexes are built from the store, writes
+    /// meanwhile are found too, and once it is done the indexes hold everything.
     #[test]
     fn searches_are_exact_while_the_indexes_are_rebuilt_after_open() {
         let dir = temp_dir("rebuilding");
@@ -1647,9 +1822,8 @@ mod tests {
             let store = Store::open(&dir, log()).unwrap();
             fill(&store, &mut held, &mut rng, 300);
         }
-        std::fs::remove_file(dir.join("vectors").join(MANIFEST)).unwrap();
-        let vectors_dir = std::fs::canonicalize(&dir).unwrap().join("vectors");
-        lock(&HOLD_REBUILD).push(vectors_dir.clone());
+        let data_dir = std::fs::canonicalize(&dir).unwrap();
+        lock(&HOLD_REBUILD).push(data_dir.clone());
         let store = Store::open(&dir, log()).unwrap();
         assert!(store.vectors().rebuilding.load(Ordering::Acquire));
         let empty: usize = read(&store.vectors().classes)
@@ -1666,9 +1840,8 @@ mod tests {
             .count();
         let q = query(ObjectKind::Thing, "", rng.vector(), things as u64);
         assert_eq!(store.search_vectors(&q).unwrap().len(), things);
-        lock(&HOLD_REBUILD).retain(|d| d != &vectors_dir);
-        let (loaded, built) = store.vectors_at_open();
-        assert_eq!(loaded, 0);
+        lock(&HOLD_REBUILD).retain(|d| d != &data_dir);
+        let built = store.vectors_at_open();
         assert!(built > 0 && built <= vector_count(&held), "{built}");
         assert!(!store.vectors().rebuilding.load(Ordering::Acquire));
         store.vectors().wait_indexed();
@@ -1676,7 +1849,7 @@ mod tests {
         check(&store, &held, &mut rng);
         drop(store);
         let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open(), (vector_count(&held), 0));
+        assert_eq!(store.vectors_at_open(), vector_count(&held));
         check(&store, &held, &mut rng);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
@@ -1686,73 +1859,44 @@ mod tests {
         held.iter().filter(|(_, v)| !v.is_empty()).count()
     }
 
-    /// Vectors and their indexes survive closing and reopening (loaded from the saved files,
-    /// not rebuilt); a missing index file is rebuilt from the store; saved files that do not
-    /// reflect the store (older than its last writes) or no manifest at all are rebuilt whole.
+    /// Vectors survive closing and reopening, their indexes built anew from the store at each
+    /// open (nothing is saved); the `vectors` directory of an older version's index files is
+    /// removed at open.
     #[test]
-    fn vectors_survive_reopening_and_stale_or_missing_indexes_are_rebuilt() {
+    fn vectors_survive_reopening_and_their_indexes_are_built_at_open() {
         let dir = temp_dir("reopen");
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let mut held = Held::new();
         let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open(), (0, 0));
+        assert_eq!(store.vectors_at_open(), 0);
         fill(&store, &mut held, &mut rng, 300);
         check(&store, &held, &mut rng);
         drop(store);
         let vectors_dir = dir.join("vectors");
-        assert!(vectors_dir.join(MANIFEST).is_file());
-        let count = vector_count(&held);
+        assert!(
+            !vectors_dir.exists(),
+            "nothing is saved beside the database"
+        );
 
-        // Reopened: every index loaded from its file.
         let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open(), (count, 0));
-        assert!(!vectors_dir.join(MANIFEST).exists(), "removed while open");
+        assert_eq!(store.vectors_at_open(), vector_count(&held));
         check(&store, &held, &mut rng);
-        drop(store);
-
-        // The City index's file is gone: rebuilt from the store, the others loaded.
-        let city = vectors_dir.join(file_name(ObjectKind::Thing, "City"));
-        std::fs::remove_file(&city).unwrap();
-        let store = Store::open(&dir, log()).unwrap();
-        let cities = held
-            .iter()
-            .filter(|(o, v)| o.class.as_str() == "City" && !v.is_empty())
-            .count();
-        assert_eq!(store.vectors_at_open(), (count - cities, cities));
-        check(&store, &held, &mut rng);
-        drop(store);
-        assert!(city.is_file(), "saved again at close");
-
-        // Files that reflect an older state of the store (as after a crash): rebuilt whole.
-        let old = temp_dir("reopen-old-indexes");
-        std::fs::create_dir_all(&old).unwrap();
-        for f in std::fs::read_dir(&vectors_dir).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), old.join(f.file_name())).unwrap();
-        }
-        let store = Store::open(&dir, log()).unwrap();
         fill(&store, &mut held, &mut rng, 60);
         drop(store);
-        for f in std::fs::read_dir(&old).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), vectors_dir.join(f.file_name())).unwrap();
-        }
-        let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open(), (0, vector_count(&held)));
-        check(&store, &held, &mut rng);
-        drop(store);
 
-        // No manifest (the last run did not close): rebuilt whole.
-        std::fs::remove_file(vectors_dir.join(MANIFEST)).unwrap();
+        // An older version's index files: removed, the indexes built from the store.
+        std::fs::create_dir_all(&vectors_dir).unwrap();
+        std::fs::write(vectors_dir.join("manifest.json"), r#"{"format":2}"#).unwrap();
+        std::fs::write(vectors_dir.join("thing-City-0.usearch"), b"old").unwrap();
         let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open(), (0, vector_count(&held)));
+        assert!(!vectors_dir.exists(), "removed at open");
+        assert_eq!(store.vectors_at_open(), vector_count(&held));
         check(&store, &held, &mut rng);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir_all(&old);
     }
 
-    /// Vectors the HNSW index cannot hold (zero, another length) make their class searched
+    /// Vectors an index cannot hold (zero, another length) make their class searched
     /// exactly, and a query it cannot search (zero, another length) is answered exactly: the
     /// reference's answers to the last tie.
     #[test]
@@ -1785,7 +1929,7 @@ mod tests {
                 );
                 if class == "Plain" && q.vector.len() == DIMS && q.vector.iter().any(|x| *x != 0.0)
                 {
-                    // Through the HNSW index: by recall.
+                    // Through the index: by recall.
                     let r = judge(&got, &q, &held, |o| o.class.as_str() == "Plain");
                     assert!(r >= 0.9, "recall {r}");
                 } else {
@@ -1794,9 +1938,9 @@ mod tests {
             }
         }
         drop(store);
-        // Irregular vectors are remembered by the saved indexes too.
+        // Irregular vectors are found again by the indexes built at open.
         let store = Store::open(&dir, log()).unwrap();
-        assert_eq!(store.vectors_at_open().1, 0);
+        assert_eq!(store.vectors_at_open(), 60);
         let q = query(ObjectKind::Thing, "Odd", vec![1.0, 2.0, 3.0], 10);
         let got = store.search_vectors(&q).unwrap();
         assert!(got.len() == 10 && got[0].distance < 1e-6, "{got:?}");
@@ -1804,9 +1948,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Opening a store logs usearch's SIMD kernels (compiled, and available on this CPU) once.
+    /// Opening a store logs its vector index and the distance kernel this CPU runs once.
     #[test]
-    fn opening_logs_the_simd_kernels() {
+    fn opening_logs_the_distance_kernel() {
         static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
         extern "C" fn capture(
             _: weft_plugin_api::LogLevel,
@@ -1821,13 +1965,13 @@ mod tests {
         let host = HostLogger { log: capture };
         drop(Store::open(&dir, PluginLogger::new(host, "embedded")).unwrap());
         let lines = LINES.lock().unwrap();
-        let simd: Vec<_> = lines
+        let kernel_lines: Vec<_> = lines
             .iter()
-            .filter(|l| l.contains("SIMD kernels"))
+            .filter(|l| l.contains("distance kernel"))
             .collect();
-        assert_eq!(simd.len(), 1, "{lines:?}");
-        assert!(simd[0].contains(&usearch::hardware_acceleration_available()));
-        println!("{}", simd[0]);
+        assert_eq!(kernel_lines.len(), 1, "{lines:?}");
+        assert!(kernel_lines[0].contains(kernel()));
+        println!("{}", kernel_lines[0]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1857,7 +2001,6 @@ mod tests {
             }
             tx.commit().unwrap();
         }
-        std::fs::remove_dir_all(dir.join("vectors")).unwrap();
         let store = Store::open(&dir, log()).unwrap();
         let o = held[0].0.clone();
         assert_eq!(store.get_vector(o.kind, o.id).unwrap(), None);
@@ -1877,8 +2020,252 @@ mod tests {
         let meta = tx.open_table(META).unwrap();
         let version = meta.get("format_version").unwrap().map(|g| g.value());
         assert_eq!(version, Some(FORMAT_VERSION));
-        assert_eq!(FORMAT_VERSION, 6);
+        assert_eq!(FORMAT_VERSION, 7);
         drop((meta, tx, db));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const CONE_DIMS: usize = 50;
+
+    /// A vector like an object's (a weighted mean of word vectors): near a direction they all
+    /// share, nearer one of 24 topics, plus noise; 50 dimensions.
+    fn cone(rng: &mut Rng) -> Vec<f32> {
+        let topic = (rng.next() % 24) as usize;
+        let mut t = Rng(0x70b1_c000 + topic as u64);
+        (0..CONE_DIMS)
+            .map(|_| {
+                let noise = (rng.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                let pull = (t.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                1.0 + 0.4 * pull + 0.3 * noise
+            })
+            .collect()
+    }
+
+    /// A query like a word's vector: any direction, far from the cone.
+    fn direction(rng: &mut Rng) -> Vec<f32> {
+        (0..CONE_DIMS)
+            .map(|_| (rng.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+            .collect()
+    }
+
+    /// Creates `n` Things of class `class` with cone vectors, `batch` a transaction.
+    fn fill_cone(store: &Store, held: &mut Held, rng: &mut Rng, class: &str, n: usize) {
+        let mut left = n;
+        while left > 0 {
+            let items: Vec<(StoredObject, Vec<f32>)> = (0..left.min(500))
+                .map(|i| (object(held.len() + i, ObjectKind::Thing, class), cone(rng)))
+                .collect();
+            left -= items.len();
+            held.extend(items.iter().cloned());
+            block_on(store.submit(move |tx| {
+                for (o, v) in items {
+                    if let Err(e) = create_object_with_vector(tx, o, v)? {
+                        return Ok(Err(e));
+                    }
+                }
+                Ok(Ok(()))
+            }))
+            .unwrap()
+            .unwrap();
+        }
+    }
+
+    /// A trained index (cone vectors, queries far from them) finds at least 0.95 of the exact
+    /// 10 nearest probing its first `nprobe` lists alone; through the store (its candidates
+    /// checked, more lists probed when they run out) too, after an open builds it anew too.
+    #[test]
+    fn a_trained_index_finds_the_exact_nearest() {
+        let mut rng = Rng(0x1f1f_0000_2222_3333);
+        let n = 6_000;
+        let mut data = Vec::with_capacity(n * CONE_DIMS);
+        for _ in 0..n {
+            data.extend(unit(&cone(&mut rng)));
+        }
+        let seqs: Vec<u64> = (1..=n as u64).collect();
+        let ivf = Ivf::build(CONE_DIMS, seqs, data.clone(), 2, &|| false).unwrap();
+        assert_eq!(ivf.len(), n);
+        assert_eq!(ivf.trained_on, n);
+        assert!(ivf.lists.len() > 100, "{} lists", ivf.lists.len());
+        let (mut found, mut scanned) = (0usize, 0usize);
+        let queries = 100;
+        for _ in 0..queries {
+            let u = unit(&direction(&mut rng));
+            let mut exact = Vec::new();
+            dots(&u, &data, &mut exact);
+            let mut want: Vec<u64> = (1..=n as u64).collect();
+            want.sort_by(|a, b| exact[*b as usize - 1].total_cmp(&exact[*a as usize - 1]));
+            want.truncate(10);
+            let mut lists = ivf.ranked_lists(&u);
+            lists.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let (mut scores, mut candidates) = (Vec::new(), Vec::new());
+            for &(_, l) in &lists[..nprobe(lists.len())] {
+                ivf.scan(l as usize, &u, &mut scores, &mut candidates);
+            }
+            scanned += candidates.len();
+            candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+            found += want
+                .iter()
+                .filter(|w| candidates.iter().take(10).any(|c| c.1 == **w))
+                .count();
+        }
+        let recall = found as f64 / (queries * 10) as f64;
+        println!(
+            "IVF of {n}: {} lists, probing {}: recall@10 {recall:.3}, {:.0} vectors scanned a query",
+            ivf.lists.len(),
+            nprobe(ivf.lists.len()),
+            scanned as f64 / queries as f64
+        );
+        assert!(recall >= 0.95, "recall {recall}");
+
+        // Through the store.
+        let dir = temp_dir("trained");
+        let mut held = Held::new();
+        let store = Store::open(&dir, log()).unwrap();
+        fill_cone(&store, &mut held, &mut rng, "Cone", 6_000);
+        store.vectors().wait_indexed();
+        let (len, lists, trained_on) = store.vectors().shape(ObjectKind::Thing, "Cone");
+        assert_eq!(len, 6_000);
+        assert!(
+            lists > 1 && trained_on >= TRAIN_MIN,
+            "{lists} lists, trained on {trained_on}"
+        );
+        let through_store = |store: &Store, rng: &mut Rng| {
+            let mut recall = 0.0;
+            for round in 0..40 {
+                let mut q = query(ObjectKind::Thing, "Cone", direction(rng), 10);
+                if round % 4 == 3 {
+                    // Restricted, above the exact switch point: through the index, skipping.
+                    q.owners = vec![OWNERS[1]].into();
+                    let got = store.search_vectors_with(&q, 0).unwrap();
+                    recall += judge(&got, &q, &held, |o| o.owner == OWNERS[1]);
+                } else {
+                    let got = store.search_vectors(&q).unwrap();
+                    recall += judge(&got, &q, &held, |_| true);
+                }
+            }
+            recall / 40.0
+        };
+        let recall = through_store(&store, &mut rng);
+        assert!(recall >= 0.95, "recall {recall}");
+        drop(store);
+        let store = Store::open(&dir, log()).unwrap();
+        assert_eq!(store.vectors_at_open(), 6_000);
+        let (_, lists, trained_on) = store.vectors().shape(ObjectKind::Thing, "Cone");
+        assert!(lists > 1 && trained_on == 6_000, "built trained at open");
+        let recall = through_store(&store, &mut rng);
+        assert!(recall >= 0.95, "recall {recall}");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// While a class's index is trained (anew), vectors are added, replaced and deleted (and
+    /// indexed in the old index meanwhile): every acknowledged one is found at once, and once
+    /// the new index is swapped in it holds exactly the class's current vectors, each found by
+    /// searching for itself, no replaced or deleted one ever answered.
+    #[test]
+    fn a_training_under_writes_loses_no_acknowledged_vector() {
+        let dir = temp_dir("retrain");
+        let mut rng = Rng(0x3e3e_4444_5555_6666);
+        let mut held = Held::new();
+        let store = Store::open(&dir, log()).unwrap();
+        let data_dir = std::fs::canonicalize(&dir).unwrap();
+        fill_cone(&store, &mut held, &mut rng, "Cone", TRAIN_MIN - 100);
+        store.vectors().wait_indexed();
+        assert_eq!(
+            store.vectors().shape(ObjectKind::Thing, "Cone").2,
+            0,
+            "flat"
+        );
+        lock(&HOLD_RETRAIN).push(data_dir.clone());
+        // Past the training threshold: a training starts and waits with its copy.
+        fill_cone(&store, &mut held, &mut rng, "Cone", 200);
+        store.vectors().wait_queue();
+        assert!(
+            lock(&store.vectors().backlog).training,
+            "a training is under way"
+        );
+        let found_itself = |store: &Store, o: &StoredObject, v: &[f32]| {
+            let q = query(ObjectKind::Thing, "Cone", v.to_vec(), 1);
+            let got = store.search_vectors(&q).unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].object.id, o.id, "found itself");
+            assert!(got[0].distance < 1e-6);
+        };
+        for round in 0..6 {
+            // New vectors for some, deletions, creations; each found once acknowledged.
+            for i in 0..50 {
+                let at = (round * 50 + i) * 7 % held.len();
+                let (o, _) = held[at].clone();
+                let v = cone(&mut rng);
+                let (o2, v2) = (o.clone(), v.clone());
+                block_on(store.submit(move |tx| update_object_with_vector(tx, o2, None, v2)))
+                    .unwrap()
+                    .unwrap();
+                held[at].1 = v.clone();
+                found_itself(&store, &o, &v);
+            }
+            for i in 0..30 {
+                let at = (round * 30 + i) * 13 % held.len();
+                let (o, _) = held.remove(at);
+                block_on(store.submit(move |tx| delete_object(tx, o.kind, o.id)))
+                    .unwrap()
+                    .unwrap();
+            }
+            let before = held.len();
+            fill_cone(&store, &mut held, &mut rng, "Cone", 100);
+            for (o, v) in &held[before..before + 5] {
+                found_itself(&store, o, v);
+            }
+            if round % 2 == 1 {
+                // Indexed into the old index, the training still held.
+                store.vectors().wait_queue();
+                assert_eq!(store.vectors().pending_count(), 0);
+            }
+            let q = query(ObjectKind::Thing, "Cone", direction(&mut rng), 10);
+            let got = store.search_vectors(&q).unwrap();
+            judge(&got, &q, &held, |_| true);
+        }
+        assert!(lock(&store.vectors().backlog).training, "still held");
+        lock(&HOLD_RETRAIN).retain(|d| d != &data_dir);
+        store.vectors().wait_indexed();
+        assert_eq!(store.vectors().pending_count(), 0);
+        let (len, lists, trained_on) = store.vectors().shape(ObjectKind::Thing, "Cone");
+        assert!(
+            lists > 1 && trained_on >= TRAIN_MIN,
+            "swapped in: {lists} lists"
+        );
+        assert_eq!(len, held.len(), "exactly the current vectors");
+        for (o, v) in &held {
+            found_itself(&store, o, v);
+        }
+        let mut recall = 0.0;
+        for _ in 0..20 {
+            let q = query(ObjectKind::Thing, "Cone", direction(&mut rng), 10);
+            let got = store.search_vectors(&q).unwrap();
+            recall += judge(&got, &q, &held, |_| true);
+        }
+        assert!(recall / 20.0 >= 0.95, "recall {}", recall / 20.0);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The list a vector is removed from keeps every other one findable: removals swap the
+    /// list's last vector into the place, and the places follow.
+    #[test]
+    fn removals_keep_the_places_right() {
+        let mut rng = Rng(0x9a9a_1111_2222_3333);
+        let mut ivf = Ivf::flat(CONE_DIMS);
+        let vs: Vec<Vec<f32>> = (0..300).map(|_| unit(&cone(&mut rng))).collect();
+        for (i, v) in vs.iter().enumerate() {
+            ivf.insert(0, i as u64, v);
+        }
+        for i in (0..300).step_by(3) {
+            assert!(ivf.remove(i as u64));
+            assert!(!ivf.remove(i as u64));
+        }
+        assert_eq!(ivf.len(), 200);
+        for (i, v) in vs.iter().enumerate() {
+            assert_eq!(ivf.get(i as u64), (i % 3 != 0).then_some(v.as_slice()));
+        }
     }
 }

@@ -64,14 +64,15 @@
 //!   partition-token order (`token(kind, id) >= ?`, paged by the driver), skips the other
 //!   kind's partitions and answers each partition whole: the current version (none once
 //!   deleted, version 0), its history rows newest first. The cursor is
-//!   `<token>:<ids answered at that token>`, valid in any process. `import_objects` writes the
-//!   index entries of the call's live records first (unlogged batches of one index partition
-//!   each, timestamps of the record's version), then each record as one conditional batch on
-//!   its partition (`INSERT … IF NOT EXISTS` of the static row, current or deleted tombstone,
-//!   plus its history rows), up to 128 records at once; a taken id is read back (after a
-//!   serial read when the LWT's outcome was unknown) and compared: the same record is a no-op,
-//!   another `Conflict`. The import rate is the cluster's LWT rate (one Paxos round per
-//!   object).
+//!   `<token>:<ids answered at that token>`, valid in any process. `import_objects` reads which
+//!   of the call's ids are taken (`id IN ?` reads of up to 100 ids) and compares those whole
+//!   (the same record is a no-op, another `Conflict` and nothing of the call is written), then
+//!   writes the index entries of the others (unlogged batches of one index partition each,
+//!   timestamps of the record's version) and then the records *unconditionally*, each one
+//!   mutation of its own partition (static row, current or deleted tombstone, plus its history
+//!   rows), several records of one replica per unlogged batch, at write timestamp 1 µs so that
+//!   any later LWT wins. Not detected: a writer creating the same id between the read and the
+//!   write — `weft migrate` rules that out (empty target, no server on it; see `migrate.rs`).
 //! * **Object vectors** (`VECTOR_SEARCH`, `vectors.rs`) use Cassandra 5.0's `VECTOR<FLOAT, n>`
 //!   and SAI. The length is known only when a vector is written, so `object_vectors_<n>` and its
 //!   indexes (`v` with `similarity_function = 'COSINE'`, `object_kind`, `class`) are created

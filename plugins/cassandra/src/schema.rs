@@ -158,9 +158,12 @@ pub struct Statements {
     pub export_from: PreparedStatement,
     /// One object's partition, whole (what an import compares a record with).
     pub record: PreparedStatement,
-    /// The current version of an imported live object, `IF NOT EXISTS`.
+    /// Which of some partitions exist (`kind = ? AND id IN ?`): the ids an import finds taken.
+    pub import_taken: PreparedStatement,
+    /// The current version of an imported live object (unconditional: an import writes only
+    /// ids it found free, at `crate::migrate::IMPORT_TIMESTAMP`).
     pub import_live: PreparedStatement,
-    /// The tombstone of an imported deleted object, `IF NOT EXISTS`.
+    /// The tombstone of an imported deleted object (unconditional, as `import_live`).
     pub import_deleted: PreparedStatement,
     // candidate indexes
     pub index_class_put: PreparedStatement,
@@ -311,17 +314,27 @@ impl Statements {
                 ))
                 .await?,
             ),
-            import_live: prep(s(
-                "INSERT INTO {ks}.objects (kind, id, version, deleted, class, context, owner, \
-                 created_ms, updated_ms, properties, write_id) \
-                 VALUES (?, ?, ?, false, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-            ))
-            .await?,
-            import_deleted: prep(s(
-                "INSERT INTO {ks}.objects (kind, id, version, deleted, write_id) \
-                 VALUES (?, ?, ?, true, ?) IF NOT EXISTS",
-            ))
-            .await?,
+            import_taken: idempotent(
+                prep(s(
+                    "SELECT DISTINCT kind, id FROM {ks}.objects WHERE kind = ? AND id IN ?",
+                ))
+                .await?,
+            ),
+            import_live: idempotent(
+                prep(s(
+                    "INSERT INTO {ks}.objects (kind, id, version, deleted, class, context, \
+                     owner, created_ms, updated_ms, properties, write_id) \
+                     VALUES (?, ?, ?, false, ?, ?, ?, ?, ?, ?, ?)",
+                ))
+                .await?,
+            ),
+            import_deleted: idempotent(
+                prep(s(
+                    "INSERT INTO {ks}.objects (kind, id, version, deleted, write_id) \
+                     VALUES (?, ?, ?, true, ?)",
+                ))
+                .await?,
+            ),
             index_class_put: idempotent(
                 prep(s(
                     "INSERT INTO {ks}.objects_by_class (kind, class, created_ms, id) \

@@ -14,7 +14,12 @@
 //!   `f64` (tag 1), strings escaped (tag 2), booleans (tag 3), and a string that is an RFC 3339
 //!   date **also** as its instant (tag 4: order-preserving seconds, then nanoseconds), so
 //!   `valueDate` comparisons, which compare instants, use the index too (since format version
-//!   2). Arrays, objects and `null` are not indexed (no comparison ever matches them).
+//!   2). Arrays, objects and `null` are not indexed (no comparison ever matches them);
+//! * reference (since format version 8): kind, property name (escaped), target kind, target id,
+//!   id — one key per reference in a property's value (a reference or an array of them, as
+//!   [`weft_plugin_api::filter::references`] reads them; dangling ones too), so a comparison
+//!   through a reference (`[property, Class, …]`) finds the objects that refer to the targets
+//!   the rest of its path finds ([`plan`]).
 //!
 //! A string is escaped so that byte order of keys is the code-point order of strings, and no
 //! string is a prefix of another's key: `0x00` becomes `0x00 0xFF`, and `0x00 0x00` ends it.
@@ -24,7 +29,7 @@ use std::ops::Bound;
 
 use serde_json::Value;
 use weft_plugin_api::exact_sum::ExactSum;
-use weft_plugin_api::filter::{FilterValue, Operator, WhereFilter};
+use weft_plugin_api::filter::{references, FilterValue, Operator, WhereFilter};
 use weft_plugin_api::{Id, ObjectKind, StoredObject};
 
 use crate::codec::kind_byte;
@@ -186,6 +191,33 @@ pub fn property_keys(object: &StoredObject) -> Vec<Vec<u8>> {
         }
     }
     keys
+}
+
+/// The prefix of the reference-index keys of `property` of objects of `kind`: kind, property
+/// (escaped); the target kind, the target id and the referring object's id follow.
+fn reference_prefix(kind: ObjectKind, property: &str) -> Vec<u8> {
+    let mut k = vec![kind_byte(kind)];
+    escaped(&mut k, property);
+    k
+}
+
+/// Every reference-index key of `object`: one per reference (target kind and id) in each of its
+/// properties, a target referred to twice in one property once.
+pub fn reference_keys(object: &StoredObject) -> Vec<Vec<u8>> {
+    let mut keys = BTreeSet::new();
+    for (name, v) in object.properties().iter() {
+        if !matches!(v, Value::Object(_) | Value::Array(_)) {
+            continue;
+        }
+        for (kind, id) in references(v) {
+            let mut k = reference_prefix(object.kind, name);
+            k.push(kind_byte(kind));
+            k.extend_from_slice(&id.0);
+            k.extend_from_slice(&object.id.0);
+            keys.insert(k);
+        }
+    }
+    keys.into_iter().collect()
 }
 
 /// The key of a class's statistics of one property ([`Stats`]): kind, class, property (both
@@ -397,19 +429,36 @@ impl Stats {
     }
 }
 
-/// A key range (over the property index) and the offset of the id at the end of its keys.
+/// Which index a [`KeyRange`] is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// The property index ([`property_keys`]).
+    Property,
+    /// The reference index ([`reference_keys`]).
+    Reference,
+}
+
+/// A key range of one index; every key of it ends with an object id ([`id_of`]).
 pub struct KeyRange {
+    pub index: Index,
     pub lo: Bound<Vec<u8>>,
     pub hi: Bound<Vec<u8>>,
 }
 
-/// Which ranges of the property index hold every object a filter can match, as a tree of
-/// unions and intersections: `None` when the filter cannot be answered from the index (then
-/// the caller scans).
+/// Which ranges of the property and reference indexes hold every object a filter can match, as
+/// a tree of unions and intersections: `None` when the filter cannot be answered from the
+/// indexes (then the caller scans).
 pub enum Plan {
     Ranges(Vec<KeyRange>),
     And(Vec<Plan>),
     Or(Vec<Plan>),
+    /// The objects whose property (the reference-index keys that start with `prefix`:
+    /// [`reference_prefix`]) refers to an object that a target plan finds: per target kind
+    /// (the reference's `type` decides it, so both), that kind's plan of the rest of the path.
+    Referring {
+        prefix: Vec<u8>,
+        targets: Vec<(ObjectKind, Plan)>,
+    },
 }
 
 /// Ids from `prefix ++ value ++ id` keys: the range of every key whose value lies between
@@ -436,10 +485,20 @@ fn value_range(prefix: Vec<u8>, lo: Option<Vec<u8>>, hi: Option<Vec<u8>>) -> Key
             Bound::Included(k)
         }
     };
-    KeyRange { lo, hi }
+    KeyRange {
+        index: Index::Property,
+        lo,
+        hi,
+    }
 }
 
-/// The plan for `filter` over objects of `kind`.
+/// The plan for `filter` over objects of `kind`. A comparison through a reference
+/// (`[property, Class, rest…]`) is planned as the comparison of `rest` over the targets (of
+/// both kinds; recursively, so longer paths work too), then the objects referring to them by
+/// `property`: a superset of its matches, as the targets' class is left to the check of each
+/// candidate. `Not` is not planned (it matches objects without the property, which no index
+/// holds), through a reference or not; the store answers a `Not` of a planned filter as its
+/// scope less the filter's checked hits.
 pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
     match filter.op() {
         Operator::And => {
@@ -456,6 +515,22 @@ pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
         }
         Operator::Not => None,
         op => {
+            if filter.path.len() >= 3 {
+                // Some value at the end of the path compares true (`path_values`, `any`), so
+                // some referred object's `rest` does: NotEqual included.
+                let rest = WhereFilter {
+                    path: filter.path[2..].to_vec(),
+                    ..filter.clone()
+                };
+                let targets = [ObjectKind::Thing, ObjectKind::Action]
+                    .into_iter()
+                    .map(|target| Some((target, plan(target, &rest)?)))
+                    .collect::<Option<Vec<_>>>()?;
+                return Some(Plan::Referring {
+                    prefix: reference_prefix(kind, &filter.path[0]),
+                    targets,
+                });
+            }
             if filter.path.len() != 1 {
                 return None;
             }
@@ -496,7 +571,7 @@ pub fn plan(kind: ObjectKind, filter: &WhereFilter) -> Option<Plan> {
     }
 }
 
-/// Runs a plan: `ids(range)` answers the ids of one range.
+/// Runs a plan: `ids(range)` answers the ids of one range (of either index).
 pub fn run<E>(
     plan: &Plan,
     ids: &mut impl FnMut(&KeyRange) -> Result<BTreeSet<Id>, E>,
@@ -530,10 +605,28 @@ pub fn run<E>(
             }
             Ok(out.unwrap_or_default())
         }
+        Plan::Referring { prefix, targets } => {
+            let mut out = BTreeSet::new();
+            for (kind, target) in targets {
+                for id in run(target, ids)? {
+                    let mut lo = prefix.clone();
+                    lo.push(kind_byte(*kind));
+                    lo.extend_from_slice(&id.0);
+                    let mut hi = lo.clone();
+                    hi.extend_from_slice(&[0xff; 16]);
+                    out.extend(ids(&KeyRange {
+                        index: Index::Reference,
+                        lo: Bound::Included(lo),
+                        hi: Bound::Included(hi),
+                    })?);
+                }
+            }
+            Ok(out)
+        }
     }
 }
 
-/// The id at the end of a property key.
+/// The id at the end of a property or reference key.
 pub fn id_of(key: &[u8]) -> Id {
     let mut id = [0u8; 16];
     if key.len() >= 16 {

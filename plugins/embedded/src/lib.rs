@@ -35,8 +35,10 @@
 //!   [`weft_connector_sdk::support`], so indexes change how much is read, never an answer. A
 //!   count-only aggregate without a filter (GetMeta `count`) reads the counters. Dates
 //!   (RFC 3339 strings, by instant) are indexed too; `NotEqual` reads the property's values of
-//!   that type only. `Not` and reference paths are not answered from the index (a `Not` matches
-//!   objects without the property, which no value index holds).
+//!   that type only. A comparison through a reference (`[property, Class, …]`) reads the objects
+//!   that refer to what the rest of its path finds (the reference index, format version 8).
+//!   `Not` is answered as its scope less the inner filter's checked hits; a `Not` matches
+//!   objects without the property, which no value index holds.
 //!
 //! * **Backup** ([`backup`]): a consistent copy in another directory from one read snapshot,
 //!   while writes go on; restore is starting on the copy.

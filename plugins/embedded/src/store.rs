@@ -32,7 +32,7 @@ use crate::index;
 use crate::tables::{
     st, Bytes, CLASS_COUNTS, CLASS_INDEX, CLASS_STATS, CLASS_VALUES, DOCUMENTS, HISTORY, KEYS,
     KEY_CHILDREN, META, OBJECTS, OWNER_CLASS_COUNTS, OWNER_CLASS_INDEX, OWNER_COUNTS, OWNER_INDEX,
-    PROPERTY_INDEX, VECTORS, VECTOR_KEYS,
+    PROPERTY_INDEX, REFERENCE_INDEX, VECTORS, VECTOR_KEYS,
 };
 use crate::vectors::{self, Vectors};
 
@@ -60,7 +60,11 @@ use crate::vectors::{self, Vectors};
 ///   ([`weft_plugin_api::exact_sum`]), so sums and means of numbers that are not integers come
 ///   from them too; an older file's statistics are made again from its current objects on its
 ///   first open by this version.
-pub const FORMAT_VERSION: u64 = 7;
+/// * 8: an index of references (`index_reference`: [`index::reference_keys`]), so a filter
+///   through a reference (`[property, Class, …]`) reads only the objects that refer to what the
+///   rest of its path finds; an older file gets it, made from its current objects, on its first
+///   open by this version.
+pub const FORMAT_VERSION: u64 = 8;
 
 /// The most writes one transaction takes (the rest wait for the next one).
 const MAX_BATCH: usize = 4096;
@@ -482,7 +486,8 @@ impl Store {
         Ok(Some(ObjectPage { objects, total }))
     }
 
-    /// The page of a query whose filter is a `Not` of a filter the property index answers, or
+    /// The page of a query whose filter is a `Not` of a filter the indexes answer (through
+    /// references too: the hits are checked with references resolved), or
     /// a `NotEqual` of one property (numbers, strings or booleans) in one class: its matches
     /// are the scope's objects less the inner filter's (`Not`), or the class's objects with a
     /// value of that type less the `Equal` ones (`NotEqual`), so the total is a counter less
@@ -498,9 +503,6 @@ impl Store {
         let Ok(filter) = WhereFilter::parse(filter_json) else {
             return Ok(None);
         };
-        if filter.uses_reference_paths() {
-            return Ok(None);
-        }
         let whole = ObjectQuery {
             filter_json: RString::new(),
             ..query.clone()
@@ -518,15 +520,7 @@ impl Store {
             let Some(plan) = index::plan(query.kind, inner) else {
                 return Ok(None);
             };
-            let property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
-            let ids = index::run(&plan, &mut |r: &index::KeyRange| {
-                let mut ids = BTreeSet::new();
-                let range = (as_ref_bound(&r.lo), as_ref_bound(&r.hi));
-                for item in property.range::<&[u8]>(range).map_err(st)? {
-                    ids.insert(index::id_of(item.map_err(st)?.0.value()));
-                }
-                Ok::<_, PluginError>(ids)
-            })?;
+            let ids = planned_ids(&tx, &plan)?;
             let mut hits = BTreeSet::new();
             for id in ids {
                 if let Some(o) = entry(&t, query.kind, id)?.and_then(|e| e.current) {
@@ -944,6 +938,7 @@ fn matches_in<R>(
             let hi = [kind_byte(query.kind) + 1];
             for item in t.range(&lo[..]..&hi[..]).map_err(st)? {
                 let (_, value) = item.map_err(st)?;
+                objects_read(1);
                 if let Some(o) = Entry::decode_current(value.value())? {
                     if matcher.matches(&o, &resolve) {
                         matches.push(o);
@@ -1058,11 +1053,7 @@ fn candidates(
         Ok(ids)
     };
     if let Some(plan) = matcher.filter().and_then(|f| index::plan(query.kind, f)) {
-        let t = tx.open_table(PROPERTY_INDEX).map_err(st)?;
-        let ids = index::run(&plan, &mut |r: &index::KeyRange| {
-            ids_in(&t, as_ref_bound(&r.lo), as_ref_bound(&r.hi), index::id_of)
-        })?;
-        return Ok(Some(ids));
+        return planned_ids(tx, &plan).map(Some);
     }
     if !query.class.is_empty() && !query.owners.is_empty() {
         let t = tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
@@ -1107,6 +1098,24 @@ fn candidates(
     Ok(None)
 }
 
+/// The ids a plan of the property and reference indexes gives ([`index::run`]).
+fn planned_ids(tx: &redb::ReadTransaction, plan: &index::Plan) -> PluginResult<BTreeSet<Id>> {
+    let property = tx.open_table(PROPERTY_INDEX).map_err(st)?;
+    let reference = tx.open_table(REFERENCE_INDEX).map_err(st)?;
+    index::run(plan, &mut |r: &index::KeyRange| {
+        let t = match r.index {
+            index::Index::Property => &property,
+            index::Index::Reference => &reference,
+        };
+        let mut ids = BTreeSet::new();
+        let range = (as_ref_bound(&r.lo), as_ref_bound(&r.hi));
+        for item in t.range::<&[u8]>(range).map_err(st)? {
+            ids.insert(index::id_of(item.map_err(st)?.0.value()));
+        }
+        Ok(ids)
+    })
+}
+
 fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     match b {
         Bound::Included(v) => Bound::Included(v.as_slice()),
@@ -1127,11 +1136,11 @@ fn reindex(tx: &WriteTransaction, object: &StoredObject, add: bool) -> PluginRes
 /// a write of many objects (an import) opens the tables once, changes each count once, and
 /// goes through each index's B-tree in order instead of at a random place per key.
 struct Indexes<'tx> {
-    /// The class, owner, property and owner-and-class indexes.
-    tables: [redb::Table<'tx, Bytes, Bytes>; 4],
+    /// The class, owner, property, owner-and-class and reference indexes.
+    tables: [redb::Table<'tx, Bytes, Bytes>; 5],
     /// Per index table, the keys to put in (`true`) or take out, the last change of a key
     /// winning (as applied one after the other: the tables are sets).
-    changes: [BTreeMap<Vec<u8>, bool>; 4],
+    changes: [BTreeMap<Vec<u8>, bool>; 5],
     /// The class, owner and owner-and-class counts.
     counts: [redb::Table<'tx, Bytes, u64>; 3],
     /// Per count table, what to add to each count.
@@ -1218,6 +1227,7 @@ impl<'tx> Indexes<'tx> {
                 tx.open_table(OWNER_INDEX).map_err(st)?,
                 tx.open_table(PROPERTY_INDEX).map_err(st)?,
                 tx.open_table(OWNER_CLASS_INDEX).map_err(st)?,
+                tx.open_table(REFERENCE_INDEX).map_err(st)?,
             ],
             changes: Default::default(),
             counts: [
@@ -1248,12 +1258,15 @@ impl<'tx> Indexes<'tx> {
                 &object.class,
             ))
             .or_default() += delta;
-        let [class, owner, property, owner_class] = &mut self.changes;
+        let [class, owner, property, owner_class, reference] = &mut self.changes;
         class.insert(index::class_key(object), add);
         owner.insert(index::owner_key(object).to_vec(), add);
         owner_class.insert(index::owner_class_key(object), add);
         for k in index::property_keys(object) {
             property.insert(k, add);
+        }
+        for k in index::reference_keys(object) {
+            reference.insert(k, add);
         }
         self.statistics.apply(object, add);
     }
@@ -1327,6 +1340,7 @@ fn init(db: &Database, file: &Path) -> PluginResult<()> {
         tx.open_table(CLASS_STATS).map_err(st)?;
         tx.open_table(OWNER_CLASS_INDEX).map_err(st)?;
         tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?;
+        tx.open_table(REFERENCE_INDEX).map_err(st)?;
         // Format version 6: a file of an older version has no vectors.
         tx.open_table(VECTORS).map_err(st)?;
         tx.open_table(VECTOR_KEYS).map_err(st)?;
@@ -1411,6 +1425,23 @@ fn upgrade(tx: &WriteTransaction, from: u64) -> PluginResult<()> {
         let mut owner_class_counts = tx.open_table(OWNER_CLASS_COUNTS).map_err(st)?;
         for (k, n) in counts {
             add_to_count(&mut owner_class_counts, &k, n)?;
+        }
+    }
+    if from < 8 {
+        // Version 8 adds the reference index: made from the current objects, written in key
+        // order.
+        tx.delete_table(REFERENCE_INDEX).map_err(st)?;
+        let objects = tx.open_table(OBJECTS).map_err(st)?;
+        let mut keys = BTreeSet::new();
+        for item in objects.iter().map_err(st)? {
+            let (_, value) = item.map_err(st)?;
+            if let Some(o) = Entry::decode_current(value.value())? {
+                keys.extend(index::reference_keys(&o));
+            }
+        }
+        let mut reference = tx.open_table(REFERENCE_INDEX).map_err(st)?;
+        for k in keys {
+            reference.insert(&k[..], &[][..]).map_err(st)?;
         }
     }
     Ok(())
@@ -1524,11 +1555,24 @@ fn write_loop(
 
 // ----- table helpers (read and write transactions alike) ---------------------------------------
 
+#[cfg(test)]
+thread_local! {
+    /// How many objects this thread read from the objects table (tests: what a query reads).
+    static OBJECTS_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `n` objects read (tests only).
+fn objects_read(_n: u64) {
+    #[cfg(test)]
+    OBJECTS_READ.with(|read| read.set(read.get() + _n));
+}
+
 fn entry(
     t: &impl ReadableTable<Bytes, Bytes>,
     kind: ObjectKind,
     id: Id,
 ) -> PluginResult<Option<Entry>> {
+    objects_read(1);
     let k = object_key(kind, id);
     let guard = t.get(&k[..]).map_err(st)?;
     guard.map(|g| Entry::decode(g.value())).transpose()
@@ -2252,7 +2296,13 @@ mod tests {
     fn index_tables(store: &Store) -> Vec<Vec<(Vec<u8>, u64)>> {
         let tx = store.begin_read().unwrap();
         let mut all = Vec::new();
-        for table in [CLASS_INDEX, OWNER_INDEX, PROPERTY_INDEX, OWNER_CLASS_INDEX] {
+        for table in [
+            CLASS_INDEX,
+            OWNER_INDEX,
+            PROPERTY_INDEX,
+            OWNER_CLASS_INDEX,
+            REFERENCE_INDEX,
+        ] {
             let t = tx.open_table(table).unwrap();
             let entries = t.iter().unwrap().map(|e| {
                 let (k, v) = e.unwrap();
@@ -2710,6 +2760,411 @@ mod tests {
         let store =
             Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
         check(&store, &live);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A reference to one of `ids` (sometimes with the other kind's `type`, which resolves to
+    /// nothing, or without a `type`, a Thing), or a dangling one.
+    fn reference(rng: &mut Rng, ids: &[(ObjectKind, Id)]) -> serde_json::Value {
+        use serde_json::json;
+        let (kind, id) = match rng.below(8) {
+            0 => (ObjectKind::Thing, Id::random()),
+            1 => (ObjectKind::Action, Id::random()),
+            _ => ids[rng.below(ids.len() as u64) as usize],
+        };
+        let kind = match (rng.below(12), kind) {
+            (0, ObjectKind::Thing) => ObjectKind::Action,
+            (0, ObjectKind::Action) => ObjectKind::Thing,
+            (_, k) => k,
+        };
+        match (kind, rng.below(3)) {
+            (ObjectKind::Thing, 0) => json!({"$cref": id.to_string()}),
+            (ObjectKind::Thing, 1) => json!({"$cref": id.to_string(), "type": "thing"}),
+            (ObjectKind::Thing, _) => json!({"$cref": id.to_string(), "type": "Thing"}),
+            (ObjectKind::Action, 0) => json!({"$cref": id.to_string(), "type": "action"}),
+            (ObjectKind::Action, _) => json!({"$cref": id.to_string(), "type": "Action"}),
+        }
+    }
+
+    /// A reference property's value: none, one reference, an array of them (with a stray
+    /// number at times), or a value that is no reference.
+    fn references_value(rng: &mut Rng, ids: &[(ObjectKind, Id)]) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match rng.below(7) {
+            0 => return None,
+            1 | 2 => reference(rng, ids),
+            3 | 4 => json!((0..rng.below(4))
+                .map(|_| reference(rng, ids))
+                .collect::<Vec<_>>()),
+            5 => json!([reference(rng, ids), 3, reference(rng, ids)]),
+            _ => json!("not a reference"),
+        })
+    }
+
+    const REFERENCE_CLASSES: [&str; 4] = ["City", "Town", "Country", "Visit"];
+
+    /// An object's properties: `p`, `q` and `name` primitive, `r` and `s` references.
+    fn referring_properties(rng: &mut Rng, ids: &[(ObjectKind, Id)]) -> RString {
+        let mut props = serde_json::Map::new();
+        for name in ["p", "q"] {
+            if let Some(v) = value(rng) {
+                props.insert(name.into(), v);
+            }
+        }
+        if rng.below(4) > 0 {
+            props.insert("name".into(), ["X", "Y", "Z"][rng.below(3) as usize].into());
+        }
+        for name in ["r", "s"] {
+            if let Some(v) = references_value(rng, ids) {
+                props.insert(name.into(), v);
+            }
+        }
+        serde_json::Value::Object(props).to_string().into()
+    }
+
+    /// A comparison of one property, or (mostly) through one or two references.
+    fn reference_comparison(rng: &mut Rng) -> serde_json::Value {
+        use serde_json::json;
+        let mut c = comparison(rng);
+        let leaf = c["path"][0].clone();
+        let class = |rng: &mut Rng| REFERENCE_CLASSES[rng.below(4) as usize];
+        let by = |rng: &mut Rng| ["r", "s"][rng.below(2) as usize];
+        match rng.below(6) {
+            0 => {}
+            1 | 2 => c["path"] = json!([by(rng), class(rng), leaf]),
+            3 => c["path"] = json!([by(rng), class(rng), by(rng), class(rng), leaf]),
+            _ => {
+                let eq = ["Equal", "NotEqual"][rng.below(2) as usize];
+                let name = ["X", "Y", "W"][rng.below(3) as usize];
+                c = json!({
+                    "operator": eq,
+                    "path": [by(rng), class(rng), "name"],
+                    "valueString": name,
+                });
+            }
+        }
+        c
+    }
+
+    fn reference_filter(rng: &mut Rng, depth: u32) -> serde_json::Value {
+        use serde_json::json;
+        if depth == 0 || rng.below(3) == 0 {
+            return reference_comparison(rng);
+        }
+        let n = 1 + rng.below(3);
+        let operands: Vec<_> = (0..n).map(|_| reference_filter(rng, depth - 1)).collect();
+        match rng.below(5) {
+            0 | 1 => json!({"operator": "And", "operands": operands}),
+            2 | 3 => json!({"operator": "Or", "operands": operands}),
+            _ => json!({"operator": "Not", "operands": [operands[0]]}),
+        }
+    }
+
+    /// `rounds` random queries through references (and their counts) answered by `store`
+    /// exactly as the reference semantics answer them over `live`, references resolved among
+    /// `live`.
+    fn check_references_like_reference(
+        store: &Store,
+        live: &[StoredObject],
+        owners: &[Id; 2],
+        rng: &mut Rng,
+        rounds: usize,
+    ) {
+        let by_id: HashMap<(ObjectKind, Id), &StoredObject> =
+            live.iter().map(|o| ((o.kind, o.id), o)).collect();
+        let resolve = |kind: ObjectKind, id: Id| by_id.get(&(kind, id)).map(|o| (*o).clone());
+        let mut planned = 0;
+        for round in 0..rounds {
+            let f = reference_filter(rng, 2).to_string();
+            let parsed = WhereFilter::parse(&f).unwrap();
+            let query = ObjectQuery {
+                kind: if round % 5 == 0 {
+                    ObjectKind::Action
+                } else {
+                    ObjectKind::Thing
+                },
+                class: ["", "City", "Town", "Country", "Visit"][rng.below(5) as usize].into(),
+                owners: match rng.below(5) {
+                    0 => vec![owners[0]].into(),
+                    1 => vec![owners[1], owners[0]].into(),
+                    _ => Default::default(),
+                },
+                filter_json: f.clone().into(),
+                offset: [0, 0, 1, 7, 1000][rng.below(5) as usize],
+                limit: [1000, 1000, 0, 1, 3, 25, u64::MAX][rng.below(7) as usize],
+            };
+            if parsed.uses_reference_paths() && index::plan(query.kind, &parsed).is_some() {
+                planned += 1;
+            }
+            let matcher = QueryMatcher::new(&query).unwrap();
+            let want: Vec<&StoredObject> = live
+                .iter()
+                .filter(|o| matcher.matches(o, &resolve))
+                .collect();
+            let want = support::page(want, &query);
+            let got = store.query_objects(&query).unwrap();
+            assert_eq!(got, want, "query {query:?}");
+            let count = store.aggregate(&query, "{}").unwrap();
+            let count: serde_json::Value = serde_json::from_str(&count).unwrap();
+            assert_eq!(
+                count["groups"][0]["count"], want.total,
+                "count of {query:?}"
+            );
+        }
+        assert!(planned > rounds / 4, "{planned} of {rounds} planned");
+    }
+
+    /// Queries through references (single ones and arrays, to things and actions, dangling
+    /// ones, ones of the wrong type, one and two hops, inside `And`/`Or`/`Not`) answered through
+    /// the reference index equal the reference semantics over every object, also after updates
+    /// changed the references and deletes removed targets and sources; and after a format
+    /// version 7 file (without the reference index) is opened.
+    #[test]
+    fn reference_path_queries_answer_like_the_reference() {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-references-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let mut rng = Rng(0x1405_7b7e_f767_814f);
+        let owners = [Id([1; 16]), Id([2; 16])];
+        // Every id first, so that references point forward and backward.
+        let ids: Vec<(ObjectKind, Id)> = (0..240)
+            .map(|i| {
+                let kind = if i % 6 == 0 {
+                    ObjectKind::Action
+                } else {
+                    ObjectKind::Thing
+                };
+                (kind, Id::random())
+            })
+            .collect();
+        let class = |rng: &mut Rng, kind: ObjectKind| -> RString {
+            match kind {
+                ObjectKind::Thing => ["City", "Town", "Country"][rng.below(3) as usize].into(),
+                ObjectKind::Action => ["Visit", "Country"][rng.below(2) as usize].into(),
+            }
+        };
+        let mut objects = Vec::new();
+        for (i, &(kind, id)) in ids.iter().enumerate() {
+            let object = StoredObject {
+                kind,
+                id,
+                class: class(&mut rng, kind),
+                context: RString::new(),
+                owner: owners[rng.below(2) as usize],
+                created_ms: i as i64 / 3,
+                updated_ms: i as i64,
+                properties_json: referring_properties(&mut rng, &ids),
+            };
+            let o = object.clone();
+            block_on(store.submit(move |tx| create_object(tx, o)))
+                .unwrap()
+                .unwrap();
+            objects.push(object);
+        }
+        // Change some (their references and class too), delete some (targets and sources).
+        for (i, o) in objects.iter_mut().enumerate() {
+            if i % 4 == 1 {
+                o.properties_json = referring_properties(&mut rng, &ids);
+                if rng.below(3) == 0 {
+                    o.class = class(&mut rng, o.kind);
+                }
+                let changed = o.clone();
+                block_on(store.submit(move |tx| update_object(tx, changed, None)))
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+        let mut live: Vec<StoredObject> = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            if i % 9 == 4 {
+                let (kind, id) = (o.kind, o.id);
+                block_on(store.submit(move |tx| delete_object(tx, kind, id)))
+                    .unwrap()
+                    .unwrap();
+            } else {
+                live.push(o.clone());
+            }
+        }
+        check_references_like_reference(&store, &live, &owners, &mut rng, 500);
+        // A format version 7 file (no reference index): simulated by dropping the table and
+        // stamping version 7. Opening it makes the index from the current objects, exactly as
+        // the writes made it.
+        let indexes = index_tables(&store);
+        assert!(!indexes[4].is_empty());
+        drop(store);
+        {
+            let db = Database::create(dir.join("weft.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.delete_table(REFERENCE_INDEX).unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", 7)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let version = store
+            .begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get("format_version")
+            .unwrap()
+            .map(|g| g.value());
+        assert_eq!(version, Some(FORMAT_VERSION));
+        assert_eq!(index_tables(&store), indexes);
+        check_references_like_reference(&store, &live, &owners, &mut rng, 200);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A filter through a reference reads only the objects that refer to what the rest of its
+    /// path finds (and their referred objects, to check them), in a page, a count, statistics
+    /// and the matches a vector search takes; one of two hops too, and inside `And`/`Or`; a
+    /// `Not` of one reads those and its page.
+    #[test]
+    fn a_filter_through_a_reference_reads_only_its_candidates() {
+        use serde_json::json;
+        let dir = std::env::temp_dir().join(format!(
+            "weft-embedded-reference-reads-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store =
+            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let create = |kind: ObjectKind, class: &str, created_ms: i64, props: serde_json::Value| {
+            let o = StoredObject {
+                kind,
+                id: Id::random(),
+                class: class.into(),
+                context: RString::new(),
+                owner: Id([1; 16]),
+                created_ms,
+                updated_ms: created_ms,
+                properties_json: props.to_string().into(),
+            };
+            let id = o.id;
+            block_on(store.submit(move |tx| create_object(tx, o)))
+                .unwrap()
+                .unwrap();
+            id
+        };
+        let continents: Vec<Id> = (0..2)
+            .map(|j| {
+                create(
+                    ObjectKind::Action,
+                    "Continent",
+                    0,
+                    json!({"name": format!("m{j}")}),
+                )
+            })
+            .collect();
+        let countries: Vec<Id> = (0..20)
+            .map(|j| {
+                let continent = json!({"$cref": continents[j % 2].to_string(), "type": "Action"});
+                create(
+                    ObjectKind::Thing,
+                    "Country",
+                    0,
+                    json!({"name": format!("k{j}"), "inContinent": continent}),
+                )
+            })
+            .collect();
+        for i in 0..600i64 {
+            let country = json!({"$cref": countries[i as usize % 20].to_string(), "type": "Thing"});
+            create(
+                ObjectKind::Thing,
+                "City",
+                i,
+                json!({"population": i, "inCountry": [country]}),
+            );
+        }
+        let reads = |what: &str, limit: u64, f: serde_json::Value| {
+            let query = ObjectQuery {
+                class: "City".into(),
+                filter_json: f.to_string().into(),
+                ..ObjectQuery::all(ObjectKind::Thing, limit)
+            };
+            let read = || OBJECTS_READ.with(|n| n.get());
+            let before = read();
+            let page = store.query_objects(&query).unwrap();
+            let page_reads = read() - before;
+            let before = read();
+            let count = store.aggregate(&query, "{}").unwrap();
+            let count_reads = read() - before;
+            let before = read();
+            store
+                .aggregate(&query, r#"{"properties":["population"]}"#)
+                .unwrap();
+            let stats_reads = read() - before;
+            let before = read();
+            let tx = store.begin_read().unwrap();
+            let n = matches_in(&tx, &query, |matches, _| Ok(matches.len())).unwrap();
+            let match_reads = read() - before;
+            let matcher = QueryMatcher::new(&query).unwrap();
+            let candidates = candidates(&tx, &query, &matcher).unwrap().unwrap().len() as u64;
+            let count: serde_json::Value = serde_json::from_str(&count).unwrap();
+            assert_eq!(count["groups"][0]["count"], page.total, "{what}");
+            assert_eq!(n as u64, page.total, "{what}");
+            println!("{what}: {} matches, {page_reads} objects read", page.total);
+            (
+                page.total,
+                candidates,
+                [page_reads, count_reads, stats_reads, match_reads],
+            )
+        };
+        let name = |n: &str| json!({"operator": "Equal", "path": ["inCountry", "Country", "name"], "valueString": n});
+        // Each candidate and its country: 2 reads a match.
+        let (n, candidates, read) = reads("one country", 5, name("k3"));
+        assert_eq!((n, candidates), (30, 30));
+        assert!(read.iter().all(|&r| r <= 2 * n), "{read:?}");
+        // Two hops: each candidate, its country and that country's continent.
+        let two_hops = json!({"operator": "Equal", "path": ["inCountry", "Country", "inContinent", "Continent", "name"], "valueString": "m1"});
+        let (n, candidates, read) = reads("two hops", 5, two_hops);
+        assert_eq!((n, candidates), (300, 300));
+        assert!(read.iter().all(|&r| r <= 3 * n), "{read:?}");
+        let (n, candidates, read) = reads(
+            "Or of two countries",
+            5,
+            json!({"operator": "Or", "operands": [name("k3"), name("k4")]}),
+        );
+        assert_eq!((n, candidates), (60, 60));
+        // (The check resolves a country once per operand it tries.)
+        assert!(read.iter().all(|&r| r <= 3 * n), "{read:?}");
+        // And with a `Not` (not planned): the planned part narrows.
+        let not_low = json!({"operator": "Not", "operands": [
+            {"operator": "LessThan", "path": ["population"], "valueInt": 300}
+        ]});
+        let (n, candidates, read) = reads(
+            "And with a Not",
+            5,
+            json!({"operator": "And", "operands": [name("k3"), not_low]}),
+        );
+        assert_eq!((n, candidates), (15, 30));
+        assert!(read.iter().all(|&r| r <= 2 * 30), "{read:?}");
+        // `Not` of one: the page from the class index, the total as the class less the hits.
+        let query = ObjectQuery {
+            class: "City".into(),
+            filter_json: json!({"operator": "Not", "operands": [name("k3")]})
+                .to_string()
+                .into(),
+            ..ObjectQuery::all(ObjectKind::Thing, 5)
+        };
+        let before = OBJECTS_READ.with(|n| n.get());
+        let page = store.query_objects(&query).unwrap();
+        let read = OBJECTS_READ.with(|n| n.get()) - before;
+        assert_eq!((page.objects.len(), page.total), (5, 570));
+        assert!(read <= 2 * 30 + 2 * 5, "{read}");
+        // A name no country has: nothing read.
+        let (n, candidates, read) = reads("no country", 5, name("nowhere"));
+        assert_eq!((n, candidates), (0, 0));
+        assert_eq!(read, [0; 4]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

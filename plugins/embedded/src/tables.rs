@@ -26,6 +26,10 @@ pub(crate) const OWNER_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::n
 /// Current objects by primitive property value ([`crate::index::property_keys`]).
 pub(crate) const PROPERTY_INDEX: TableDefinition<Bytes, Bytes> =
     TableDefinition::new("index_property");
+/// Current objects by the objects their properties refer to (format version 8,
+/// [`crate::index::reference_keys`]).
+pub(crate) const REFERENCE_INDEX: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("index_reference");
 /// How many current objects each class has ([`crate::index::class_prefix`] → count).
 pub(crate) const CLASS_COUNTS: TableDefinition<Bytes, u64> = TableDefinition::new("count_class");
 /// How many current objects each owner has ([`crate::index::owner_prefix`] → count).
@@ -59,7 +63,7 @@ pub(crate) const VECTOR_KEYS: TableDefinition<Bytes, Bytes> = TableDefinition::n
 
 /// Every table, for backups ([`crate::backup`]): a table missing here would be missing from
 /// backups (the backup test compares every table of a copy with its source).
-pub(crate) const TABLES: [&dyn CopyTable; 17] = [
+pub(crate) const TABLES: [&dyn CopyTable; 18] = [
     &META,
     &OBJECTS,
     &HISTORY,
@@ -69,6 +73,7 @@ pub(crate) const TABLES: [&dyn CopyTable; 17] = [
     &CLASS_INDEX,
     &OWNER_INDEX,
     &PROPERTY_INDEX,
+    &REFERENCE_INDEX,
     &CLASS_COUNTS,
     &OWNER_COUNTS,
     &CLASS_VALUES,

@@ -1994,6 +1994,37 @@ pub fn put_document(
 mod tests {
     use super::*;
     use futures::executor::block_on;
+
+    /// Makes the closed store in `dir` look like a file of format `version`: `prepare` changes
+    /// its tables in the transaction that stamps the version. Then opens it (which upgrades it)
+    /// and checks it is stamped with the current version.
+    fn reopen_as_version(
+        dir: &Path,
+        version: u64,
+        prepare: impl FnOnce(&WriteTransaction),
+    ) -> Store {
+        {
+            let db = Database::create(dir.join("weft.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            prepare(&tx);
+            tx.open_table(META)
+                .unwrap()
+                .insert("format_version", version)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        let stamped = store
+            .begin_read()
+            .unwrap()
+            .open_table(META)
+            .unwrap()
+            .get("format_version")
+            .unwrap()
+            .map(|g| g.value());
+        assert_eq!(stamped, Some(FORMAT_VERSION));
+        store
+    }
     use weft_plugin_api::filter::WhereFilter;
     use weft_plugin_api::HostLogger;
 
@@ -2266,27 +2297,9 @@ mod tests {
         // A format version 1 file (no date keys): simulated by dropping the property index and
         // stamping version 1. Opening it upgrades it, and the answers are the same again.
         drop(store);
-        {
-            let db = Database::create(dir.join("weft.redb")).unwrap();
-            let tx = db.begin_write().unwrap();
+        let store = reopen_as_version(&dir, 1, |tx| {
             tx.delete_table(PROPERTY_INDEX).unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("format_version", 1)
-                .unwrap();
-            tx.commit().unwrap();
-        }
-        let store =
-            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
-        let version = store
-            .begin_read()
-            .unwrap()
-            .open_table(META)
-            .unwrap()
-            .get("format_version")
-            .unwrap()
-            .map(|g| g.value());
-        assert_eq!(version, Some(FORMAT_VERSION));
+        });
         check_like_reference(&store, &live, &owners, &mut rng, 200);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
@@ -2715,11 +2728,9 @@ mod tests {
         // A format version 6 file (statistics without the exact sum, in their older layout):
         // opening it makes them again.
         drop(store);
-        {
-            let db = Database::create(dir.join("weft.redb")).unwrap();
-            let tx = db.begin_write().unwrap();
+        let store = reopen_as_version(&dir, 6, |tx| {
+            let mut stats = tx.open_table(CLASS_STATS).unwrap();
             {
-                let mut stats = tx.open_table(CLASS_STATS).unwrap();
                 let rows: Vec<(Vec<u8>, Vec<u8>)> = stats
                     .iter()
                     .unwrap()
@@ -2735,30 +2746,14 @@ mod tests {
                     stats.insert(&k[..], &v[..]).unwrap();
                 }
             }
-            tx.open_table(META)
-                .unwrap()
-                .insert("format_version", 6)
-                .unwrap();
-            tx.commit().unwrap();
-        }
-        let store =
-            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        });
         check(&store, &live);
         // A format version 4 file (no per-class statistics): opening it makes them again.
         drop(store);
-        {
-            let db = Database::create(dir.join("weft.redb")).unwrap();
-            let tx = db.begin_write().unwrap();
+        let store = reopen_as_version(&dir, 4, |tx| {
             tx.delete_table(CLASS_VALUES).unwrap();
             tx.delete_table(CLASS_STATS).unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("format_version", 4)
-                .unwrap();
-            tx.commit().unwrap();
-        }
-        let store =
-            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
+        });
         check(&store, &live);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
@@ -2997,27 +2992,9 @@ mod tests {
         let indexes = index_tables(&store);
         assert!(!indexes[4].is_empty());
         drop(store);
-        {
-            let db = Database::create(dir.join("weft.redb")).unwrap();
-            let tx = db.begin_write().unwrap();
+        let store = reopen_as_version(&dir, 7, |tx| {
             tx.delete_table(REFERENCE_INDEX).unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert("format_version", 7)
-                .unwrap();
-            tx.commit().unwrap();
-        }
-        let store =
-            Store::open(&dir, PluginLogger::new(HostLogger::discard(), "embedded")).unwrap();
-        let version = store
-            .begin_read()
-            .unwrap()
-            .open_table(META)
-            .unwrap()
-            .get("format_version")
-            .unwrap()
-            .map(|g| g.value());
-        assert_eq!(version, Some(FORMAT_VERSION));
+        });
         assert_eq!(index_tables(&store), indexes);
         check_references_like_reference(&store, &live, &owners, &mut rng, 200);
         drop(store);
